@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { ConfigurationError } from './errors';
+
+/**
+ * Every setting the service reads from its environment, in one place. Nothing else in the project
+ * reads `process.env` at run time (scripts that start servers set it; they never read settings).
+ */
+/** Unset and empty mean the same: deploy tools write '' for a variable that has no value. */
+const blankAsUnset = (value: unknown) => (value === '' ? undefined : value);
+
+const ConfigSchema = z.object({
+  /** Connection string of the MongoDB deployment (or MongoDB-compatible server). */
+  MONGODB_URI: z.preprocess(
+    blankAsUnset,
+    z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URI').optional(),
+  ),
+  /** Name of the database that holds the service's collections. */
+  MONGODB_DB_NAME: z.preprocess(
+    blankAsUnset,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be 1-63 letters, digits, "_" or "-"')
+      .default('fma'),
+  ),
+  /** How long a call waits for a usable server before failing; keep it well under the Lambda timeout. */
+  MONGODB_SERVER_SELECTION_TIMEOUT_MS: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(5_000)),
+  /** Connections per Lambda container: one invocation at a time needs few. */
+  MONGODB_MAX_POOL_SIZE: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(5)),
+  /** Idle connections are closed after this long, so a frozen container does not hoard them. */
+  MONGODB_MAX_IDLE_TIME_MS: z.preprocess(blankAsUnset, z.coerce.number().int().nonnegative().default(60_000)),
+});
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+let cached: Config | undefined;
+
+/** The service configuration, parsed from the environment once and frozen. */
+export function getConfig(): Config {
+  if (cached === undefined) {
+    const parsed = ConfigSchema.safeParse(process.env);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+      throw new ConfigurationError(`Invalid configuration: ${problems.join('; ')}`);
+    }
+    cached = Object.freeze(parsed.data);
+  }
+  return cached;
+}
+
+/** The connection string, or a configuration error that says what to set. */
+export function requireMongoUri(config: Config = getConfig()): string {
+  if (config.MONGODB_URI === undefined) {
+    throw new ConfigurationError(
+      'MONGODB_URI is not set: point it at a MongoDB deployment, e.g. mongodb://127.0.0.1:27017',
+    );
+  }
+  return config.MONGODB_URI;
+}

@@ -1,0 +1,107 @@
+import middy, { type MiddlewareObj, type Request } from '@middy/core';
+import httpErrorHandler from '@middy/http-error-handler';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { ValidationError } from '../errors';
+import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError, validationErrorFromZod } from './errors';
+import { isHttpApiEvent } from './events';
+import { toHttpResponse } from './response';
+
+type InvocationMode = 'http' | 'direct';
+type AnyRequest = Request<unknown, unknown, Error, Context, Record<string, unknown>>;
+
+const MODE = 'fmaInvocationMode';
+
+/**
+ * The shared middleware order for every handler: error handling outermost (middy runs `onError`
+ * in reverse), then mode detection and input parsing, then validation, then the handler.
+ *
+ * - HTTP API events: the input is the JSON body (or what `extract` takes from the event);
+ *   results are JSON responses; errors are JSON bodies with their status (4xx), or a bare 500.
+ * - Direct invocations (Step Functions, SDK `Invoke`): the event is the input; results are
+ *   returned as they are; errors are thrown with a literal `name` that state machines can catch.
+ */
+export interface HandlerOptions<Schema extends z.ZodType> {
+  /** Validates and types the input. */
+  readonly input: Schema;
+  /** Builds the raw input from an HTTP event; by default the JSON body. */
+  readonly fromHttpEvent?: (event: APIGatewayProxyEventV2) => unknown;
+  /** Accept HTTP API events only (API routes that read headers and paths). */
+  readonly httpOnly?: boolean;
+}
+
+export function createHandler<Schema extends z.ZodType, Result>(
+  options: HandlerOptions<Schema>,
+  run: (input: z.output<Schema>, event: unknown) => Promise<Result>,
+) {
+  return middy<unknown, unknown, Error, Context>()
+    .use(
+      httpErrorHandler({
+        // 4xx are the caller's business; only unexpected failures go to the log.
+        logger: (error: { statusCode?: number }) => {
+          if (error.statusCode === undefined || error.statusCode >= 500) console.error(error);
+        },
+        fallbackMessage: INTERNAL_ERROR_BODY,
+      }),
+    )
+    .use(invocationModes())
+    .use(parseInput(options))
+    .handler(async (event, context) => run(event as z.output<Schema>, (context as ContextWithRaw).rawEvent));
+}
+
+interface ContextWithRaw extends Context {
+  rawEvent?: unknown;
+}
+
+/** Detects the mode; shapes results and errors for it. */
+function invocationModes(): MiddlewareObj {
+  return {
+    before: (request: AnyRequest) => {
+      request.internal[MODE] = (isHttpApiEvent(request.event) ? 'http' : 'direct') satisfies InvocationMode;
+      (request.context as ContextWithRaw).rawEvent = request.event;
+    },
+    after: (request: AnyRequest) => {
+      if (request.internal[MODE] === 'http') request.response = toHttpResponse(request.response);
+    },
+    onError: (request: AnyRequest) => {
+      const mode = request.internal[MODE] ?? (isHttpApiEvent(request.event) ? 'http' : 'direct');
+      if (mode === 'direct') throw toFmaError(request.error);
+      // http-error-handler (registered before this, so running after it) renders the response.
+      request.error = toMiddyHttpError(request.error) as Error;
+    },
+  };
+}
+
+function parseInput<Schema extends z.ZodType>(options: HandlerOptions<Schema>): MiddlewareObj {
+  return {
+    before: (request: AnyRequest) => {
+      let raw: unknown = request.event;
+      if (request.internal[MODE] === 'http') {
+        const event = request.event as APIGatewayProxyEventV2;
+        raw = (options.fromHttpEvent ?? jsonBody)(event);
+      } else if (options.httpOnly === true) {
+        throw new ValidationError('This function serves HTTP API requests only');
+      }
+      const parsed = options.input.safeParse(raw);
+      if (!parsed.success) throw validationErrorFromZod(parsed.error);
+      request.event = parsed.data;
+    },
+  };
+}
+
+/**
+ * The request body parsed as JSON; an absent body is `{}`. Not @middy/http-json-body-parser: that
+ * one answers malformed JSON with 415 and a text body, and only knows HTTP events, while our
+ * handlers serve direct invocations too and owe the caller a 400 with a JSON body.
+ */
+export function jsonBody(event: APIGatewayProxyEventV2): unknown {
+  if (event.body === undefined || event.body === '') return {};
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ValidationError(`The request body is not valid JSON: ${(error as Error).message}`, {
+      details: [{ field: '', message: 'malformed JSON' }],
+    });
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Starts `serverless offline` as a child process group and stops it again; used by `npm start`
+ * and by the end-to-end tests, so that both run the service the same way.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+
+export interface OfflineOptions {
+  /** Environment for the functions (MONGODB_URI, MONGODB_DB_NAME, ...), added to this process's. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly httpPort?: number;
+  readonly lambdaPort?: number;
+  /** Where serverless-esbuild builds; separate folders let several instances run at once. */
+  readonly esbuildWorkFolder?: string;
+  /** Pass the child's output through (npm start) instead of keeping it for error messages. */
+  readonly inheritOutput?: boolean;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface RunningOffline {
+  readonly httpUrl: string;
+  readonly lambdaEndpoint: string;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const projectRoot = path.resolve(__dirname, '..');
+const serverlessBin = path.join(projectRoot, 'node_modules', 'serverless', 'bin', 'serverless.js');
+
+/** A TCP port that is free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+export async function startOffline(options: OfflineOptions = {}): Promise<RunningOffline> {
+  const httpPort = options.httpPort ?? (await freePort());
+  const lambdaPort = options.lambdaPort ?? (await freePort());
+  const child = spawn(process.execPath, [serverlessBin, 'offline', 'start'], {
+    cwd: projectRoot,
+    detached: true, // its own process group, so stop() ends the function workers too
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      // serverless-offline's Lambda endpoint signs nothing, but the SDK and the framework want credentials.
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'AKIAOFFLINE',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'offline',
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      SLS_TELEMETRY_DISABLED: '1',
+      FMA_OFFLINE_HTTP_PORT: String(httpPort),
+      FMA_OFFLINE_LAMBDA_PORT: String(lambdaPort),
+      ...(options.esbuildWorkFolder === undefined ? {} : { FMA_ESBUILD_WORK_FOLDER: options.esbuildWorkFolder }),
+      ...options.env,
+    },
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let output = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      if (options.inheritOutput === true) process.stderr.write(text);
+      else output = (output + text).slice(-20_000);
+      if (/Server ready:/.test(output) || /Server ready:/.test(text)) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code, signal) =>
+      reject(new Error(`serverless offline exited (${code ?? signal}) before it was ready:\n${output}`)),
+    );
+  });
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      return; // already gone
+    }
+    const killTimer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+    }, 5_000);
+    await exited;
+    clearTimeout(killTimer);
+  };
+
+  const timeoutMs = options.readyTimeoutMs ?? 120_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      ready,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`serverless offline was not ready within ${timeoutMs} ms:\n${output}`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } catch (error) {
+    await stop();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+
+  return {
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    lambdaEndpoint: `http://127.0.0.1:${lambdaPort}`,
+    process: child,
+    stop,
+  };
+}

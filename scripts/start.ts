@@ -1,0 +1,35 @@
+/**
+ * `npm start`: resolves a database (MONGODB_URI, else an embedded mongod, else FerretDB), then runs
+ * the whole service under serverless-offline on it until interrupted, and stops both.
+ */
+import { resolveDatabase } from './database/resolve-database';
+import { startOffline } from './offline';
+
+async function main(): Promise<void> {
+  const database = await resolveDatabase();
+  console.error(`database: ${database.description}`);
+  let offline: Awaited<ReturnType<typeof startOffline>> | undefined;
+  const shutdown = async (code: number) => {
+    await offline?.stop();
+    await database.stop();
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+  try {
+    offline = await startOffline({
+      env: { MONGODB_URI: database.uri },
+      httpPort: Number(process.env.PORT ?? 3000),
+      lambdaPort: Number(process.env.LAMBDA_PORT ?? 3002),
+      inheritOutput: true,
+    });
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    await shutdown(1);
+    return;
+  }
+  console.error(`\nfma-serverless is up: ${offline.httpUrl} (try GET ${offline.httpUrl}/health); Ctrl-C stops it.`);
+  offline.process.once('exit', () => void shutdown(1));
+}
+
+void main();

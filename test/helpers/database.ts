@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { MongoClient, type Db } from 'mongodb';
+
+/** The URI that the global setup resolved. */
+export function testMongoUri(): string {
+  const uri = process.env.MONGODB_URI;
+  if (uri === undefined) throw new Error('MONGODB_URI is not set: run the tests with `npm test`');
+  return uri;
+}
+
+/** A database name unique to this test file and run, so that test files can run in parallel. */
+export function uniqueDatabaseName(label = path.basename(expect.getState().testPath ?? 'test', '.test.ts')): string {
+  const stem = label.replace(/[^A-Za-z0-9]/g, '_').slice(0, 40);
+  return `t_${stem}_${randomBytes(4).toString('hex')}`;
+}
+
+export interface TestDatabase {
+  readonly name: string;
+  readonly db: Db;
+  readonly client: MongoClient;
+}
+
+/**
+ * Gives the test file a fresh database of its own (created lazily by the server, dropped after
+ * the file). Call at the top of a describe block; read `.db` inside tests.
+ */
+export function useTestDatabase(): TestDatabase {
+  const name = uniqueDatabaseName();
+  let client: MongoClient | undefined;
+  beforeAll(async () => {
+    client = await new MongoClient(testMongoUri(), { maxPoolSize: 20 }).connect();
+  });
+  afterAll(async () => {
+    await client?.db(name).dropDatabase();
+    await client?.close();
+  });
+  return {
+    name,
+    get client() {
+      if (client === undefined) throw new Error('the test database is used before beforeAll ran');
+      return client;
+    },
+    get db() {
+      return this.client.db(name);
+    },
+  };
+}
