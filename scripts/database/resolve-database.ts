@@ -4,11 +4,12 @@
  * 1. `MONGODB_URI`, when set: an existing deployment, checked with a ping;
  * 2. otherwise an embedded mongodb-memory-server (a real mongod, downloaded once and cached);
  * 3. where no mongod can be had but Go can, FerretDB v1 on SQLite, from our launcher in
- *    `scripts/ferretdb` (built on first use into `.cache/`);
+ *    `scripts/ferretdb` (built on first use into `.cache/`), which lets one command through at a
+ *    time so that updates are atomic as on MongoDB (see scripts/ferretdb/main.go);
  * 4. otherwise an immediate error that says what to set.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { waitForServer, type ServerDescription } from '../../lib/db/ping';
@@ -95,7 +96,9 @@ function hasGo(): boolean {
 
 /** Builds the launcher when it is missing or older than its sources. */
 function buildLauncher(log: Log): void {
-  const sources = ['main.go', 'go.mod', 'go.sum'].map((file) => path.join(launcherSource, file));
+  const sources = readdirSync(launcherSource)
+    .filter((file) => file.endsWith('.go') || file === 'go.mod' || file === 'go.sum')
+    .map((file) => path.join(launcherSource, file));
   const newestSource = Math.max(...sources.map((file) => statSync(file).mtimeMs));
   if (existsSync(launcherBinary) && statSync(launcherBinary).mtimeMs >= newestSource) return;
 

@@ -3,10 +3,17 @@
 // its embeddable package, because `go install` of FerretDB's own command panics without the
 // version files its release build generates.
 //
+// FerretDB v1 on SQLite runs an update as read, modify in Go, write back, with no lock between
+// the read and the write: two concurrent `updateMany` calls guarded by the same status both match
+// and both write, and concurrent `$inc` loses increments. MongoDB makes each document's update
+// atomic, and the service relies on that. So the launcher puts FerretDB behind a small
+// wire-protocol proxy that lets one command at a time through (see serialize.go); every command
+// is then atomic, which is at least as strong as MongoDB's per-document guarantee.
+//
 // It listens on 127.0.0.1 on a free port, keeps its data in a temporary directory that it removes
-// on exit, prints one line `MONGODB_URI=<uri>` on stdout once it accepts connections, and stops
-// when it receives SIGINT/SIGTERM or when its standard input closes (so it never outlives the
-// Node.js process that started it).
+// on exit, prints one line `MONGODB_URI=<uri>` on stdout once it accepts connections, and stops on
+// SIGINT/SIGTERM or when its standard input closes (so it never outlives the process that
+// started it).
 package main
 
 import (
@@ -15,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -55,8 +63,9 @@ func run(listen, logLevel string) error {
 		stop()
 	}()
 
+	socket := filepath.Join(dir, "ferretdb.sock")
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: listen},
+		Listener:  ferretdb.ListenerConfig{Unix: socket},
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/",
@@ -65,7 +74,22 @@ func run(listen, logLevel string) error {
 		return err
 	}
 
-	fmt.Printf("MONGODB_URI=%s\n", f.MongoDBURI())
+	listener, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
 
-	return f.Run(ctx)
+	go func() {
+		<-ctx.Done()
+		listener.Close()
+	}()
+
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+
+	fmt.Printf("MONGODB_URI=mongodb://%s/\n", listener.Addr())
+
+	serveSerialized(ctx, listener, func() (net.Conn, error) { return net.Dial("unix", socket) })
+
+	return <-done
 }
