@@ -1,18 +1,9 @@
 import { createError } from '@middy/util';
 import { ZodError } from 'zod';
-import { FmaError, ValidationError, type ErrorDetail } from '../errors';
+import { FmaError } from '../errors';
+import { validationErrorFromZod } from '../errors/from-zod';
 
-/** A zod failure as the 400 it is (left alone, middy would answer 500). */
-export function validationErrorFromZod(error: ZodError, what = 'input'): ValidationError {
-  const details: ErrorDetail[] = error.issues.map((issue) => ({
-    field: issue.path.map(String).join('.'),
-    message: issue.message,
-  }));
-  const summary = details.map((d) => (d.field === '' ? d.message : `${d.field}: ${d.message}`)).join('; ');
-  return new ValidationError(`Invalid ${what}: ${summary}`, { details, cause: error });
-}
-
-/** Our error for anything we can name; other errors are returned unchanged. */
+/** Our error for anything we can name (a zod failure is a 400, not middy's 500); others unchanged. */
 export function toFmaError(error: unknown): unknown {
   if (error instanceof ZodError) return validationErrorFromZod(error);
   return error;

@@ -3,7 +3,8 @@ import httpErrorHandler from '@middy/http-error-handler';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { ValidationError } from '../errors';
-import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError, validationErrorFromZod } from './errors';
+import { validationErrorFromZod } from '../errors/from-zod';
+import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError } from './errors';
 import { isHttpApiEvent } from './events';
 import { toHttpResponse } from './response';
 

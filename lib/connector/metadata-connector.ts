@@ -1,0 +1,115 @@
+import type {
+  ClientAggregateScore,
+  FederatedModel,
+  ModelAggregate,
+  ModelArtifact,
+  ModelUpdate,
+} from '../entities';
+import type { DatabaseLayout } from '../db/layout';
+import type { Weights, WeightsJson } from '../weights';
+
+/** An entity passed by its id or as the entity itself (as FMA passed model objects). */
+export type Ref = number | { readonly id: number };
+
+/** What a claim did: the run that holds the updates, and which of those asked for it holds. */
+export interface ClaimResult {
+  readonly run: string;
+  /** Updates this run holds (RUNNING, claimed by it), including ones it had claimed before. */
+  readonly claimed: number[];
+  /** Updates it does not hold: another run has them, or they are COMPLETE or INVALID. */
+  readonly notClaimed: number[];
+}
+
+/** What a status or bookkeeping transition did, per update. */
+export interface TransitionResult {
+  readonly updated: number[];
+  /** Updates not in the state the transition expects (e.g. no longer RUNNING, or another run's). */
+  readonly notUpdated: number[];
+}
+
+export type Requirements = [requirement: string | null, requirementArgs: unknown[]];
+
+export interface RunScope {
+  /** The aggregation run acting; when given, only updates it claimed are touched or returned. */
+  readonly run?: string;
+}
+
+export interface NewFederatedModel {
+  readonly name: string;
+  readonly developer?: string | null;
+  readonly clients?: readonly string[];
+  readonly aggregator: string;
+  readonly requirement?: string | null;
+  readonly requirementArgs?: readonly unknown[];
+  readonly updateSchema?: Record<string, unknown> | null;
+  readonly clientAggResultsSchema?: Record<string, unknown> | null;
+  readonly furthestBaseAgg?: number | null;
+  readonly allowAggregation?: boolean;
+}
+
+export interface NewModelUpdate {
+  readonly federatedModel: number;
+  readonly client: string;
+  readonly data: unknown;
+  readonly baseAggregate?: number | null;
+  readonly numExamples?: number | null;
+}
+
+/**
+ * The metadata connector: every operation of FMA's `BaseMetadataConnector` (the seed page), with
+ * the fixes of SPEC §3, plus the reads and writes the API and the aggregation need.
+ * Implementations throw the errors of `lib/errors` (ValidationError, NotFoundError, ...) and
+ * write nothing when they do.
+ */
+export interface MetadataConnector {
+  // --- FMA's operations -------------------------------------------------------------------
+  /** The model, or null when none has that id. */
+  pullFederatedModelWId(fedModelId: number): Promise<FederatedModel | null>;
+  /** The model's newest aggregate (by creation time, then id), or null. */
+  pullLatestModelAggregate(model: Ref): Promise<ModelAggregate | null>;
+  /** PENDING or FAILED updates of the model whose client is in the model. */
+  pullModelUpdatesPendingAggregation(model: Ref): Promise<ModelUpdate[]>;
+  /** The pending updates, limited to the `furthestBaseAgg` window ending at `parentAgg` itself. */
+  pullModelUpdatesReadyForAggregation(model: Ref, parentAgg: Ref | null): Promise<ModelUpdate[]>;
+  /** `[requirement, requirementArgs]`. */
+  pullModelRequirements(model: Ref): Promise<Requirements>;
+  /** PENDING/FAILED → RUNNING for exactly these updates, in one guarded `updateMany`. */
+  registerModelUpdatesForAggregation(
+    modelUpdates: readonly Ref[],
+    options?: RunScope & { readonly model?: Ref },
+  ): Promise<ClaimResult>;
+  /** The model's RUNNING updates; with a run, only those it claimed. */
+  pullModelUpdatesRegisteredForAggregation(model: Ref, options?: RunScope): Promise<ModelUpdate[]>;
+  /** Stores a new aggregate whose parent is `parentAgg` (level = parent's + 1, or 0). */
+  postNewModelAggregate(model: Ref, parentAgg: Ref | null, results: unknown, options?: RunScope): Promise<ModelAggregate>;
+  /** Records the aggregate on RUNNING updates; their status stays RUNNING. */
+  registerModelUpdateUsedInAggregate(
+    modelUpdates: readonly Ref[],
+    aggregate: Ref,
+    options?: RunScope,
+  ): Promise<TransitionResult>;
+  /** RUNNING → COMPLETE when successful, RUNNING → FAILED (eligible again) when not. */
+  registerModelUpdatesUseInAggregationComplete(
+    modelUpdates: readonly Ref[],
+    isSuccessful: boolean,
+    options?: RunScope & { readonly reason?: string },
+  ): Promise<TransitionResult>;
+  /** Creates collections and indexes; safe to run twice and concurrently. */
+  updateDatabase(): Promise<DatabaseLayout>;
+
+  // --- Beyond FMA's connector: what the API and the aggregation need -------------------------
+  createClient(): Promise<{ id: string; createdOn: Date }>;
+  createFederatedModel(input: NewFederatedModel): Promise<FederatedModel>;
+  addClientsToModel(model: Ref, clients: readonly string[]): Promise<FederatedModel>;
+  createModelUpdate(input: NewModelUpdate): Promise<ModelUpdate>;
+  /** Many updates in one write (bulk loads, benchmarks); the same checks as createModelUpdate. */
+  createModelUpdates(inputs: readonly NewModelUpdate[]): Promise<ModelUpdate[]>;
+  pullModelUpdates(ids: readonly Ref[]): Promise<ModelUpdate[]>;
+  pullModelUpdateWeights(ids: readonly Ref[]): Promise<Map<number, Weights>>;
+  pullModelAggregate(id: Ref): Promise<ModelAggregate | null>;
+  pullModelAggregateWeights(id: Ref): Promise<Weights | null>;
+  /** Weights as JSON, as the caller sent them. */
+  pullModelAggregateResults(id: Ref): Promise<WeightsJson[] | null>;
+  createModelArtifact(model: Ref, version: string, values: unknown): Promise<ModelArtifact>;
+  createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore>;
+}

@@ -1,0 +1,146 @@
+import type { Db, IndexDescription } from 'mongodb';
+import type { StatusChange, UpdateStatus } from '../entities';
+import type { StoredWeights } from '../weights';
+
+/** Collection names: one per entity, plus id counters. */
+export const CollectionName = {
+  counters: 'counters',
+  clients: 'clients',
+  federatedModels: 'federated_models',
+  modelUpdates: 'model_updates',
+  modelAggregates: 'model_aggregates',
+  modelArtifacts: 'model_artifacts',
+  clientAggregateScores: 'client_aggregate_scores',
+} as const;
+
+export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
+
+// Documents as stored. User-supplied JSON (schemas, requirement arguments, validation results) is
+// kept as a JSON string: it may hold keys such as `$schema` or `a.b` that MongoDB-compatible
+// servers refuse or mangle as field names.
+
+export interface CounterDocument {
+  _id: string;
+  seq: number;
+}
+
+export interface ClientDocument {
+  _id: string;
+  createdOn: Date;
+}
+
+export interface FederatedModelDocument {
+  _id: number;
+  name: string;
+  developer: string | null;
+  clients: string[];
+  aggregator: string;
+  requirement: string | null;
+  requirementArgsJson: string;
+  updateSchemaJson: string | null;
+  clientAggResultsSchemaJson: string | null;
+  furthestBaseAgg: number | null;
+  allowAggregation: boolean;
+  currentArtifact: number | null;
+  createdOn: Date;
+  lastModified: Date;
+}
+
+export interface ModelUpdateDocument {
+  _id: number;
+  federatedModel: number;
+  client: string;
+  data: StoredWeights;
+  numExamples: number | null;
+  baseAggregate: number | null;
+  appliedAggregate: number | null;
+  status: UpdateStatus;
+  claimedBy: string | null;
+  claimedAt: Date | null;
+  statusReason: string | null;
+  statusHistory: StatusChange[];
+  /** Id of the last bookkeeping transition that moved this update (see the connector). */
+  transition?: string;
+  createdOn: Date;
+}
+
+export interface ModelAggregateDocument {
+  _id: number;
+  federatedModel: number;
+  parent: number | null;
+  level: number;
+  result: StoredWeights;
+  validationScore: number | null;
+  run: string | null;
+  createdOn: Date;
+}
+
+export interface ModelArtifactDocument {
+  _id: number;
+  federatedModel: number;
+  version: string;
+  values: StoredWeights;
+  createdOn: Date;
+}
+
+export interface ClientAggregateScoreDocument {
+  _id: number;
+  aggregate: number;
+  client: string;
+  validationResultsJson: string;
+  createdOn: Date;
+}
+
+/** Typed handles on every collection of one database. */
+export function collections(db: Db) {
+  return {
+    counters: db.collection<CounterDocument>(CollectionName.counters),
+    clients: db.collection<ClientDocument>(CollectionName.clients),
+    federatedModels: db.collection<FederatedModelDocument>(CollectionName.federatedModels),
+    modelUpdates: db.collection<ModelUpdateDocument>(CollectionName.modelUpdates),
+    modelAggregates: db.collection<ModelAggregateDocument>(CollectionName.modelAggregates),
+    modelArtifacts: db.collection<ModelArtifactDocument>(CollectionName.modelArtifacts),
+    clientAggregateScores: db.collection<ClientAggregateScoreDocument>(CollectionName.clientAggregateScores),
+  } satisfies Record<keyof typeof CollectionName, unknown>;
+}
+
+export type Collections = ReturnType<typeof collections>;
+
+/**
+ * Every index the queries need, named so that creating them again is a no-op. Each entry says
+ * which query it serves.
+ */
+export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[]>> = {
+  counters: [],
+  clients: [],
+  federated_models: [
+    // a developer's models, newest first (API listing)
+    { key: { developer: 1, createdOn: -1, _id: -1 }, name: 'developer_createdOn' },
+    // the models a client belongs to (client-scoped API reads)
+    { key: { clients: 1 }, name: 'clients' },
+    // the scheduled trigger: models that allow aggregation
+    { key: { allowAggregation: 1 }, name: 'allowAggregation' },
+  ],
+  model_updates: [
+    // pending / ready / registered updates of a model: equality on model and status, then client
+    { key: { federatedModel: 1, status: 1, client: 1 }, name: 'federatedModel_status_client' },
+    // the updates one run claimed
+    { key: { claimedBy: 1, status: 1 }, name: 'claimedBy_status' },
+    // a client's own updates, newest first (API listing)
+    { key: { client: 1, createdOn: -1, _id: -1 }, name: 'client_createdOn' },
+  ],
+  model_aggregates: [
+    // the latest aggregate of a model, and listings newest first
+    { key: { federatedModel: 1, createdOn: -1, _id: -1 }, name: 'federatedModel_createdOn' },
+    // the ancestors window: a model's aggregates by level
+    { key: { federatedModel: 1, level: -1 }, name: 'federatedModel_level' },
+  ],
+  model_artifacts: [
+    // one artifact per version of a model
+    { key: { federatedModel: 1, version: 1 }, name: 'federatedModel_version', unique: true },
+  ],
+  client_aggregate_scores: [
+    // one score per aggregate and client
+    { key: { aggregate: 1, client: 1 }, name: 'aggregate_client', unique: true },
+  ],
+};

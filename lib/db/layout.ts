@@ -1,0 +1,47 @@
+import type { Db } from 'mongodb';
+import { CollectionName, INDEXES } from './collections';
+import { isNamespaceExistsError } from './driver-errors';
+
+export interface DatabaseLayout {
+  readonly collections: readonly string[];
+  /** Index names per collection, `_id_` included. */
+  readonly indexes: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * Brings a database to the current layout: every collection and every index (unique ones
+ * included). Idempotent and safe to run from several processes at once: an existing collection
+ * is not an error, and creating an index that exists with the same name and keys is a no-op.
+ *
+ * JSON Schema validators are not installed: FerretDB v1, the test server here, does not support
+ * them; documents are validated by the connector with zod before they are written.
+ */
+export async function updateDatabaseLayout(db: Db): Promise<DatabaseLayout> {
+  const names = Object.values(CollectionName);
+  await Promise.all(
+    names.map(async (name) => {
+      try {
+        await db.createCollection(name);
+      } catch (error) {
+        if (!isNamespaceExistsError(error)) throw error;
+      }
+    }),
+  );
+  // One index per createIndexes command: FerretDB v1 crashes on a multi-index command when some
+  // of its indexes exist already. Creating an existing index (same name, same keys) is a no-op.
+  for (const name of names) {
+    for (const index of INDEXES[name]) await db.collection(name).createIndexes([index]);
+  }
+  return describeDatabaseLayout(db);
+}
+
+export async function describeDatabaseLayout(db: Db): Promise<DatabaseLayout> {
+  const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  const collections = Object.values(CollectionName).filter((name) => existing.has(name));
+  const indexes: Record<string, string[]> = {};
+  for (const name of collections) {
+    const list = await db.collection(name).listIndexes().toArray();
+    indexes[name] = list.map((index) => String(index.name)).sort();
+  }
+  return { collections, indexes };
+}

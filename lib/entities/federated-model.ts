@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { ClientIdSchema, EntityIdSchema } from './ids';
+
+/** A JSON Schema document (validated with ajv where it is used). */
+export const JsonSchemaSchema = z.record(z.string(), z.unknown());
+
+/** A federated model: who may join it, how its updates are combined, and when. */
+export const FederatedModelSchema = z.object({
+  id: EntityIdSchema,
+  name: z.string(),
+  /** The developer who owns the model; null for models created by operators. */
+  developer: z.string().nullable(),
+  /** Client UUIDs allowed to send updates. */
+  clients: z.array(ClientIdSchema),
+  /** Name of the aggregator (see lib/algorithms). */
+  aggregator: z.string(),
+  /** Name of the requirement that gates a run, or null for none. */
+  requirement: z.string().nullable(),
+  requirementArgs: z.array(z.unknown()),
+  updateSchema: JsonSchemaSchema.nullable(),
+  clientAggResultsSchema: JsonSchemaSchema.nullable(),
+  /** Updates may be based on the parent aggregate or its `furthestBaseAgg - 1` nearest ancestors. */
+  furthestBaseAgg: z.number().int().positive().nullable(),
+  allowAggregation: z.boolean(),
+  currentArtifact: EntityIdSchema.nullable(),
+  createdOn: z.date(),
+  lastModified: z.date(),
+});
+
+export type FederatedModel = z.infer<typeof FederatedModelSchema>;

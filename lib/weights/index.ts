@@ -1,0 +1,2 @@
+export * from './stored-weights';
+export * from './weights';
