@@ -16,6 +16,7 @@ import (
 const (
 	headerLength = 16
 	opMsg        = 2013
+	opQuery      = 2004
 	// OP_MSG flag: the sender expects no reply to this message (a request), or more replies
 	// follow this one (a reply to an exhaust request).
 	flagMoreToCome = 1 << 1
@@ -71,8 +72,12 @@ func relayExchange(client, upstream net.Conn) error {
 		return err
 	}
 
-	commandLock.Lock()
-	defer commandLock.Unlock()
+	// Handshakes and heartbeats pass without the lock: they touch no data, and a driver whose
+	// heartbeat waited behind a long command would declare the server lost and drop its pool.
+	if !isHeartbeat(request) {
+		commandLock.Lock()
+		defer commandLock.Unlock()
+	}
 
 	if _, err = upstream.Write(request); err != nil {
 		return err
@@ -113,6 +118,31 @@ func readMessage(r io.Reader) ([]byte, error) {
 	}
 
 	return message, nil
+}
+
+// heartbeatCommands touch no data, so they never need to wait for the lock.
+var heartbeatCommands = map[string]bool{"hello": true, "isMaster": true, "ismaster": true, "ping": true}
+
+// isHeartbeat tells a handshake or heartbeat (OP_QUERY is only used for the legacy handshake)
+// from a data command, by the command name: the first key of the OP_MSG body section.
+func isHeartbeat(message []byte) bool {
+	switch binary.LittleEndian.Uint32(message[12:16]) {
+	case opQuery:
+		return true
+	case opMsg:
+		// header, flagBits (4), section kind 0 (1), document length (4), element type (1), name
+		const nameStart = headerLength + 4 + 1 + 4 + 1
+		if len(message) <= nameStart || message[headerLength+4] != 0 {
+			return false
+		}
+		end := nameStart
+		for end < len(message) && message[end] != 0 {
+			end++
+		}
+		return heartbeatCommands[string(message[nameStart:end])]
+	default:
+		return false
+	}
 }
 
 func moreToCome(message []byte) bool {
