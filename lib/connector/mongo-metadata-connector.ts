@@ -180,7 +180,10 @@ export class MongoMetadataConnector implements MetadataConnector {
     // Read back what this run holds: the ones just claimed and any it had claimed before, so a
     // retried claim (a Step Functions retry) answers the same.
     const held = await updates
-      .find({ _id: { $in: ids }, status: UpdateStatus.RUNNING, claimedBy: run }, { projection: { _id: 1 } })
+      .find(
+        { _id: { $in: ids }, status: UpdateStatus.RUNNING, claimedBy: run },
+        { projection: { _id: 1 }, batchSize: idBatchSize(ids) },
+      )
       .toArray();
     return splitIds(ids, held, (claimed, notClaimed) => ({ run, claimed, notClaimed }));
   }
@@ -499,7 +502,9 @@ export class MongoMetadataConnector implements MetadataConnector {
    */
   private async requireUpdatesOfOneModel(ids: number[], expectedModel: number | undefined, against = 'model'): Promise<number> {
     const { modelUpdates } = await this.collections();
-    const found = await modelUpdates.find({ _id: { $in: ids } }, { projection: { federatedModel: 1 } }).toArray();
+    const found = await modelUpdates
+      .find({ _id: { $in: ids } }, { projection: { federatedModel: 1 }, batchSize: idBatchSize(ids) })
+      .toArray();
     if (found.length !== ids.length) {
       const known = new Set(found.map((update) => update._id));
       const missing = ids.filter((id) => !known.has(id));
@@ -547,9 +552,19 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   private async transitioned(ids: number[], transition: string): Promise<TransitionResult> {
     const { modelUpdates } = await this.collections();
-    const moved = await modelUpdates.find({ _id: { $in: ids }, transition }, { projection: { _id: 1 } }).toArray();
+    const moved = await modelUpdates
+      .find({ _id: { $in: ids }, transition }, { projection: { _id: 1 }, batchSize: idBatchSize(ids) })
+      .toArray();
     return splitIds(ids, moved, (updated, notUpdated) => ({ updated, notUpdated }));
   }
+}
+
+/**
+ * One batch for a whole id list: its documents are projected to an id and a number (tens of
+ * bytes each), so even 100,000 of them fit in one reply, saving a getMore round trip per 101.
+ */
+function idBatchSize(ids: readonly number[]): number {
+  return Math.max(1, ids.length);
 }
 
 function pendingFilter(model: FederatedModel): Filter<ModelUpdateDocument> {

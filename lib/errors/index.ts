@@ -17,7 +17,10 @@ export interface FmaErrorOptions {
 }
 
 export class FmaError extends Error {
-  override name = 'FmaError';
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'FmaError';
+  }
   readonly statusCode: number;
   readonly expose: boolean;
   readonly details: readonly ErrorDetail[];
@@ -34,7 +37,10 @@ export class FmaError extends Error {
 
 /** The input is malformed or breaks a rule; nothing was changed. */
 export class ValidationError extends FmaError {
-  override name = 'ValidationError';
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'ValidationError';
+  }
   constructor(message: string, options?: FmaErrorOptions) {
     super(400, message, options);
   }
@@ -42,7 +48,10 @@ export class ValidationError extends FmaError {
 
 /** No credentials, or credentials that match nobody. */
 export class UnauthorizedError extends FmaError {
-  override name = 'UnauthorizedError';
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'UnauthorizedError';
+  }
   constructor(message = 'Authentication credentials were not provided or are invalid.', options?: FmaErrorOptions) {
     super(401, message, options);
   }
@@ -50,7 +59,10 @@ export class UnauthorizedError extends FmaError {
 
 /** Known caller, not allowed to do this. */
 export class ForbiddenError extends FmaError {
-  override name = 'ForbiddenError';
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'ForbiddenError';
+  }
   constructor(message = 'You do not have permission to perform this action.', options?: FmaErrorOptions) {
     super(403, message, options);
   }
@@ -58,7 +70,10 @@ export class ForbiddenError extends FmaError {
 
 /** An entity the operation needs does not exist (or is not the caller's to see). */
 export class NotFoundError extends FmaError {
-  override name = 'NotFoundError';
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'NotFoundError';
+  }
   constructor(message: string, options?: FmaErrorOptions) {
     super(404, message, options);
   }
@@ -66,7 +81,10 @@ export class NotFoundError extends FmaError {
 
 /** The request conflicts with the stored state (a duplicate, a lost race). */
 export class ConflictError extends FmaError {
-  override name = 'ConflictError';
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'ConflictError';
+  }
   constructor(message: string, options?: FmaErrorOptions) {
     super(409, message, options);
   }
@@ -74,7 +92,10 @@ export class ConflictError extends FmaError {
 
 /** A dependency (the database) did not answer; the call may succeed if retried. */
 export class DependencyError extends FmaError {
-  override name = 'DependencyError';
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'DependencyError';
+  }
   constructor(message: string, options?: FmaErrorOptions) {
     super(503, message, options);
   }
@@ -82,7 +103,10 @@ export class DependencyError extends FmaError {
 
 /** The service is deployed with settings it cannot run with. */
 export class ConfigurationError extends FmaError {
-  override name = 'ConfigurationError';
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'ConfigurationError';
+  }
   constructor(message: string, options?: FmaErrorOptions) {
     super(500, message, options);
   }

@@ -1,0 +1,60 @@
+import type { FederatedModel, ModelAggregate, ModelUpdate, StatusChange } from '../entities';
+import { weightsToJson, type Weights } from '../weights';
+
+/**
+ * Entities as the HTTP API and the Lambda operations return them: snake_case fields as in FMA's
+ * REST API, dates as ISO-8601 strings, weights only when asked for.
+ */
+export function federatedModelJson(model: FederatedModel) {
+  return {
+    id: model.id,
+    name: model.name,
+    developer: model.developer,
+    clients: model.clients,
+    aggregator: model.aggregator,
+    requirement: model.requirement,
+    requirement_args: model.requirementArgs,
+    update_schema: model.updateSchema,
+    client_agg_results_schema: model.clientAggResultsSchema,
+    furthest_base_agg: model.furthestBaseAgg,
+    allow_aggregation: model.allowAggregation,
+    current_artifact: model.currentArtifact,
+    created_on: model.createdOn.toISOString(),
+    last_modified: model.lastModified.toISOString(),
+  };
+}
+
+function statusChangeJson(change: StatusChange) {
+  return { status: change.status, at: change.at.toISOString(), run: change.run, reason: change.reason };
+}
+
+export function modelUpdateJson(update: ModelUpdate, data?: Weights) {
+  return {
+    id: update.id,
+    federated_model: update.federatedModel,
+    client: update.client,
+    status: update.status,
+    base_aggregate: update.baseAggregate,
+    applied_aggregate: update.appliedAggregate,
+    num_examples: update.numExamples,
+    claimed_by: update.claimedBy,
+    claimed_at: update.claimedAt?.toISOString() ?? null,
+    status_reason: update.statusReason,
+    status_history: update.statusHistory.map(statusChangeJson),
+    created_on: update.createdOn.toISOString(),
+    ...(data === undefined ? {} : { data: weightsToJson(data) }),
+  };
+}
+
+export function modelAggregateJson(aggregate: ModelAggregate, result?: Weights) {
+  return {
+    id: aggregate.id,
+    federated_model: aggregate.federatedModel,
+    parent: aggregate.parent,
+    level: aggregate.level,
+    validation_score: aggregate.validationScore,
+    run: aggregate.run,
+    created_on: aggregate.createdOn.toISOString(),
+    ...(result === undefined ? {} : { result: weightsToJson(result) }),
+  };
+}

@@ -1,0 +1,68 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { RunningOffline } from '../../scripts/offline';
+
+export interface HttpReply {
+  status: number;
+  body: unknown;
+}
+
+export interface InvokeReply {
+  /** Set when the function threw: the error's name. */
+  errorType?: string;
+  errorMessage?: string;
+  result?: unknown;
+}
+
+export const SERVICE = 'fma-serverless';
+export const STAGE = 'dev';
+
+/**
+ * The error's name as Lambda reports it. AWS's Node.js runtime sends `error.name` as
+ * `errorType`; serverless-offline always sends "Error" but keeps the stack, whose first line is
+ * `<name>: <message>`, so the name is read from there.
+ */
+function errorName(error: { errorType?: string; trace?: string[] }): string | undefined {
+  if (error.errorType !== 'Error' || error.trace === undefined) return error.errorType;
+  return /^(\w+):/.exec(error.trace[0] ?? '')?.[1] ?? error.errorType;
+}
+
+/** lower_snake_case → lowerCamelCase (the function keys of serverless.yml). */
+export function functionKey(operation: string): string {
+  return operation.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/** Calls serverless-offline the two ways a deployed stack is called: HTTP, and Lambda Invoke. */
+export function offlineClient(offline: RunningOffline) {
+  const lambda = new LambdaClient({
+    endpoint: offline.lambdaEndpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'AKIAOFFLINE', secretAccessKey: 'offline' },
+  });
+  return {
+    lambda,
+    async post(path: string, body: unknown, raw = false): Promise<HttpReply> {
+      const response = await fetch(`${offline.httpUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: raw ? (body as string) : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
+    },
+    async invoke(functionName: string, payload: unknown): Promise<InvokeReply> {
+      const reply = await lambda.send(
+        new InvokeCommand({
+          FunctionName: `${SERVICE}-${STAGE}-${functionName}`,
+          Payload: Buffer.from(JSON.stringify(payload)),
+        }),
+      );
+      const text = reply.Payload === undefined ? '' : Buffer.from(reply.Payload).toString('utf8');
+      const parsed: unknown = text === '' ? undefined : JSON.parse(text);
+      if (reply.FunctionError !== undefined) {
+        const error = parsed as { errorType?: string; errorMessage?: string; trace?: string[] };
+        return { errorType: errorName(error), errorMessage: error.errorMessage };
+      }
+      return { result: parsed };
+    },
+  };
+}
