@@ -112,4 +112,28 @@ export interface MetadataConnector {
   pullModelAggregateResults(id: Ref): Promise<WeightsJson[] | null>;
   createModelArtifact(model: Ref, version: string, values: unknown): Promise<ModelArtifact>;
   createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore>;
+
+  // --- Aggregation runs ---------------------------------------------------------------------
+  /**
+   * Takes the model's aggregation lease for `run` (or renews it, if the run holds it). A lease
+   * that expired is taken over, and the updates its dead run left RUNNING are marked FAILED first,
+   * so they are eligible again.
+   */
+  acquireAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<LeaseResult>;
+  /** Throws ConflictError unless `run` holds an unexpired lease on the model. */
+  assertAggregationLease(model: Ref, run: string): Promise<void>;
+  releaseAggregationLease(model: Ref, run: string): Promise<{ released: boolean }>;
+  /** Stores an aggregate from weights already in memory (the aggregation Lambda's path). */
+  postNewModelAggregateWeights(model: Ref, parentAgg: Ref | null, weights: Weights, options?: RunScope): Promise<ModelAggregate>;
+  /** Ids of the models whose `allowAggregation` is set (the scheduled trigger). */
+  pullModelsAllowingAggregation(): Promise<number[]>;
+}
+
+export interface LeaseResult {
+  readonly acquired: boolean;
+  /** The run holding the lease (this run when acquired). */
+  readonly heldBy: string;
+  readonly expiresAt: Date;
+  /** Updates of dead runs returned to the pool (RUNNING → FAILED) when the lease was taken. */
+  readonly recovered: number[];
 }

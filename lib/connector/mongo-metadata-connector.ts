@@ -26,11 +26,13 @@ import {
   type ModelUpdate,
   type StatusChange,
 } from '../entities';
+import { AGGREGATOR_NAMES, validateRequirement } from '../algorithms';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors';
 import { validationErrorFromZod } from '../errors/from-zod';
 import { decodeWeights, encodeWeights, parseWeights, weightsToJson, type Weights, type WeightsJson } from '../weights';
 import type {
   ClaimResult,
+  LeaseResult,
   MetadataConnector,
   NewFederatedModel,
   NewModelUpdate,
@@ -206,7 +208,27 @@ export class MongoMetadataConnector implements MetadataConnector {
   ): Promise<ModelAggregate> {
     const found = await this.requireModel(model);
     const parent = parentAgg === null ? null : await this.requireAggregateOfModel(parentAgg, found.id, 'parent_agg');
-    const weights = parseWeights(results, 'results');
+    return this.insertAggregate(found, parent, parseWeights(results, 'results'), options);
+  }
+
+  async postNewModelAggregateWeights(
+    model: Ref,
+    parentAgg: Ref | null,
+    weights: Weights,
+    options: RunScope = {},
+  ): Promise<ModelAggregate> {
+    const found = await this.requireModel(model);
+    const parent = parentAgg === null ? null : await this.requireAggregateOfModel(parentAgg, found.id, 'parent_agg');
+    if (!weights.values.every(Number.isFinite)) throw new ValidationError('results must hold finite numbers only');
+    return this.insertAggregate(found, parent, weights, options);
+  }
+
+  private async insertAggregate(
+    found: FederatedModel,
+    parent: ModelAggregate | null,
+    weights: Weights,
+    options: RunScope,
+  ): Promise<ModelAggregate> {
     const run = parseArgument(OptionalRunSchema, options.run, 'run') ?? null;
     const { counters, modelAggregates } = await this.collections();
     const document: ModelAggregateDocument = {
@@ -286,6 +308,13 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   async createFederatedModel(input: NewFederatedModel): Promise<FederatedModel> {
     const model = parseArgument(NewFederatedModelSchema, input, 'model');
+    // Unknown algorithm names are refused here, not discovered by a run (FMA skipped them).
+    if (!AGGREGATOR_NAMES.includes(model.aggregator)) {
+      throw new ValidationError(`Unknown aggregator "${model.aggregator}"; known aggregators: ${AGGREGATOR_NAMES.join(', ')}`, {
+        details: [{ field: 'aggregator', message: `must be one of ${AGGREGATOR_NAMES.join(', ')}` }],
+      });
+    }
+    if (model.requirement !== null) validateRequirement(model.requirement, model.requirementArgs);
     const { counters, federatedModels } = await this.collections();
     const now = new Date();
     const document: FederatedModelDocument = {
@@ -473,6 +502,65 @@ export class MongoMetadataConnector implements MetadataConnector {
       throw error;
     }
     return toClientAggregateScore(document);
+  }
+
+  // --- Aggregation runs ---------------------------------------------------------------------
+
+  async acquireAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<LeaseResult> {
+    const { id } = await this.requireModel(model);
+    const runId = parseArgument(RunIdSchema, run, 'run');
+    const ttl = parseArgument(z.number().int().positive().max(86_400), ttlSeconds, 'ttl_seconds');
+    const { aggregationLeases, modelUpdates } = await this.collections();
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + ttl * 1_000);
+    try {
+      // Matches a lease that is free (expired) or already ours; a lease held by a live run
+      // matches nothing, and the upsert then collides on _id: that is the "no".
+      await aggregationLeases.findOneAndUpdate(
+        { _id: id, $or: [{ expiresAt: { $lte: now } }, { run: runId }] },
+        { $set: { run: runId, acquiredAt: now, expiresAt } },
+        { upsert: true },
+      );
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+      const holder = await aggregationLeases.findOne({ _id: id });
+      return { acquired: false, heldBy: holder?.run ?? 'unknown', expiresAt: holder?.expiresAt ?? now, recovered: [] };
+    }
+    // We hold the lease, so no other run of this model is alive: whatever is RUNNING under
+    // another run's name was left behind by a run that died. Return it to the pool.
+    const transition = randomUUID();
+    const reason = `abandoned by its run; recovered by ${runId}`;
+    await modelUpdates.updateMany(
+      { federatedModel: id, status: UpdateStatus.RUNNING, claimedBy: { $ne: runId } },
+      {
+        $set: { status: UpdateStatus.FAILED, statusReason: reason, transition },
+        $push: historyEntry({ status: UpdateStatus.FAILED, at: now, run: runId, reason }),
+      },
+    );
+    const recovered = await modelUpdates.find({ federatedModel: id, transition }, { projection: { _id: 1 } }).toArray();
+    return { acquired: true, heldBy: runId, expiresAt, recovered: recovered.map((u) => u._id).sort((a, b) => a - b) };
+  }
+
+  async assertAggregationLease(model: Ref, run: string): Promise<void> {
+    const id = parseArgument(RefSchema, model, 'model');
+    const runId = parseArgument(RunIdSchema, run, 'run');
+    const { aggregationLeases } = await this.collections();
+    const held = await aggregationLeases.countDocuments({ _id: id, run: runId, expiresAt: { $gt: new Date() } });
+    if (held === 0) throw new ConflictError(`Run ${runId} does not hold the aggregation lease of federated model ${id}`);
+  }
+
+  async releaseAggregationLease(model: Ref, run: string): Promise<{ released: boolean }> {
+    const id = parseArgument(RefSchema, model, 'model');
+    const runId = parseArgument(RunIdSchema, run, 'run');
+    const { aggregationLeases } = await this.collections();
+    const { deletedCount } = await aggregationLeases.deleteOne({ _id: id, run: runId });
+    return { released: deletedCount === 1 };
+  }
+
+  async pullModelsAllowingAggregation(): Promise<number[]> {
+    const { federatedModels } = await this.collections();
+    const found = await federatedModels.find({ allowAggregation: true }, { projection: { _id: 1 } }).sort({ _id: 1 }).toArray();
+    return found.map((model) => model._id);
   }
 
   // --- helpers ------------------------------------------------------------------------------

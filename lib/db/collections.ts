@@ -11,6 +11,7 @@ export const CollectionName = {
   modelAggregates: 'model_aggregates',
   modelArtifacts: 'model_artifacts',
   clientAggregateScores: 'client_aggregate_scores',
+  aggregationLeases: 'aggregation_leases',
 } as const;
 
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
@@ -91,6 +92,14 @@ export interface ClientAggregateScoreDocument {
   createdOn: Date;
 }
 
+/** Who may run aggregation for a model, until when (one document per model). */
+export interface AggregationLeaseDocument {
+  _id: number;
+  run: string;
+  acquiredAt: Date;
+  expiresAt: Date;
+}
+
 /** Typed handles on every collection of one database. */
 export function collections(db: Db) {
   return {
@@ -101,6 +110,7 @@ export function collections(db: Db) {
     modelAggregates: db.collection<ModelAggregateDocument>(CollectionName.modelAggregates),
     modelArtifacts: db.collection<ModelArtifactDocument>(CollectionName.modelArtifacts),
     clientAggregateScores: db.collection<ClientAggregateScoreDocument>(CollectionName.clientAggregateScores),
+    aggregationLeases: db.collection<AggregationLeaseDocument>(CollectionName.aggregationLeases),
   } satisfies Record<keyof typeof CollectionName, unknown>;
 }
 
@@ -143,4 +153,6 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
     // one score per aggregate and client
     { key: { aggregate: 1, client: 1 }, name: 'aggregate_client', unique: true },
   ],
+  // looked up by _id (the model) only
+  aggregation_leases: [],
 };

@@ -7,8 +7,8 @@
 // the read and the write: two concurrent `updateMany` calls guarded by the same status both match
 // and both write, and concurrent `$inc` loses increments. MongoDB makes each document's update
 // atomic, and the service relies on that. So the launcher puts FerretDB behind a small
-// wire-protocol proxy that lets one command at a time through (see serialize.go); every command
-// is then atomic, which is at least as strong as MongoDB's per-document guarantee.
+// wire-protocol proxy that lets one command at a time through per database (see serialize.go);
+// every command is then atomic, which is at least as strong as MongoDB's per-document guarantee.
 //
 // It listens on 127.0.0.1 on a free port, keeps its data in a temporary directory that it removes
 // on exit, prints one line `MONGODB_URI=<uri>` on stdout once it accepts connections, and stops on
@@ -65,9 +65,9 @@ func run(listen, logLevel string) error {
 
 	socket := filepath.Join(dir, "ferretdb.sock")
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{Unix: socket},
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{Unix: socket},
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Handler:  "sqlite",
 		// A throwaway database needs no durability, so SQLite skips fsync.
 		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/?_pragma=synchronous(OFF)",
 	})

@@ -23,8 +23,26 @@ const (
 	maxMessageSize = 48 << 20
 )
 
-// commandLock admits one request/reply exchange at a time across all client connections.
-var commandLock sync.Mutex
+// databaseLocks admit one request/reply exchange at a time per database, across all client
+// connections. Atomicity is only owed within a database, and per-database locks keep tests that
+// work in databases of their own from waiting on each other.
+var (
+	databaseLocksMu sync.Mutex
+	databaseLocks   = map[string]*sync.Mutex{}
+)
+
+func lockFor(database string) *sync.Mutex {
+	databaseLocksMu.Lock()
+	defer databaseLocksMu.Unlock()
+
+	l, ok := databaseLocks[database]
+	if !ok {
+		l = new(sync.Mutex)
+		databaseLocks[database] = l
+	}
+
+	return l
+}
 
 // serveSerialized accepts client connections and relays each to its own upstream connection,
 // holding commandLock from the moment a request is sent until its last reply has arrived.
@@ -75,8 +93,9 @@ func relayExchange(client, upstream net.Conn) error {
 	// Handshakes and heartbeats pass without the lock: they touch no data, and a driver whose
 	// heartbeat waited behind a long command would declare the server lost and drop its pool.
 	if !isHeartbeat(request) {
-		commandLock.Lock()
-		defer commandLock.Unlock()
+		l := lockFor(targetDatabase(request))
+		l.Lock()
+		defer l.Unlock()
 	}
 
 	if _, err = upstream.Write(request); err != nil {
@@ -118,6 +137,101 @@ func readMessage(r io.Reader) ([]byte, error) {
 	}
 
 	return message, nil
+}
+
+// targetDatabase returns the `$db` of an OP_MSG command, or "" when it cannot be read (all
+// such commands then share one lock, which is safe, only slower).
+func targetDatabase(message []byte) string {
+	const bodyStart = headerLength + 4 + 1
+	if binary.LittleEndian.Uint32(message[12:16]) != opMsg || len(message) < bodyStart+5 || message[headerLength+4] != 0 {
+		return ""
+	}
+	docLength := int(binary.LittleEndian.Uint32(message[bodyStart:]))
+	if docLength < 5 || bodyStart+docLength > len(message) {
+		return ""
+	}
+	doc := message[bodyStart : bodyStart+docLength]
+
+	for i := 4; i < len(doc)-1; {
+		elementType := doc[i]
+		nameEnd := i + 1
+		for nameEnd < len(doc) && doc[nameEnd] != 0 {
+			nameEnd++
+		}
+		if nameEnd >= len(doc) {
+			return ""
+		}
+		name := string(doc[i+1 : nameEnd])
+		value := nameEnd + 1
+
+		if name == "$db" && elementType == 0x02 && value+4 <= len(doc) {
+			length := int(binary.LittleEndian.Uint32(doc[value:]))
+			if length < 1 || value+4+length > len(doc) {
+				return ""
+			}
+			return string(doc[value+4 : value+4+length-1])
+		}
+
+		size := bsonValueSize(elementType, doc[value:])
+		if size < 0 {
+			return ""
+		}
+		i = value + size
+	}
+
+	return ""
+}
+
+// bsonValueSize returns the encoded size of a BSON value of the given type, or -1 if unknown.
+func bsonValueSize(elementType byte, value []byte) int {
+	int32At := func(offset int) int {
+		if offset+4 > len(value) {
+			return -1 << 30
+		}
+		return int(binary.LittleEndian.Uint32(value[offset:]))
+	}
+	cstring := func(offset int) int {
+		for j := offset; j < len(value); j++ {
+			if value[j] == 0 {
+				return j + 1 - offset
+			}
+		}
+		return -1 << 30
+	}
+
+	var size int
+	switch elementType {
+	case 0x06, 0x0A, 0xFF, 0x7F: // undefined, null, min key, max key
+		size = 0
+	case 0x08: // bool
+		size = 1
+	case 0x10: // int32
+		size = 4
+	case 0x01, 0x09, 0x11, 0x12: // double, datetime, timestamp, int64
+		size = 8
+	case 0x07: // ObjectId
+		size = 12
+	case 0x13: // decimal128
+		size = 16
+	case 0x02, 0x0D, 0x0E: // string, code, symbol
+		size = 4 + int32At(0)
+	case 0x03, 0x04, 0x0F: // document, array, code with scope
+		size = int32At(0)
+	case 0x05: // binary
+		size = 4 + 1 + int32At(0)
+	case 0x0C: // DBPointer
+		size = 4 + int32At(0) + 12
+	case 0x0B: // regex: two cstrings
+		first := cstring(0)
+		size = first + cstring(first)
+	default:
+		return -1
+	}
+
+	if size < 0 || size > len(value) {
+		return -1
+	}
+	return size
 }
 
 // heartbeatCommands touch no data, so they never need to wait for the lock.

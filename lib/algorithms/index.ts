@@ -1,0 +1,2 @@
+export * from './aggregators';
+export * from './requirements';
