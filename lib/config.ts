@@ -28,6 +28,14 @@ const ConfigSchema = z.object({
   MONGODB_MAX_POOL_SIZE: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(5)),
   /** Idle connections are closed after this long, so a frozen container does not hoard them. */
   MONGODB_MAX_IDLE_TIME_MS: z.preprocess(blankAsUnset, z.coerce.number().int().nonnegative().default(60_000)),
+  /**
+   * How a run is started: `stepfunctions` (StartExecution of AGGREGATION_STATE_MACHINE_ARN) when
+   * deployed, `local` (the same definition, executed in-process) under `npm start`.
+   */
+  AGGREGATION_EXECUTOR: z.preprocess(blankAsUnset, z.enum(['stepfunctions', 'local']).default('stepfunctions')),
+  AGGREGATION_STATE_MACHINE_ARN: z.preprocess(blankAsUnset, z.string().startsWith('arn:').optional()),
+  /** How long a run holds its model's lease: longer than the state machine's own timeout. */
+  AGGREGATION_LEASE_SECONDS: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(900)),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { Id, Run } from '../../lib/api/operation-fields';
+import { getConfig } from '../../lib/config';
+import { getConnector } from '../../lib/connector';
+import { createHandler } from '../../lib/http/handler';
+
+export const input = z.strictObject({ model: Id, run: Run });
+
+/**
+ * Takes the model's aggregation lease for the run (first state of the state machine). When a dead
+ * run's lease has expired, its RUNNING updates are returned to the pool first.
+ */
+export const handler = createHandler({ input }, async ({ model, run }) => {
+  const lease = await getConnector().acquireAggregationLease(model, run, getConfig().AGGREGATION_LEASE_SECONDS);
+  return {
+    acquired: lease.acquired,
+    held_by: lease.heldBy,
+    expires_at: lease.expiresAt.toISOString(),
+    recovered: lease.recovered,
+  };
+});

@@ -1,0 +1,145 @@
+import '../../lib/aggregation/promise-with-resolvers';
+import type { Context } from 'aws-lambda';
+import { StateMachine } from 'aws-local-stepfunctions';
+import definition from '../../state-machines/aggregation.json';
+import { handler as pullFederatedModelWId } from '../connector/pull-federated-model-w-id';
+import { handler as pullLatestModelAggregate } from '../connector/pull-latest-model-aggregate';
+import { handler as pullModelUpdatesReadyForAggregation } from '../connector/pull-model-updates-ready-for-aggregation';
+import { handler as registerModelUpdatesForAggregation } from '../connector/register-model-updates-for-aggregation';
+import { handler as registerModelUpdateUsedInAggregate } from '../connector/register-model-update-used-in-aggregate';
+import { handler as registerModelUpdatesUseInAggregationComplete } from '../connector/register-model-updates-use-in-aggregation-complete';
+import { handler as acquireAggregationLease } from './acquire-lease';
+import { handler as aggregateUpdates } from './aggregate-updates';
+import { handler as checkAggregationRequirement } from './check-requirement';
+import { handler as failAggregationRun } from './fail-run';
+import { handler as releaseAggregationLease } from './release-lease';
+
+/**
+ * Runs the aggregation state machine in-process: the very definition `serverless.yml` deploys
+ * (state-machines/aggregation.json), interpreted by aws-local-stepfunctions, with each Task
+ * bound to the handler of the Lambda its `Resource` names. Used by `npm start` (where no Step
+ * Functions service exists) and by the tests.
+ */
+const TASK_HANDLERS: Record<string, (event: unknown, context: Context) => Promise<unknown>> = {
+  acquireAggregationLease,
+  releaseAggregationLease,
+  checkAggregationRequirement,
+  aggregateUpdates,
+  failAggregationRun,
+  pullFederatedModelWId,
+  pullLatestModelAggregate,
+  pullModelUpdatesReadyForAggregation,
+  registerModelUpdatesForAggregation,
+  registerModelUpdateUsedInAggregate,
+  registerModelUpdatesUseInAggregationComplete,
+};
+
+interface TaskState {
+  Type: 'Task';
+  Resource: { 'Fn::GetAtt': [string, 'Arn'] } | string;
+  Next?: string;
+  End?: boolean;
+  Catch?: unknown;
+}
+
+type Definition = { States: Record<string, { Type: string } & Partial<TaskState>> } & Record<string, unknown>;
+
+/** The function key (serverless.yml) behind each Task state of the definition. */
+export function taskFunctions(source: Definition = definition as unknown as Definition): Record<string, string> {
+  const tasks: Record<string, string> = {};
+  for (const [name, state] of Object.entries(source.States)) {
+    if (state.Type !== 'Task') continue;
+    const resource = state.Resource!;
+    tasks[name] = typeof resource === 'string' ? resource : resource['Fn::GetAtt'][0];
+  }
+  return tasks;
+}
+
+export interface LocalExecutionOptions {
+  /**
+   * Stop the run right after this Task state, as if it had crashed there (tests of recovery).
+   */
+  readonly haltAfter?: string;
+}
+
+export interface LocalExecutionResult {
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'HALTED';
+  /** The last state the run entered (e.g. `Aggregated`, `NothingToAggregate`, `AggregationFailed`). */
+  readonly finalState: string;
+  readonly output?: unknown;
+  readonly error?: string;
+}
+
+export async function executeAggregationLocally(
+  input: { model: number; run: string },
+  options: LocalExecutionOptions = {},
+): Promise<LocalExecutionResult> {
+  const source = structuredClone(definition) as unknown as Definition;
+  const tasks = taskFunctions(source);
+  for (const [name, functionKey] of Object.entries(tasks)) {
+    source.States[name]!.Resource = `arn:aws:lambda:local:000000000000:function:${functionKey}`;
+  }
+  if (options.haltAfter !== undefined && tasks[options.haltAfter] === undefined) {
+    throw new Error(`No Task state ${options.haltAfter} in the aggregation state machine`);
+  }
+  // Halting: once the chosen state's handler has returned, the execution is aborted and every
+  // later task fails before touching anything (a crash, as far as the database can tell).
+  let halted = false;
+  let abort = () => undefined as void;
+
+  const visited: string[] = [];
+  const overrides = Object.fromEntries(
+    Object.entries(tasks).map(([stateName, functionKey]) => {
+      const handler = TASK_HANDLERS[functionKey];
+      if (handler === undefined) throw new Error(`No local handler for function ${functionKey} (state ${stateName})`);
+      return [
+        stateName,
+        async (event: unknown) => {
+          // Fails fast rather than hanging: a hanging task would hold its 60 s task timer.
+          if (halted) throw new Error(`halted after ${options.haltAfter}; ${stateName} does not run`);
+          const output = await handler(event, lambdaContext(functionKey));
+          if (stateName === options.haltAfter) {
+            halted = true;
+            setImmediate(() => abort());
+          }
+          return output as never;
+        },
+      ];
+    }),
+  );
+  const machine = new StateMachine(source as never, { validationOptions: { checkArn: false } });
+  const execution = machine.run(input, {
+    overrides: {
+      taskResourceLocalHandlers: overrides,
+      // Retries wait their real intervals on AWS; locally a failure should surface at once.
+      retryIntervalOverrides: Object.fromEntries(Object.keys(tasks).map((name) => [name, 0])),
+    },
+    noThrowOnAbort: true,
+  });
+  abort = execution.abort;
+  const logging = (async () => {
+    for await (const event of execution.eventLogs as AsyncIterable<{ type: string; state?: { name: string } }>) {
+      if (event.type === 'StateEntered' && event.state !== undefined) visited.push(event.state.name);
+    }
+  })();
+  try {
+    const output = await execution.result;
+    await logging;
+    if (halted) return { status: 'HALTED', finalState: options.haltAfter! };
+    return { status: 'SUCCEEDED', finalState: visited.at(-1) ?? '', output };
+  } catch (error) {
+    await logging.catch(() => undefined);
+    if (halted) return { status: 'HALTED', finalState: options.haltAfter! };
+    return { status: 'FAILED', finalState: visited.at(-1) ?? '', error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function lambdaContext(functionName: string): Context {
+  return {
+    functionName,
+    functionVersion: '$LATEST',
+    awsRequestId: `local-${Date.now()}`,
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => 60_000,
+  } as Context;
+}
