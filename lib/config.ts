@@ -33,7 +33,9 @@ const ConfigSchema = z.object({
    * deployed, `local` (the same definition, executed in-process) under `npm start`.
    */
   AGGREGATION_EXECUTOR: z.preprocess(blankAsUnset, z.enum(['stepfunctions', 'local']).default('stepfunctions')),
-  AGGREGATION_STATE_MACHINE_ARN: z.preprocess(blankAsUnset, z.string().startsWith('arn:').optional()),
+  // Not checked for an `arn:` prefix: serverless-offline passes CloudFormation's `!Sub` through
+  // unresolved, and the local executor never reads it.
+  AGGREGATION_STATE_MACHINE_ARN: z.preprocess(blankAsUnset, z.string().optional()),
   /** How long a run holds its model's lease: longer than the state machine's own timeout. */
   AGGREGATION_LEASE_SECONDS: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(900)),
 });

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown(0));
   try {
     offline = await startOffline({
-      env: { MONGODB_URI: database.uri },
+      // No Step Functions service locally: runs execute the same definition in-process.
+      env: { MONGODB_URI: database.uri, AGGREGATION_EXECUTOR: 'local' },
       httpPort: Number(process.env.PORT ?? 3000),
       lambdaPort: Number(process.env.LAMBDA_PORT ?? 3002),
       inheritOutput: true,

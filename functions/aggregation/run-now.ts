@@ -1,0 +1,20 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { Id } from '../../lib/api/operation-fields';
+import { getConnector } from '../../lib/connector';
+import { NotFoundError } from '../../lib/errors';
+import { createHandler } from '../../lib/http/handler';
+import { executionName, startAggregationRun } from './start-run';
+
+export const input = z.strictObject({ model: Id });
+
+/**
+ * `POST /aggregation/run` `{"model": <id>}`: starts a run of the model now (operators; and under
+ * `npm start`, the way to aggregate without waiting for a schedule).
+ */
+export const handler = createHandler({ input }, async ({ model }) => {
+  if ((await getConnector().pullFederatedModelWId(model)) === null) {
+    throw new NotFoundError(`Federated model ${model} does not exist`);
+  }
+  return startAggregationRun(model, executionName(model, `manual-${randomUUID()}`));
+});
