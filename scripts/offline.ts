@@ -13,6 +13,8 @@ export interface OfflineOptions {
   readonly lambdaPort?: number;
   /** Where serverless-esbuild builds; separate folders let several instances run at once. */
   readonly esbuildWorkFolder?: string;
+  /** Run the every-minute aggregation schedule too (npm start); tests leave it off. */
+  readonly schedule?: boolean;
   /** Pass the child's output through (npm start) instead of keeping it for error messages. */
   readonly inheritOutput?: boolean;
   readonly readyTimeoutMs?: number;
@@ -56,6 +58,7 @@ export async function startOffline(options: OfflineOptions = {}): Promise<Runnin
       SLS_TELEMETRY_DISABLED: '1',
       FMA_OFFLINE_HTTP_PORT: String(httpPort),
       FMA_OFFLINE_LAMBDA_PORT: String(lambdaPort),
+      FMA_SCHEDULE_ENABLED: options.schedule === true ? 'true' : 'false',
       ...(options.esbuildWorkFolder === undefined ? {} : { FMA_ESBUILD_WORK_FOLDER: options.esbuildWorkFolder }),
       ...options.env,
     },

@@ -23,6 +23,7 @@ async function main(): Promise<void> {
       httpPort: Number(process.env.PORT ?? 3000),
       lambdaPort: Number(process.env.LAMBDA_PORT ?? 3002),
       inheritOutput: true,
+      schedule: true,
     });
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);

@@ -30,22 +30,26 @@ function requireCompatible(inputs: readonly AggregationInput[], aggregator: stri
   return first.weights;
 }
 
-/** Σ coefficient_i · values_i, element-wise, into a new array. */
-function linearCombination(inputs: readonly AggregationInput[], coefficients: readonly number[]): Float64Array {
+/**
+ * (Σ factorᵢ · valuesᵢ) / divisor, element-wise, into a new array. Summing first and dividing
+ * once, as numpy's mean does, gives FMA's exact results (`(1+5+3)/3` is 3, where adding thirds
+ * is not).
+ */
+function weightedSum(inputs: readonly AggregationInput[], factors: readonly number[], divisor: number): Float64Array {
   const result = new Float64Array(inputs[0]!.weights.values.length);
   inputs.forEach((input, i) => {
-    const coefficient = coefficients[i]!;
+    const factor = factors[i]!;
     const values = input.weights.values;
-    for (let j = 0; j < result.length; j += 1) result[j]! += coefficient * values[j]!;
+    for (let j = 0; j < result.length; j += 1) result[j]! += factor * values[j]!;
   });
-  if (!result.every(Number.isFinite)) throw new AggregationError('the aggregate holds NaN or Infinity');
+  for (let j = 0; j < result.length; j += 1) result[j]! /= divisor;
+  if (!result.every(Number.isFinite)) throw new AggregationError('the aggregate holds NaN or Infinity (overflow)');
   return result;
 }
 
 function mean(inputs: readonly AggregationInput[], aggregator: string): Weights {
   const shape = requireCompatible(inputs, aggregator);
-  const coefficient = 1 / inputs.length;
-  return { layout: shape.layout, shapes: shape.shapes, values: linearCombination(inputs, inputs.map(() => coefficient)) };
+  return { layout: shape.layout, shapes: shape.shapes, values: weightedSum(inputs, inputs.map(() => 1), inputs.length) };
 }
 
 /**
@@ -78,7 +82,7 @@ export const weightedFedAvg: Aggregator = (inputs) => {
   return {
     layout: shape.layout,
     shapes: shape.shapes,
-    values: linearCombination(inputs, (counts as number[]).map((count) => count / total)),
+    values: weightedSum(inputs, counts as number[], total),
   };
 };
 

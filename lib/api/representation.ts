@@ -1,4 +1,4 @@
-import type { FederatedModel, ModelAggregate, ModelUpdate, StatusChange } from '../entities';
+import type { FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate, StatusChange } from '../entities';
 import { weightsToJson, type Weights } from '../weights';
 
 /**
@@ -56,5 +56,27 @@ export function modelAggregateJson(aggregate: ModelAggregate, result?: Weights) 
     run: aggregate.run,
     created_on: aggregate.createdOn.toISOString(),
     ...(result === undefined ? {} : { result: weightsToJson(result) }),
+  };
+}
+
+/** An update as FMA's clients see it: no status, no run bookkeeping. */
+export function clientModelUpdateJson(update: ModelUpdate, data?: Weights) {
+  return {
+    id: update.id,
+    client: update.client,
+    federated_model: update.federatedModel,
+    ...(data === undefined ? {} : { data: weightsToJson(data) }),
+    created_on: update.createdOn.toISOString(),
+    base_aggregate: update.baseAggregate,
+  };
+}
+
+export function modelArtifactJson(artifact: ModelArtifact, values?: Weights) {
+  return {
+    id: artifact.id,
+    federated_model: artifact.federatedModel,
+    version: artifact.version,
+    ...(values === undefined ? {} : { values: weightsToJson(values) }),
+    created_on: artifact.createdOn.toISOString(),
   };
 }

@@ -45,6 +45,8 @@ export interface NewFederatedModel {
   readonly clientAggResultsSchema?: Record<string, unknown> | null;
   readonly furthestBaseAgg?: number | null;
   readonly allowAggregation?: boolean;
+  /** When set, a new client must show this secret to join (FMA let anyone register). */
+  readonly joinSecret?: string | null;
 }
 
 export interface NewModelUpdate {
@@ -127,6 +129,31 @@ export interface MetadataConnector {
   postNewModelAggregateWeights(model: Ref, parentAgg: Ref | null, weights: Weights, options?: RunScope): Promise<ModelAggregate>;
   /** Ids of the models whose `allowAggregation` is set (the scheduled trigger). */
   pullModelsAllowingAggregation(): Promise<number[]>;
+
+  // --- The client and developer API -----------------------------------------------------------
+  createDeveloper(name: string): Promise<{ id: string; name: string; token: string }>;
+  findDeveloperByToken(token: string): Promise<{ id: string; name: string } | null>;
+  clientExists(client: string): Promise<boolean>;
+  /** True when the model needs no join secret, or `secret` is it. */
+  verifyJoinSecret(model: Ref, secret: string | undefined): Promise<boolean>;
+  /** Ids of the models a client belongs to. */
+  pullModelsOfClient(client: string): Promise<number[]>;
+  listFederatedModels(filter: { developer: string }, page: Page): Promise<Paged<FederatedModel>>;
+  listModelUpdates(filter: { client?: string; models?: number[] }, page: Page): Promise<Paged<ModelUpdate>>;
+  listModelAggregates(filter: { models: number[] }, page: Page): Promise<Paged<ModelAggregate>>;
+  setAggregateValidationScore(aggregate: Ref, score: number | null): Promise<ModelAggregate>;
+  pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null>;
+}
+
+export interface Page {
+  /** 1-based. */
+  readonly page: number;
+  readonly pageSize: number;
+}
+
+export interface Paged<T> {
+  readonly count: number;
+  readonly items: T[];
 }
 
 export interface LeaseResult {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Db, Filter } from 'mongodb';
 import { z } from 'zod';
 import { allocateIds } from '../db/counters';
@@ -36,6 +36,8 @@ import type {
   MetadataConnector,
   NewFederatedModel,
   NewModelUpdate,
+  Page,
+  Paged,
   Ref,
   Requirements,
   RunScope,
@@ -68,6 +70,7 @@ const NewFederatedModelSchema = z.object({
   clientAggResultsSchema: z.record(z.string(), z.unknown()).nullable().default(null),
   furthestBaseAgg: z.number().int().positive('must be at least 1').nullable().default(null),
   allowAggregation: z.boolean().default(false),
+  joinSecret: z.string().min(8, 'must be at least 8 characters').max(200).nullable().default(null),
 });
 
 const NewModelUpdateSchema = z.object({
@@ -331,6 +334,7 @@ export class MongoMetadataConnector implements MetadataConnector {
       furthestBaseAgg: model.furthestBaseAgg,
       allowAggregation: model.allowAggregation,
       currentArtifact: null,
+      joinSecretHash: model.joinSecret === null ? null : sha256(model.joinSecret),
       createdOn: now,
       lastModified: now,
     };
@@ -563,6 +567,110 @@ export class MongoMetadataConnector implements MetadataConnector {
     return found.map((model) => model._id);
   }
 
+  // --- The client and developer API -----------------------------------------------------------
+
+  async createDeveloper(name: string): Promise<{ id: string; name: string; token: string }> {
+    const parsedName = parseArgument(z.string().trim().min(1).max(200), name, 'name');
+    const { developers } = await this.collections();
+    const token = randomBytes(32).toString('hex');
+    const id = randomUUID();
+    await developers.insertOne({ _id: id, name: parsedName, tokenHash: sha256(token), createdOn: new Date() });
+    return { id, name: parsedName, token };
+  }
+
+  async findDeveloperByToken(token: string): Promise<{ id: string; name: string } | null> {
+    const { developers } = await this.collections();
+    const found = await developers.findOne({ tokenHash: sha256(token) });
+    return found === null ? null : { id: found._id, name: found.name };
+  }
+
+  async clientExists(client: string): Promise<boolean> {
+    if (!ClientIdSchema.safeParse(client).success) return false;
+    const { clients } = await this.collections();
+    return (await clients.countDocuments({ _id: client }, { limit: 1 })) === 1;
+  }
+
+  async verifyJoinSecret(model: Ref, secret: string | undefined): Promise<boolean> {
+    const id = parseArgument(RefSchema, model, 'model');
+    const { federatedModels } = await this.collections();
+    const found = await federatedModels.findOne({ _id: id }, { projection: { joinSecretHash: 1 } });
+    if (found === null) throw new NotFoundError(`Federated model ${id} does not exist`);
+    const expected = found.joinSecretHash ?? null;
+    if (expected === null) return true;
+    if (secret === undefined) return false;
+    const given = Buffer.from(sha256(secret), 'hex');
+    return timingSafeEqual(given, Buffer.from(expected, 'hex'));
+  }
+
+  async pullModelsOfClient(client: string): Promise<number[]> {
+    const { federatedModels } = await this.collections();
+    const found = await federatedModels.find({ clients: client }, { projection: { _id: 1 } }).toArray();
+    return found.map((model) => model._id);
+  }
+
+  async listFederatedModels(filter: { developer: string }, page: Page): Promise<Paged<FederatedModel>> {
+    const { federatedModels } = await this.collections();
+    const query = { developer: filter.developer };
+    const [count, found] = await Promise.all([
+      federatedModels.countDocuments(query),
+      federatedModels.find(query).sort({ createdOn: -1, _id: -1 }).skip(skipOf(page)).limit(page.pageSize).toArray(),
+    ]);
+    return { count, items: found.map(toFederatedModel) };
+  }
+
+  async listModelUpdates(filter: { client?: string; models?: number[] }, page: Page): Promise<Paged<ModelUpdate>> {
+    const { modelUpdates } = await this.collections();
+    const query: Filter<ModelUpdateDocument> = {
+      ...(filter.client === undefined ? {} : { client: filter.client }),
+      ...(filter.models === undefined ? {} : { federatedModel: { $in: filter.models } }),
+    };
+    const [count, found] = await Promise.all([
+      modelUpdates.countDocuments(query),
+      modelUpdates
+        .find(query, { projection: { data: 0 } })
+        .sort({ createdOn: -1, _id: -1 })
+        .skip(skipOf(page))
+        .limit(page.pageSize)
+        .toArray(),
+    ]);
+    return { count, items: found.map(toModelUpdate) };
+  }
+
+  async listModelAggregates(filter: { models: number[] }, page: Page): Promise<Paged<ModelAggregate>> {
+    const { modelAggregates } = await this.collections();
+    const query = { federatedModel: { $in: filter.models } };
+    const [count, found] = await Promise.all([
+      modelAggregates.countDocuments(query),
+      modelAggregates
+        .find(query, { projection: { result: 0 } })
+        .sort({ createdOn: -1, _id: -1 })
+        .skip(skipOf(page))
+        .limit(page.pageSize)
+        .toArray(),
+    ]);
+    return { count, items: found.map(toModelAggregate) };
+  }
+
+  async setAggregateValidationScore(aggregate: Ref, score: number | null): Promise<ModelAggregate> {
+    const id = parseArgument(RefSchema, aggregate, 'aggregate');
+    const value = parseArgument(z.number().finite().nullable(), score, 'validation_score');
+    const { modelAggregates } = await this.collections();
+    const updated = await modelAggregates.findOneAndUpdate(
+      { _id: id },
+      { $set: { validationScore: value } },
+      { returnDocument: 'after', projection: { result: 0 } },
+    );
+    if (updated === null) throw new NotFoundError(`Model aggregate ${id} does not exist`);
+    return toModelAggregate(updated);
+  }
+
+  async pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null> {
+    const artifactId = parseArgument(RefSchema, id, 'artifact');
+    const { modelArtifacts } = await this.collections();
+    const found = await modelArtifacts.findOne({ _id: artifactId });
+    return found === null ? null : { artifact: toModelArtifact(found), values: decodeWeights(found.values) };
+  }
+
   // --- helpers ------------------------------------------------------------------------------
 
   private async requireModel(model: Ref): Promise<FederatedModel> {
@@ -674,6 +782,14 @@ function splitIds<T>(ids: number[], hit: { _id: number }[], build: (hit: number[
     sorted.filter((id) => hits.has(id)),
     sorted.filter((id) => !hits.has(id)),
   );
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function skipOf(page: Page): number {
+  return (page.page - 1) * page.pageSize;
 }
 
 function uniqueStrings(values: readonly string[]): string[] {

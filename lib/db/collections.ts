@@ -12,6 +12,7 @@ export const CollectionName = {
   modelArtifacts: 'model_artifacts',
   clientAggregateScores: 'client_aggregate_scores',
   aggregationLeases: 'aggregation_leases',
+  developers: 'developers',
 } as const;
 
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
@@ -30,6 +31,14 @@ export interface ClientDocument {
   createdOn: Date;
 }
 
+/** A model developer; the API token is kept only as its SHA-256. */
+export interface DeveloperDocument {
+  _id: string;
+  name: string;
+  tokenHash: string;
+  createdOn: Date;
+}
+
 export interface FederatedModelDocument {
   _id: number;
   name: string;
@@ -43,6 +52,8 @@ export interface FederatedModelDocument {
   furthestBaseAgg: number | null;
   allowAggregation: boolean;
   currentArtifact: number | null;
+  /** SHA-256 of the secret a new client must show to join, or null (anyone may join). */
+  joinSecretHash?: string | null;
   createdOn: Date;
   lastModified: Date;
 }
@@ -111,6 +122,7 @@ export function collections(db: Db) {
     modelArtifacts: db.collection<ModelArtifactDocument>(CollectionName.modelArtifacts),
     clientAggregateScores: db.collection<ClientAggregateScoreDocument>(CollectionName.clientAggregateScores),
     aggregationLeases: db.collection<AggregationLeaseDocument>(CollectionName.aggregationLeases),
+    developers: db.collection<DeveloperDocument>(CollectionName.developers),
   } satisfies Record<keyof typeof CollectionName, unknown>;
 }
 
@@ -138,6 +150,8 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
     { key: { claimedBy: 1, status: 1 }, name: 'claimedBy_status' },
     // a client's own updates, newest first (API listing)
     { key: { client: 1, createdOn: -1, _id: -1 }, name: 'client_createdOn' },
+    // the updates of a developer's models, newest first (API listing)
+    { key: { federatedModel: 1, createdOn: -1, _id: -1 }, name: 'federatedModel_createdOn' },
   ],
   model_aggregates: [
     // the latest aggregate of a model, and listings newest first
@@ -155,4 +169,6 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   ],
   // looked up by _id (the model) only
   aggregation_leases: [],
+  // a developer's API token, by its hash
+  developers: [{ key: { tokenHash: 1 }, name: 'tokenHash', unique: true }],
 };

@@ -23,10 +23,10 @@ export function errorBody(error: FmaError): unknown {
  * Turns one of our errors into the http error middy's http-error-handler renders: the message is
  * the JSON body, so the handler sends it as `application/json`.
  */
-export function toMiddyHttpError(error: unknown): unknown {
+export function toMiddyHttpError(error: unknown, bodyOf: (error: FmaError) => unknown = errorBody): unknown {
   const translated = toFmaError(error);
   if (!(translated instanceof FmaError) || !translated.expose) return translated;
-  return createError(translated.statusCode, JSON.stringify(errorBody(translated)), {
+  return createError(translated.statusCode, JSON.stringify(bodyOf(translated)), {
     expose: true,
     cause: translated,
   });

@@ -2,7 +2,7 @@ import middy, { type MiddlewareObj, type Request } from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { ValidationError } from '../errors';
+import { ValidationError, type FmaError } from '../errors';
 import { validationErrorFromZod } from '../errors/from-zod';
 import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError } from './errors';
 import { isHttpApiEvent } from './events';
@@ -29,6 +29,8 @@ export interface HandlerOptions<Schema extends z.ZodType> {
   readonly fromHttpEvent?: (event: APIGatewayProxyEventV2) => unknown;
   /** Accept HTTP API events only (API routes that read headers and paths). */
   readonly httpOnly?: boolean;
+  /** The JSON body of an error response; by default `{error, message, details}`. */
+  readonly errorBody?: (error: FmaError) => unknown;
 }
 
 export function createHandler<Schema extends z.ZodType, Result>(
@@ -45,7 +47,7 @@ export function createHandler<Schema extends z.ZodType, Result>(
         fallbackMessage: INTERNAL_ERROR_BODY,
       }),
     )
-    .use(invocationModes())
+    .use(invocationModes(options.errorBody))
     .use(parseInput(options))
     .handler(async (event, context) => run(event as z.output<Schema>, (context as ContextWithRaw).rawEvent));
 }
@@ -55,7 +57,7 @@ interface ContextWithRaw extends Context {
 }
 
 /** Detects the mode; shapes results and errors for it. */
-function invocationModes(): MiddlewareObj {
+function invocationModes(errorBody?: (error: FmaError) => unknown): MiddlewareObj {
   return {
     before: (request: AnyRequest) => {
       request.internal[MODE] = (isHttpApiEvent(request.event) ? 'http' : 'direct') satisfies InvocationMode;
@@ -68,7 +70,7 @@ function invocationModes(): MiddlewareObj {
       const mode = request.internal[MODE] ?? (isHttpApiEvent(request.event) ? 'http' : 'direct');
       if (mode === 'direct') throw toFmaError(request.error);
       // http-error-handler (registered before this, so running after it) renders the response.
-      request.error = toMiddyHttpError(request.error) as Error;
+      request.error = toMiddyHttpError(request.error, errorBody) as Error;
     },
   };
 }
@@ -96,7 +98,7 @@ function parseInput<Schema extends z.ZodType>(options: HandlerOptions<Schema>): 
  * handlers serve direct invocations too and owe the caller a 400 with a JSON body.
  */
 export function jsonBody(event: APIGatewayProxyEventV2): unknown {
-  if (event.body === undefined || event.body === '') return {};
+  if (event.body === undefined || event.body === null || event.body === '') return {};
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   try {
     return JSON.parse(text);

@@ -47,10 +47,12 @@ describe('aggregators', () => {
     expect(() => averageLayers(inputs([[[1], [2]], null], [[[1], [2, 3]], null]))).toThrow(/different shapes/);
   });
 
-  it('averages values near the float64 limit without overflowing (it scales before it sums)', () => {
-    expect(weightsToJson(avgValuesIfData(inputs([[1.7e308, -1.7e308], null], [[1.7e308, -1.7e308], null])))).toEqual([
-      1.7e308, -1.7e308,
-    ]);
+  it('averages thirds exactly as FMA (numpy) does: sum, then divide', () => {
+    expect(weightsToJson(avgValuesIfData(inputs([[1, 2, 4], null], [[5, 2, 3], null], [[3, 2, 2], null])))).toEqual([3, 2, 3]);
+  });
+
+  it('refuses a sum that overflows to Infinity instead of storing it', () => {
+    expect(() => avgValuesIfData(inputs([[1.7e308], null], [[1.7e308], null]))).toThrow(AggregationError);
   });
 
   it('names the known aggregators when asked for an unknown one', () => {

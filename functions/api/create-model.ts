@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { federatedModelJson } from '../../lib/api/representation';
+import { assertValidJsonSchema } from '../../lib/api/json-schema';
+import { getConnector } from '../../lib/connector';
+import { apiRoute } from '../../lib/http/api-route';
+import { respond } from '../../lib/http/response';
+
+const JsonSchema = z.record(z.string(), z.unknown()).nullable().default(null);
+
+export const body = z.strictObject({
+  name: z.string(),
+  aggregator: z.string(),
+  requirement: z.string().nullable().default(null),
+  requirement_args: z.array(z.unknown()).nullable().default(null),
+  update_schema: JsonSchema,
+  client_agg_results_schema: JsonSchema,
+  furthest_base_agg: z.number().int().positive().nullable().default(null),
+  allow_aggregation: z.boolean().default(false),
+  /** Weights to start from: stored as artifact version "1.0.0", the model's current artifact. */
+  initial_model: z.array(z.unknown()).optional(),
+  /** When set, new clients must show it to register (FMA let anyone in). */
+  join_secret: z.string().nullable().default(null),
+});
+
+/** `POST /api/v1/models/`: a developer creates a model; the developer is the caller, never the body. */
+export const handler = apiRoute(getConnector, { audience: 'developer', body }, async ({ caller, body: input }) => {
+  assertValidJsonSchema(input.update_schema, 'update_schema');
+  assertValidJsonSchema(input.client_agg_results_schema, 'client_agg_results_schema');
+  const connector = getConnector();
+  let model = await connector.createFederatedModel({
+    name: input.name,
+    developer: caller!.id,
+    aggregator: input.aggregator,
+    requirement: input.requirement,
+    requirementArgs: input.requirement_args ?? [],
+    updateSchema: input.update_schema,
+    clientAggResultsSchema: input.client_agg_results_schema,
+    furthestBaseAgg: input.furthest_base_agg,
+    allowAggregation: input.allow_aggregation,
+    joinSecret: input.join_secret,
+  });
+  if (input.initial_model !== undefined) {
+    await connector.createModelArtifact(model, '1.0.0', input.initial_model);
+    model = (await connector.pullFederatedModelWId(model.id))!;
+  }
+  return respond(201, federatedModelJson(model));
+});

@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { requireVisibleModel } from '../../lib/api/access';
+import { modelArtifactJson } from '../../lib/api/representation';
+import { EntityIdSchema } from '../../lib/entities';
+import { getConnector } from '../../lib/connector';
+import { apiRoute } from '../../lib/http/api-route';
+
+export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
+
+/** `GET /api/v1/models/{id}/get_current_artifact/`: the published artifact with its values, or `{}`. */
+export const handler = apiRoute(getConnector, { audience: 'any', params }, async ({ caller, params: { id } }) => {
+  const connector = getConnector();
+  const model = await requireVisibleModel(connector, caller!, id);
+  if (model.currentArtifact === null) return {};
+  const found = await connector.pullModelArtifact(model.currentArtifact);
+  return found === null ? {} : modelArtifactJson(found.artifact, found.values);
+});

@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { requireVisibleModel } from '../../lib/api/access';
+import { modelAggregateJson } from '../../lib/api/representation';
+import { EntityIdSchema } from '../../lib/entities';
+import { getConnector } from '../../lib/connector';
+import { apiRoute } from '../../lib/http/api-route';
+
+export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
+
+/** `GET /api/v1/models/{id}/get_latest_aggregate/`: the newest aggregate with its weights, or `{}`. */
+export const handler = apiRoute(getConnector, { audience: 'any', params }, async ({ caller, params: { id } }) => {
+  const connector = getConnector();
+  const model = await requireVisibleModel(connector, caller!, id);
+  const latest = await connector.pullLatestModelAggregate(model);
+  if (latest === null) return {};
+  return modelAggregateJson(latest, (await connector.pullModelAggregateWeights(latest.id)) ?? undefined);
+});

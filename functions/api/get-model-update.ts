@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { visibleModelIds } from '../../lib/api/access';
+import { clientModelUpdateJson, modelUpdateJson } from '../../lib/api/representation';
+import { EntityIdSchema } from '../../lib/entities';
+import { getConnector } from '../../lib/connector';
+import { NotFoundError } from '../../lib/errors';
+import { apiRoute } from '../../lib/http/api-route';
+
+export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
+
+/** `GET /api/v1/model_updates/{id}/`: one of the caller's updates (or of a developer's models), with its data. */
+export const handler = apiRoute(getConnector, { audience: 'any', params }, async ({ caller, params: { id } }) => {
+  const connector = getConnector();
+  const [update] = await connector.pullModelUpdates([id]);
+  const visible =
+    update !== undefined &&
+    (caller!.kind === 'client'
+      ? update.client === caller!.id
+      : (await visibleModelIds(connector, caller!)).includes(update.federatedModel));
+  if (!visible) throw new NotFoundError('Not found.');
+  const data = (await connector.pullModelUpdateWeights([id])).get(id);
+  return caller!.kind === 'client' ? clientModelUpdateJson(update!, data) : modelUpdateJson(update!, data);
+});

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { EntityIdSchema } from '../../lib/entities';
+import { getConnector } from '../../lib/connector';
+import { ForbiddenError, NotFoundError } from '../../lib/errors';
+import { apiRoute } from '../../lib/http/api-route';
+import { respond } from '../../lib/http/response';
+
+export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
+export const body = z.looseObject({ join_secret: z.string().optional() }).optional();
+
+/**
+ * `POST /api/v1/models/{id}/register_client/`: with a known client in `CLIENT-UUID`, adds it to
+ * the model (200); without one, creates a client and adds it (201). Answers `{"uuid": ...}`.
+ * A model with a join secret admits only callers that send it as `join_secret`.
+ */
+export const handler = apiRoute(getConnector, { audience: 'anyone', params, body }, async ({ caller, params: { id }, body: input }) => {
+  if (caller?.kind === 'developer') throw new ForbiddenError('Developers do not register as clients.');
+  const connector = getConnector();
+  const model = await connector.pullFederatedModelWId(id);
+  if (model === null) throw new NotFoundError('Not found.');
+  const alreadyMember = caller !== null && model.clients.includes(caller.id);
+  if (!alreadyMember && !(await connector.verifyJoinSecret(model, input?.join_secret))) {
+    throw new ForbiddenError('This model admits new clients only with its join secret.');
+  }
+  if (caller !== null) {
+    await connector.addClientsToModel(model, [caller.id]);
+    return respond(200, { uuid: caller.id });
+  }
+  const client = await connector.createClient();
+  await connector.addClientsToModel(model, [client.id]);
+  return respond(201, { uuid: client.id });
+});

@@ -1,0 +1,60 @@
+import middy from '@middy/core';
+import httpErrorHandler from '@middy/http-error-handler';
+import httpRouterHandler, { type Method } from '@middy/http-router';
+import { createError } from '@middy/util';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import { handler as createClientAggregateScore } from './create-client-aggregate-score';
+import { handler as createModel } from './create-model';
+import { handler as createModelUpdate } from './create-model-update';
+import { handler as getCurrentArtifact } from './get-current-artifact';
+import { handler as getLatestAggregate } from './get-latest-aggregate';
+import { handler as getLatestModel } from './get-latest-model';
+import { handler as getModel } from './get-model';
+import { handler as getModelAggregate } from './get-model-aggregate';
+import { handler as getModelUpdate } from './get-model-update';
+import { handler as listModelAggregates } from './list-model-aggregates';
+import { handler as listModelUpdates } from './list-model-updates';
+import { handler as listModels } from './list-models';
+import { handler as patchModelAggregate } from './patch-model-aggregate';
+import { handler as publishAggregate } from './publish-aggregate';
+import { handler as registerClient } from './register-client';
+
+type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
+const route = (method: Method, path: string, handler: unknown) => ({ method, path, handler: handler as RouteHandler });
+
+/**
+ * FMA's REST API (`/api/v1/...`) as one Lambda behind `ANY /api/v1/{proxy+}`: middy's router
+ * picks the handler (one per file beside this one) and accepts every path with or without its
+ * trailing slash, as FMA's Django routes did. One function rather than one per route, because
+ * a route and its slash-suffixed twin cannot both be declared to serverless-offline.
+ */
+export const routes = [
+  route('POST', '/api/v1/models', createModel),
+  route('GET', '/api/v1/models', listModels),
+  route('GET', '/api/v1/models/{id}', getModel),
+  route('POST', '/api/v1/models/{id}/register_client', registerClient),
+  route('GET', '/api/v1/models/{id}/get_latest_aggregate', getLatestAggregate),
+  route('GET', '/api/v1/models/{id}/get_current_artifact', getCurrentArtifact),
+  route('GET', '/api/v1/models/{id}/get_latest_model', getLatestModel),
+  route('POST', '/api/v1/model_updates', createModelUpdate),
+  route('GET', '/api/v1/model_updates', listModelUpdates),
+  route('GET', '/api/v1/model_updates/{id}', getModelUpdate),
+  route('GET', '/api/v1/model_aggregates', listModelAggregates),
+  route('GET', '/api/v1/model_aggregates/{id}', getModelAggregate),
+  route('PATCH', '/api/v1/model_aggregates/{id}', patchModelAggregate),
+  route('POST', '/api/v1/model_aggregates/{id}/publish_aggregate', publishAggregate),
+  route('POST', '/api/v1/client_aggregate_scores', createClientAggregateScore),
+];
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
+  .use(httpErrorHandler({ logger: false }))
+  .use({
+    // An unknown route or method: DRF's JSON shape rather than the router's plain text.
+    onError: (request) => {
+      const status = (request.error as { statusCode?: number } | null)?.statusCode;
+      if (status === 404 || status === 405) {
+        request.error = createError(status, JSON.stringify({ detail: status === 404 ? 'Not found.' : 'Method not allowed.' }));
+      }
+    },
+  })
+  .handler(httpRouterHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>(routes));

@@ -1,0 +1,46 @@
+import type { MetadataConnector } from '../connector';
+import type { FederatedModel, ModelAggregate } from '../entities';
+import { ForbiddenError, NotFoundError } from '../errors';
+import type { Caller } from '../http/api-route';
+
+/**
+ * The model, if the caller may see it: a developer only their own (others' are 404, as if they
+ * did not exist); a client only models it belongs to (403 for others that exist).
+ */
+export async function requireVisibleModel(
+  connector: MetadataConnector,
+  caller: Caller,
+  modelId: number,
+): Promise<FederatedModel> {
+  const model = await connector.pullFederatedModelWId(modelId);
+  if (model === null || (caller.kind === 'developer' && model.developer !== caller.id)) {
+    throw new NotFoundError('Not found.');
+  }
+  if (caller.kind === 'client' && !model.clients.includes(caller.id)) {
+    throw new ForbiddenError('This client is not registered with this model.');
+  }
+  return model;
+}
+
+/** Ids of the models whose objects the caller may see. */
+export async function visibleModelIds(connector: MetadataConnector, caller: Caller): Promise<number[]> {
+  if (caller.kind === 'client') return connector.pullModelsOfClient(caller.id);
+  const models: number[] = [];
+  for (let page = 1; ; page += 1) {
+    const { items } = await connector.listFederatedModels({ developer: caller.id }, { page, pageSize: 100 });
+    models.push(...items.map((model) => model.id));
+    if (items.length < 100) return models;
+  }
+}
+
+/** The aggregate, if the caller may see its model (404 otherwise, 403 for a client outside it). */
+export async function requireVisibleAggregate(
+  connector: MetadataConnector,
+  caller: Caller,
+  aggregateId: number,
+): Promise<ModelAggregate> {
+  const aggregate = await connector.pullModelAggregate(aggregateId);
+  if (aggregate === null) throw new NotFoundError('Not found.');
+  await requireVisibleModel(connector, caller, aggregate.federatedModel);
+  return aggregate;
+}

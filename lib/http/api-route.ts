@@ -1,0 +1,122 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { z } from 'zod';
+import type { MetadataConnector } from '../connector';
+import { FmaError, ForbiddenError, UnauthorizedError } from '../errors';
+import { headerValue } from './events';
+import { createHandler, jsonBody } from './handler';
+
+/** Who is calling: a federated client (CLIENT-UUID header) or a developer (Authorization: Token). */
+export type Caller = { readonly kind: 'client'; readonly id: string } | { readonly kind: 'developer'; readonly id: string };
+
+export type Audience = 'client' | 'developer' | 'any' | 'anyone';
+
+export interface ApiRequest<Body, Params, Query> {
+  readonly caller: Caller | null;
+  readonly body: Body;
+  readonly params: Params;
+  readonly query: Query;
+  readonly event: APIGatewayProxyEventV2;
+}
+
+export interface ApiRouteOptions<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodType> {
+  /** Who may call: `anyone` lets unauthenticated callers through (with `caller` null). */
+  readonly audience: Audience;
+  readonly body?: B;
+  readonly params?: P;
+  readonly query?: Q;
+}
+
+/**
+ * An HTTP route of the client and developer API (FMA's `/api/v1/`): validates path parameters,
+ * query and body with zod, authenticates the caller, and answers errors in the shapes FMA's
+ * Django REST Framework clients expect (`{"detail": ...}`, `{"field": ["message"]}`).
+ */
+export function apiRoute<B extends z.ZodType = z.ZodUnknown, P extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z.ZodUnknown>(
+  connector: () => MetadataConnector,
+  options: ApiRouteOptions<B, P, Q>,
+  run: (request: ApiRequest<z.output<B>, z.output<P>, z.output<Q>>) => Promise<unknown>,
+) {
+  const input = z.object({
+    body: options.body ?? z.unknown(),
+    params: options.params ?? z.unknown(),
+    query: options.query ?? z.unknown(),
+  });
+  return createHandler(
+    {
+      input,
+      httpOnly: true,
+      fromHttpEvent: (event) => ({
+        body: options.body === undefined ? undefined : jsonBody(event),
+        params: event.pathParameters ?? {},
+        query: event.queryStringParameters ?? {},
+      }),
+      errorBody: drfErrorBody,
+    },
+    async (parsedInput, event) => {
+      const parsed = parsedInput as { body: unknown; params: unknown; query: unknown };
+      const http = event as APIGatewayProxyEventV2;
+      const caller = await authenticate(connector(), http);
+      if (caller === null && options.audience !== 'anyone') throw new UnauthorizedError();
+      if (caller !== null && options.audience !== 'any' && options.audience !== 'anyone' && caller.kind !== options.audience) {
+        throw new ForbiddenError(`Only ${options.audience}s may do this.`);
+      }
+      return run({ caller, body: parsed.body, params: parsed.params, query: parsed.query, event: http } as never);
+    },
+  );
+}
+
+async function authenticate(connector: MetadataConnector, event: APIGatewayProxyEventV2): Promise<Caller | null> {
+  const authorization = headerValue(event, 'authorization');
+  if (authorization !== undefined) {
+    const token = /^Token\s+(\S+)$/i.exec(authorization.trim())?.[1];
+    const developer = token === undefined ? null : await connector.findDeveloperByToken(token);
+    if (developer === null) throw new UnauthorizedError('Invalid token.');
+    return { kind: 'developer', id: developer.id };
+  }
+  const clientId = headerValue(event, 'client-uuid');
+  if (clientId !== undefined) {
+    if (!(await connector.clientExists(clientId.trim()))) throw new UnauthorizedError('Unknown client.');
+    return { kind: 'client', id: clientId.trim() };
+  }
+  return null;
+}
+
+/**
+ * Error bodies as Django REST Framework writes them: validation errors as
+ * `{"<field>": ["<message>"]}` (the field path relative to the body), others as `{"detail": ...}`.
+ */
+export function drfErrorBody(error: FmaError): unknown {
+  if (error.body !== undefined) return error.body;
+  if (error.statusCode === 400 && error.details.length > 0) {
+    const fields: Record<string, string[]> = {};
+    for (const detail of error.details) {
+      const field = detail.field.replace(/^(body|params|query)\.?/, '') || 'non_field_errors';
+      (fields[field] ??= []).push(detail.message);
+    }
+    return fields;
+  }
+  return { detail: error.message };
+}
+
+/** `?page=` and `?page_size=` of list routes. */
+export const PageQuery = z.looseObject({
+  page: z.coerce.number().int().positive().default(1),
+  page_size: z.coerce.number().int().positive().max(100).default(25),
+});
+
+/** A list page as DRF's PageNumberPagination answers: newest first. */
+export function pageJson<T>(
+  event: APIGatewayProxyEventV2,
+  query: { page: number; page_size: number },
+  paged: { count: number; items: T[] },
+  toJson: (item: T) => unknown,
+) {
+  const link = (page: number) => `${event.rawPath}?page=${page}&page_size=${query.page_size}`;
+  const last = Math.max(1, Math.ceil(paged.count / query.page_size));
+  return {
+    count: paged.count,
+    next: query.page < last ? link(query.page + 1) : null,
+    previous: query.page > 1 ? link(query.page - 1) : null,
+    results: paged.items.map(toJson),
+  };
+}

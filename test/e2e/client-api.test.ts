@@ -1,0 +1,248 @@
+import { FmaApiError, FmaClient } from '../../lib/client-sdk/fma-client';
+import { MongoMetadataConnector } from '../../lib/connector';
+import { startOffline, type RunningOffline } from '../../scripts/offline';
+import { testMongoUri, useTestDatabase } from '../helpers/database';
+import { snapshotDatabase } from '../helpers/snapshot';
+
+describe('the client and developer API under serverless-offline, driven by the TypeScript SDK', () => {
+  const database = useTestDatabase();
+  let offline: RunningOffline;
+  let developerToken: string;
+  let otherDeveloperToken: string;
+
+  beforeAll(async () => {
+    const connector = new MongoMetadataConnector(database.db);
+    await connector.updateDatabase();
+    developerToken = (await connector.createDeveloper('alice')).token;
+    otherDeveloperToken = (await connector.createDeveloper('bob')).token;
+    offline = await startOffline({
+      env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name, AGGREGATION_EXECUTOR: 'local' },
+      esbuildWorkFolder: '.esbuild/client-api',
+    });
+  });
+  afterAll(() => offline?.stop());
+
+  async function api(method: string, path: string, options: { token?: string; client?: string; body?: unknown } = {}) {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (options.token !== undefined) headers.authorization = `Token ${options.token}`;
+    if (options.client !== undefined) headers['CLIENT-UUID'] = options.client;
+    const response = await fetch(`${offline.httpUrl}${path}`, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as any) };
+  }
+
+  const UPDATE_SCHEMA = { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 };
+  const RESULTS_SCHEMA = { type: 'object', required: ['accuracy'], properties: { accuracy: { type: 'number' } } };
+
+  async function createModel(body: Record<string, unknown> = {}, token = developerToken) {
+    const created = await api('POST', '/api/v1/models/', {
+      token,
+      body: {
+        name: 'fraud',
+        aggregator: 'avg_values_if_data',
+        requirement: 'require_x_updates',
+        requirement_args: [3],
+        update_schema: UPDATE_SCHEMA,
+        client_agg_results_schema: RESULTS_SCHEMA,
+        initial_model: [0, 0, 0],
+        ...body,
+      },
+    });
+    expect(created.status).toBe(201);
+    return created.body as { id: number; current_artifact: number; developer: string };
+  }
+
+  it('runs FMA\'s client loop: register, poll, send updates, aggregate, see the aggregate, score it', async () => {
+    const model = await createModel();
+    expect(model.current_artifact).toEqual(expect.any(Number));
+    const clients = [1, 2, 3].map(() => new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id }));
+    for (const client of clients) expect(await client.register()).toMatch(/^[0-9a-f-]{36}$/);
+
+    // Nothing aggregated yet: the latest model is the initial artifact.
+    for (const client of clients) {
+      expect(await client.checkForNewModelAggregate()).toBeNull();
+      expect(await client.checkForLatestModel()).toEqual({ values: [0, 0, 0], aggregate: null });
+      expect(await client.getCurrentArtifact()).toMatchObject({ version: '1.0.0', values: [0, 0, 0] });
+    }
+
+    const data = [[1, 2, 4], [5, 2, 3], [3, 2, 2]];
+    for (const [i, client] of clients.entries()) {
+      const sent = await client.sendUpdate(data[i]!, null);
+      expect(sent).toEqual({
+        id: expect.any(Number),
+        client: client.clientUuid,
+        federated_model: model.id,
+        data: data[i],
+        created_on: expect.any(String),
+        base_aggregate: null,
+      });
+      expect(sent).not.toHaveProperty('status');
+    }
+
+    const run = await api('POST', '/aggregation/run', { body: { model: model.id } });
+    expect(run.body).toMatchObject({ finalState: 'Aggregated' });
+
+    for (const client of clients) {
+      const aggregate = await client.checkForNewModelAggregate();
+      expect(aggregate).toMatchObject({ federated_model: model.id, level: 0, result: [3, 2, 3] });
+      expect(await client.checkForNewModelAggregate(aggregate!.id)).toBeNull();
+      expect(await client.checkForLatestModel()).toEqual({ values: [3, 2, 3], aggregate: aggregate!.id });
+      expect(await client.sendValResults({ accuracy: 0.9 }, aggregate!.id)).toMatchObject({ aggregate: aggregate!.id });
+    }
+    const scores = await database.db.collection('client_aggregate_scores').countDocuments();
+    expect(scores).toBe(3);
+
+    // The developer publishes the aggregate as the next artifact.
+    const [aggregate] = (await api('GET', '/api/v1/model_aggregates/', { token: developerToken })).body.results;
+    const published = await api('POST', `/api/v1/model_aggregates/${aggregate.id}/publish_aggregate/`, {
+      token: developerToken,
+      body: { version: '1.1.0' },
+    });
+    expect(published.status).toBe(201);
+    expect(await clients[0]!.getCurrentArtifact()).toMatchObject({ version: '1.1.0', values: [3, 2, 3] });
+    const duplicate = await api('POST', `/api/v1/model_aggregates/${aggregate.id}/publish_aggregate/`, {
+      token: developerToken,
+      body: { version: '1.1.0' },
+    });
+    expect(duplicate.status).toBe(400);
+    expect(duplicate.body).toHaveProperty('version');
+  });
+
+  describe('credentials and roles', () => {
+    it('answers 401 without credentials or with unknown ones', async () => {
+      const model = await createModel();
+      expect((await api('GET', `/api/v1/models/${model.id}/get_latest_model/`)).status).toBe(401);
+      expect((await api('GET', '/api/v1/models/', { token: 'not-a-token' })).status).toBe(401);
+      const unknown = await api('GET', `/api/v1/models/${model.id}/get_latest_model`, {
+        client: '00000000-0000-4000-8000-000000000000',
+      });
+      expect(unknown.status).toBe(401);
+      expect(unknown.body).toEqual({ detail: expect.any(String) });
+    });
+
+    it('answers 403 to a client outside the model, and keeps its update out', async () => {
+      const model = await createModel();
+      const other = await createModel();
+      const outsider = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: other.id });
+      await outsider.register();
+      const before = await snapshotDatabase(database.db);
+      const read = await api('GET', `/api/v1/models/${model.id}/get_latest_aggregate/`, { client: outsider.clientUuid });
+      expect(read.status).toBe(403);
+      const sent = await api('POST', '/api/v1/model_updates/', {
+        client: outsider.clientUuid,
+        body: { federated_model: model.id, data: [1, 2, 3] },
+      });
+      expect(sent.status).toBe(403);
+      expect(await snapshotDatabase(database.db)).toEqual(before);
+    });
+
+    it('shows a developer only their own models (others\' are 404) and refuses clients there', async () => {
+      const mine = await createModel({ name: 'mine' });
+      const theirs = await createModel({ name: 'theirs' }, otherDeveloperToken);
+      expect((await api('GET', `/api/v1/models/${mine.id}`, { token: developerToken })).status).toBe(200);
+      expect((await api('GET', `/api/v1/models/${theirs.id}/`, { token: developerToken })).status).toBe(404);
+      const listed = (await api('GET', '/api/v1/models/?page_size=100', { token: otherDeveloperToken })).body;
+      expect(listed.results.map((m: { id: number }) => m.id)).toEqual([theirs.id]);
+      const client = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: mine.id });
+      await client.register();
+      expect((await api('GET', '/api/v1/models/', { client: client.clientUuid })).status).toBe(403);
+    });
+
+    it('takes the developer from the token, never from the body', async () => {
+      const created = await api('POST', '/api/v1/models/', {
+        token: developerToken,
+        body: { name: 'x', aggregator: 'avg_values_if_data', developer: 'someone-else' },
+      });
+      expect(created.status).toBe(400);
+      expect(created.body).toHaveProperty('non_field_errors');
+    });
+
+    it('admits new clients to a model with a join secret only with the secret', async () => {
+      const model = await createModel({ join_secret: 'correct horse battery' });
+      const without = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id });
+      await expect(without.register()).rejects.toMatchObject({ status: 403 });
+      const withSecret = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id, joinSecret: 'correct horse battery' });
+      expect(await withSecret.register()).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it('adds a known client to another model with 200, a new one with 201', async () => {
+      const first = await createModel();
+      const second = await createModel();
+      const created = await api('POST', `/api/v1/models/${first.id}/register_client/`);
+      expect(created.status).toBe(201);
+      const added = await api('POST', `/api/v1/models/${second.id}/register_client`, { client: created.body.uuid });
+      expect(added).toEqual({ status: 200, body: { uuid: created.body.uuid } });
+    });
+  });
+
+  describe('validation', () => {
+    it('rejects data that does not match the update schema with FMA\'s message, storing nothing', async () => {
+      const model = await createModel();
+      const client = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id });
+      await client.register();
+      const before = await snapshotDatabase(database.db);
+      const error = (await client.sendUpdate([1, 2], null).catch((e: unknown) => e)) as FmaApiError;
+      expect(error).toBeInstanceOf(FmaApiError);
+      expect(error.status).toBe(400);
+      expect(error.body).toEqual({ data: [expect.stringMatching(/^data did not match the required schema: /)] });
+      expect(await snapshotDatabase(database.db)).toEqual(before);
+    });
+
+    it('rejects a base aggregate of another model with 400', async () => {
+      const model = await createModel({ requirement: null, requirement_args: null });
+      const other = await createModel({ requirement: null, requirement_args: null });
+      const otherClient = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: other.id });
+      await otherClient.register();
+      await otherClient.sendUpdate([1, 1, 1]);
+      await api('POST', '/aggregation/run', { body: { model: other.id } });
+      const foreign = (await otherClient.checkForNewModelAggregate())!;
+      const client = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id });
+      await client.register();
+      await expect(client.sendUpdate([1, 2, 3], foreign.id)).rejects.toMatchObject({
+        status: 400,
+        body: { base_aggregate: [expect.any(String)] },
+      });
+    });
+
+    it('rejects a second score for the same aggregate and results that break the schema', async () => {
+      const model = await createModel({ requirement: null, requirement_args: null });
+      const client = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id });
+      await client.register();
+      await client.sendUpdate([1, 1, 1]);
+      await api('POST', '/aggregation/run', { body: { model: model.id } });
+      const aggregate = (await client.checkForNewModelAggregate())!;
+      await expect(client.sendValResults({ recall: 1 }, aggregate.id)).rejects.toMatchObject({
+        status: 400,
+        body: { validation_results: [expect.stringMatching(/did not match the required schema/)] },
+      });
+      await client.sendValResults({ accuracy: 0.5 }, aggregate.id);
+      await expect(client.sendValResults({ accuracy: 0.6 }, aggregate.id)).rejects.toMatchObject({ status: 400 });
+    });
+
+    it('refuses unknown aggregators and requirements when the model is created', async () => {
+      const before = await snapshotDatabase(database.db);
+      const badAggregator = await api('POST', '/api/v1/models/', { token: developerToken, body: { name: 'x', aggregator: 'median' } });
+      expect(badAggregator.status).toBe(400);
+      expect(badAggregator.body.aggregator[0]).toMatch(/avg_values_if_data/);
+      const badRequirement = await api('POST', '/api/v1/models/', {
+        token: developerToken,
+        body: { name: 'x', aggregator: 'avg_values_if_data', requirement: 'most_clients' },
+      });
+      expect(badRequirement.status).toBe(400);
+      expect(await snapshotDatabase(database.db)).toEqual(before);
+    });
+  });
+
+  it('pages lists newest first', async () => {
+    const created = [await createModel({ name: 'p1' }), await createModel({ name: 'p2' }), await createModel({ name: 'p3' })];
+    const page = await api('GET', '/api/v1/models/?page=1&page_size=2', { token: developerToken });
+    expect(page.status).toBe(200);
+    expect(page.body.results.map((m: { id: number }) => m.id)).toEqual([created[2]!.id, created[1]!.id]);
+    expect(page.body.next).toMatch(/page=2/);
+    expect(page.body.previous).toBeNull();
+  });
+});
