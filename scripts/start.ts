@@ -2,12 +2,14 @@
  * `npm start`: resolves a database (MONGODB_URI, else an embedded mongod, else FerretDB), then runs
  * the whole service under serverless-offline on it until interrupted, and stops both.
  */
+import { create } from '../lib/connector';
 import { resolveDatabase } from './database/resolve-database';
 import { startOffline } from './offline';
 
 async function main(): Promise<void> {
   const database = await resolveDatabase();
   console.error(`database: ${database.description}`);
+  const developerToken = await prepareDatabase(database.uri, database.kind !== 'external');
   let offline: Awaited<ReturnType<typeof startOffline>> | undefined;
   const shutdown = async (code: number) => {
     await offline?.stop();
@@ -31,7 +33,24 @@ async function main(): Promise<void> {
     return;
   }
   console.error(`\nfma-serverless is up: ${offline.httpUrl} (try GET ${offline.httpUrl}/health); Ctrl-C stops it.`);
+  if (developerToken !== undefined) {
+    console.error(`A developer for this throwaway database: Authorization: Token ${developerToken}`);
+  }
   offline.process.once('exit', () => void shutdown(1));
+}
+
+/**
+ * Creates the collections and indexes; on a throwaway database, also a developer, whose token is
+ * printed so that models can be created at once.
+ */
+async function prepareDatabase(uri: string, throwaway: boolean): Promise<string | undefined> {
+  const connector = create('MongoMetadataConnector', { connection_string: uri });
+  try {
+    await connector.updateDatabase();
+    return throwaway ? (await connector.createDeveloper('local developer')).token : undefined;
+  } finally {
+    await connector.close();
+  }
 }
 
 void main();
