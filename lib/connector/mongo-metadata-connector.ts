@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { Db, Filter } from 'mongodb';
+import type { Collection, Db, Document, Filter } from 'mongodb';
 import { z } from 'zod';
 import { allocateIds } from '../db/counters';
 import {
@@ -610,12 +610,7 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   async listFederatedModels(filter: { developer: string }, page: Page): Promise<Paged<FederatedModel>> {
     const { federatedModels } = await this.collections();
-    const query = { developer: filter.developer };
-    const [count, found] = await Promise.all([
-      federatedModels.countDocuments(query),
-      federatedModels.find(query).sort({ createdOn: -1, _id: -1 }).skip(skipOf(page)).limit(page.pageSize).toArray(),
-    ]);
-    return { count, items: found.map(toFederatedModel) };
+    return newestFirstPage(federatedModels, { developer: filter.developer }, {}, page, toFederatedModel);
   }
 
   async listModelUpdates(filter: { client?: string; models?: number[] }, page: Page): Promise<Paged<ModelUpdate>> {
@@ -624,31 +619,12 @@ export class MongoMetadataConnector implements MetadataConnector {
       ...(filter.client === undefined ? {} : { client: filter.client }),
       ...(filter.models === undefined ? {} : { federatedModel: { $in: filter.models } }),
     };
-    const [count, found] = await Promise.all([
-      modelUpdates.countDocuments(query),
-      modelUpdates
-        .find(query, { projection: { data: 0 } })
-        .sort({ createdOn: -1, _id: -1 })
-        .skip(skipOf(page))
-        .limit(page.pageSize)
-        .toArray(),
-    ]);
-    return { count, items: found.map(toModelUpdate) };
+    return newestFirstPage(modelUpdates, query, { data: 0 }, page, toModelUpdate);
   }
 
   async listModelAggregates(filter: { models: number[] }, page: Page): Promise<Paged<ModelAggregate>> {
     const { modelAggregates } = await this.collections();
-    const query = { federatedModel: { $in: filter.models } };
-    const [count, found] = await Promise.all([
-      modelAggregates.countDocuments(query),
-      modelAggregates
-        .find(query, { projection: { result: 0 } })
-        .sort({ createdOn: -1, _id: -1 })
-        .skip(skipOf(page))
-        .limit(page.pageSize)
-        .toArray(),
-    ]);
-    return { count, items: found.map(toModelAggregate) };
+    return newestFirstPage(modelAggregates, { federatedModel: { $in: filter.models } }, { result: 0 }, page, toModelAggregate);
   }
 
   async setAggregateValidationScore(aggregate: Ref, score: number | null): Promise<ModelAggregate> {
@@ -788,8 +764,24 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-function skipOf(page: Page): number {
-  return (page.page - 1) * page.pageSize;
+/** One page of a listing, newest first (creation time, then id), with the total count. */
+async function newestFirstPage<D extends Document & { _id: number | string }, T>(
+  collection: Collection<D>,
+  query: Filter<D>,
+  projection: Document,
+  page: Page,
+  toEntity: (document: D) => T,
+): Promise<Paged<T>> {
+  const [count, found] = await Promise.all([
+    collection.countDocuments(query),
+    collection
+      .find(query, { projection })
+      .sort({ createdOn: -1, _id: -1 })
+      .skip((page.page - 1) * page.pageSize)
+      .limit(page.pageSize)
+      .toArray(),
+  ]);
+  return { count, items: (found as D[]).map(toEntity) };
 }
 
 function uniqueStrings(values: readonly string[]): string[] {
