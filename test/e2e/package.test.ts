@@ -65,4 +65,16 @@ describe('serverless package (no AWS account)', () => {
       ]),
     );
   });
+
+  it('lets only IAM-signed requests reach the operator routes; the client API and health stay open', () => {
+    const routes = ofType('AWS::ApiGatewayV2::Route').map((route) => [
+      route.Properties.RouteKey as string,
+      route.Properties.AuthorizationType ?? 'NONE',
+    ]);
+    for (const [key, authorization] of routes) {
+      const operator = /^POST \/(connector|aggregation)\//.test(String(key));
+      expect({ key, authorization }).toEqual({ key, authorization: operator ? 'AWS_IAM' : 'NONE' });
+    }
+    expect(routes.filter(([, authorization]) => authorization === 'AWS_IAM')).toHaveLength(12);
+  });
 });
