@@ -17,7 +17,7 @@ const MODE = 'fmaInvocationMode';
  * The shared middleware order for every handler: error handling outermost (middy runs `onError`
  * in reverse), then mode detection and input parsing, then validation, then the handler.
  *
- * - HTTP API events: the input is the JSON body (or what `extract` takes from the event);
+ * - HTTP API events: the input is the JSON body (or what `fromHttpEvent` takes from the event);
  *   results are JSON responses; errors are JSON bodies with their status (4xx), or a bare 500.
  * - Direct invocations (Step Functions, SDK `Invoke`): the event is the input; results are
  *   returned as they are; errors are thrown with a literal `name` that state machines can catch.
