@@ -631,13 +631,11 @@ export class MongoMetadataConnector implements MetadataConnector {
     const id = parseArgument(RefSchema, aggregate, 'aggregate');
     const value = parseArgument(z.number().finite().nullable(), score, 'validation_score');
     const { modelAggregates } = await this.collections();
-    const updated = await modelAggregates.findOneAndUpdate(
-      { _id: id },
-      { $set: { validationScore: value } },
-      { returnDocument: 'after', projection: { result: 0 } },
-    );
-    if (updated === null) throw new NotFoundError(`Model aggregate ${id} does not exist`);
-    return toModelAggregate(updated);
+    // updateOne and a read, not findOneAndUpdate with a projection: FerretDB v1 has no projection
+    // on findAndModify, and the weights should not travel for a score.
+    const { matchedCount } = await modelAggregates.updateOne({ _id: id }, { $set: { validationScore: value } });
+    if (matchedCount === 0) throw new NotFoundError(`Model aggregate ${id} does not exist`);
+    return (await this.pullModelAggregate(id))!;
   }
 
   async pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null> {

@@ -237,6 +237,38 @@ describe('the client and developer API under serverless-offline, driven by the T
     });
   });
 
+  it('scopes update and aggregate reads by role, and lets only the owner score an aggregate', async () => {
+    const model = await createModel({ requirement: null, requirement_args: null });
+    const [a, b] = [1, 2].map(() => new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id }));
+    await a!.register();
+    await b!.register();
+    const sentByA = await a!.sendUpdate([1, 1, 1]);
+    await b!.sendUpdate([3, 3, 3]);
+    await api('POST', '/aggregation/run', { body: { model: model.id } });
+
+    const own = await api('GET', '/api/v1/model_updates/', { client: a!.clientUuid });
+    expect(own.body.results).toEqual([expect.objectContaining({ id: sentByA.id, client: a!.clientUuid })]);
+    expect(own.body.results[0]).not.toHaveProperty('status');
+    expect((await api('GET', `/api/v1/model_updates/${sentByA.id}/`, { client: b!.clientUuid })).status).toBe(404);
+    expect((await api('GET', `/api/v1/model_updates/${sentByA.id}/`, { client: a!.clientUuid })).body).toMatchObject({
+      data: [1, 1, 1],
+    });
+    const asDeveloper = await api('GET', `/api/v1/model_updates/${sentByA.id}`, { token: developerToken });
+    expect(asDeveloper.body).toMatchObject({ status: 2, applied_aggregate: expect.any(Number) });
+    expect((await api('GET', `/api/v1/model_updates/${sentByA.id}`, { token: otherDeveloperToken })).status).toBe(404);
+
+    const aggregates = (await api('GET', '/api/v1/model_aggregates/', { client: a!.clientUuid })).body.results;
+    expect(aggregates).toHaveLength(1);
+    const id = aggregates[0].id as number;
+    expect((await api('GET', `/api/v1/model_aggregates/${id}/`, { client: b!.clientUuid })).body).toMatchObject({ result: [2, 2, 2] });
+    expect((await api('GET', '/api/v1/model_aggregates/', { token: otherDeveloperToken })).body.results).toEqual([]);
+
+    expect((await api('PATCH', `/api/v1/model_aggregates/${id}/`, { client: a!.clientUuid, body: { validation_score: 1 } })).status).toBe(403);
+    expect((await api('PATCH', `/api/v1/model_aggregates/${id}/`, { token: otherDeveloperToken, body: { validation_score: 1 } })).status).toBe(404);
+    const patched = await api('PATCH', `/api/v1/model_aggregates/${id}/`, { token: developerToken, body: { validation_score: 0.87 } });
+    expect(patched).toMatchObject({ status: 200, body: { id, validation_score: 0.87 } });
+  });
+
   it('pages lists newest first', async () => {
     const created = [await createModel({ name: 'p1' }), await createModel({ name: 'p2' }), await createModel({ name: 'p3' })];
     const page = await api('GET', '/api/v1/models/?page=1&page_size=2', { token: developerToken });
