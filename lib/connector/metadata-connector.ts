@@ -138,6 +138,8 @@ export interface MetadataConnector {
   verifyJoinSecret(model: Ref, secret: string | undefined): Promise<boolean>;
   /** Ids of the models a client belongs to. */
   pullModelsOfClient(client: string): Promise<number[]>;
+  /** Ids of a developer's models. */
+  pullModelsOfDeveloper(developer: string): Promise<number[]>;
   listFederatedModels(filter: { developer: string }, page: Page): Promise<Paged<FederatedModel>>;
   listModelUpdates(filter: { client?: string; models?: number[] }, page: Page): Promise<Paged<ModelUpdate>>;
   listModelAggregates(filter: { models: number[] }, page: Page): Promise<Paged<ModelAggregate>>;

@@ -603,8 +603,16 @@ export class MongoMetadataConnector implements MetadataConnector {
   }
 
   async pullModelsOfClient(client: string): Promise<number[]> {
+    return this.modelIds({ clients: client });
+  }
+
+  async pullModelsOfDeveloper(developer: string): Promise<number[]> {
+    return this.modelIds({ developer });
+  }
+
+  private async modelIds(filter: Filter<FederatedModelDocument>): Promise<number[]> {
     const { federatedModels } = await this.collections();
-    const found = await federatedModels.find({ clients: client }, { projection: { _id: 1 } }).toArray();
+    const found = await federatedModels.find(filter, { projection: { _id: 1 } }).toArray();
     return found.map((model) => model._id);
   }
 
