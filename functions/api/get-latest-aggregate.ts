@@ -1,14 +1,10 @@
-import { z } from 'zod';
 import { requireVisibleModel } from '../../lib/api/access';
 import { modelAggregateJson } from '../../lib/api/representation';
-import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
-import { apiRoute } from '../../lib/http/api-route';
-
-export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
+import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 
 /** `GET /api/v1/models/{id}/get_latest_aggregate/`: the newest aggregate with its weights, or `{}`. */
-export const handler = apiRoute(getConnector, { audience: 'any', params }, async ({ caller, params: { id } }) => {
+export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const model = await requireVisibleModel(connector, caller!, id);
   const latest = await connector.pullLatestModelAggregate(model);

@@ -1,17 +1,13 @@
-import { z } from 'zod';
 import { requireVisibleModel } from '../../lib/api/access';
-import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 import { weightsToJson } from '../../lib/weights';
-
-export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
 
 /**
  * `GET /api/v1/models/{id}/get_latest_model/`: `{"values": <weights>, "aggregate": <id>}` of the
  * newest aggregate, else of the current artifact (`aggregate: null`), else `{}`.
  */
-export const handler = apiRoute(getConnector, { audience: 'any', params }, async ({ caller, params: { id } }) => {
+export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const model = await requireVisibleModel(connector, caller!, id);
   const latest = await connector.pullLatestModelAggregate(model);

@@ -1,15 +1,11 @@
-import { z } from 'zod';
 import { visibleModelIds } from '../../lib/api/access';
 import { clientModelUpdateJson, modelUpdateJson } from '../../lib/api/representation';
-import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
 import { NotFoundError } from '../../lib/errors';
-import { apiRoute } from '../../lib/http/api-route';
-
-export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
+import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 
 /** `GET /api/v1/model_updates/{id}/`: one of the caller's updates (or of a developer's models), with its data. */
-export const handler = apiRoute(getConnector, { audience: 'any', params }, async ({ caller, params: { id } }) => {
+export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const [update] = await connector.pullModelUpdates([id]);
   const visible =

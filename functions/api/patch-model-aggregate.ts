@@ -1,15 +1,13 @@
 import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
 import { modelAggregateJson } from '../../lib/api/representation';
-import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 
-export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
 export const body = z.strictObject({ validation_score: z.number().finite().nullable() });
 
 /** `PATCH /api/v1/model_aggregates/{id}/`: a developer sets the aggregate's `validation_score`. */
-export const handler = apiRoute(getConnector, { audience: 'developer', params, body }, async ({ caller, params: { id }, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body }, async ({ caller, params: { id }, body: input }) => {
   const connector = getConnector();
   await requireVisibleAggregate(connector, caller!, id);
   return modelAggregateJson(await connector.setAggregateValidationScore(id, input.validation_score));

@@ -1,20 +1,18 @@
 import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
 import { modelArtifactJson } from '../../lib/api/representation';
-import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
 import { ConflictError, ValidationError } from '../../lib/errors';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 
-export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
 export const body = z.strictObject({ version: z.string().trim().min(1).max(100) });
 
 /**
  * `POST /api/v1/model_aggregates/{id}/publish_aggregate/`: the aggregate's weights become a
  * versioned artifact and the model's current artifact (201). A version the model has is a 400.
  */
-export const handler = apiRoute(getConnector, { audience: 'developer', params, body }, async ({ caller, params: { id }, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body }, async ({ caller, params: { id }, body: input }) => {
   const connector = getConnector();
   const aggregate = await requireVisibleAggregate(connector, caller!, id);
   const results = await connector.pullModelAggregateResults(id);

@@ -1,11 +1,9 @@
 import { z } from 'zod';
-import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
 import { ForbiddenError, NotFoundError } from '../../lib/errors';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 
-export const params = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
 export const body = z.looseObject({ join_secret: z.string().optional() }).optional();
 
 /**
@@ -13,7 +11,7 @@ export const body = z.looseObject({ join_secret: z.string().optional() }).option
  * the model (200); without one, creates a client and adds it (201). Answers `{"uuid": ...}`.
  * A model with a join secret admits only callers that send it as `join_secret`.
  */
-export const handler = apiRoute(getConnector, { audience: 'anyone', params, body }, async ({ caller, params: { id }, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPathParams, body }, async ({ caller, params: { id }, body: input }) => {
   if (caller?.kind === 'developer') throw new ForbiddenError('Developers do not register as clients.');
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(id);

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import type { MetadataConnector } from '../connector';
+import { EntityIdSchema } from '../entities';
 import { FmaError, ForbiddenError, UnauthorizedError } from '../errors';
 import { headerValue } from './events';
 import { createHandler, jsonBody } from './handler';
@@ -97,6 +98,9 @@ export function drfErrorBody(error: FmaError): unknown {
   }
   return { detail: error.message };
 }
+
+/** The `{id}` path parameter of item routes: a positive integer id. */
+export const IdPathParams = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
 
 /** `?page=` and `?page_size=` of list routes. */
 export const PageQuery = z.looseObject({
