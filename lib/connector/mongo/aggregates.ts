@@ -1,0 +1,235 @@
+import { z } from 'zod';
+import { allocateIds } from '../../db/counters';
+import type { ClientAggregateScoreDocument, ModelAggregateDocument, ModelArtifactDocument } from '../../db/collections';
+import { isDuplicateKeyError } from '../../db/driver-errors';
+import { ClientIdSchema, type ClientAggregateScore, type FederatedModel, type ModelAggregate, type ModelArtifact } from '../../entities';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors';
+import { decodeWeights, encodeWeights, parseWeights, weightsToJson, type Weights, type WeightsJson } from '../../weights';
+import type { Page, Paged, Ref, RunScope } from '../metadata-connector';
+import { OptionalRunSchema, parseArgument, RefSchema } from './arguments';
+import type { ConnectorContext } from './context';
+import { toClientAggregateScore, toModelAggregate, toModelArtifact } from './documents';
+import { requireModel } from './models';
+import { newestFirstPage, Sequence } from './queries';
+
+// Aggregates, the artifacts published from them, and the clients' scores of them.
+
+/** The model's newest aggregate (by creation time, then id), or null. */
+export async function pullLatestModelAggregate(context: ConnectorContext, model: Ref): Promise<ModelAggregate | null> {
+  const { id } = await requireModel(context, model);
+  const { modelAggregates } = await context.collections();
+  const [latest] = await modelAggregates
+    .find({ federatedModel: id }, { projection: { result: 0 } })
+    .sort({ createdOn: -1, _id: -1 })
+    .limit(1)
+    .toArray();
+  return latest === undefined ? null : toModelAggregate(latest);
+}
+
+export async function pullModelAggregate(context: ConnectorContext, id: Ref): Promise<ModelAggregate | null> {
+  const aggregateId = parseArgument(RefSchema, id, 'aggregate');
+  const { modelAggregates } = await context.collections();
+  const found = await modelAggregates.findOne({ _id: aggregateId }, { projection: { result: 0 } });
+  return found === null ? null : toModelAggregate(found);
+}
+
+/** The aggregate, which must belong to `model`: NotFoundError, or ValidationError naming `argument`. */
+export async function requireAggregateOfModel(
+  context: ConnectorContext,
+  aggregate: Ref,
+  model: number,
+  argument: string,
+): Promise<ModelAggregate> {
+  const id = parseArgument(RefSchema, aggregate, argument);
+  const found = await pullModelAggregate(context, id);
+  if (found === null) throw new NotFoundError(`Model aggregate ${id} does not exist`);
+  if (found.federatedModel !== model) {
+    throw new ValidationError(`${argument} ${id} belongs to federated model ${found.federatedModel}, not ${model}`, {
+      details: [{ field: argument, message: 'must be an aggregate of the same federated model' }],
+    });
+  }
+  return found;
+}
+
+/** `parent` and its `window - 1` nearest ancestors, walked in memory from one query. */
+export async function ancestorWindow(context: ConnectorContext, parent: ModelAggregate, window: number): Promise<number[]> {
+  const ids = [parent.id];
+  if (window === 1 || parent.parent === null) return ids;
+  const { modelAggregates } = await context.collections();
+  const candidates = await modelAggregates
+    .find(
+      { federatedModel: parent.federatedModel, level: { $gte: parent.level - window + 1, $lt: parent.level } },
+      { projection: { _id: 1, parent: 1 } },
+    )
+    .toArray();
+  const parentOf = new Map(candidates.map((aggregate) => [aggregate._id, aggregate.parent]));
+  let next: number | null | undefined = parent.parent;
+  while (next !== null && next !== undefined && ids.length < window && parentOf.has(next)) {
+    ids.push(next);
+    next = parentOf.get(next);
+  }
+  return ids;
+}
+
+/** Stores a new aggregate from JSON results under `parentAgg` (FMA's `post_new_model_aggregate`). */
+export async function postNewModelAggregate(
+  context: ConnectorContext,
+  model: Ref,
+  parentAgg: Ref | null,
+  results: unknown,
+  options: RunScope = {},
+): Promise<ModelAggregate> {
+  const found = await requireModel(context, model);
+  const parent = parentAgg === null ? null : await requireAggregateOfModel(context, parentAgg, found.id, 'parent_agg');
+  return insertAggregate(context, found, parent, parseWeights(results, 'results'), options);
+}
+
+/** Stores an aggregate from weights already in memory (the aggregation Lambda's path). */
+export async function postNewModelAggregateWeights(
+  context: ConnectorContext,
+  model: Ref,
+  parentAgg: Ref | null,
+  weights: Weights,
+  options: RunScope = {},
+): Promise<ModelAggregate> {
+  const found = await requireModel(context, model);
+  const parent = parentAgg === null ? null : await requireAggregateOfModel(context, parentAgg, found.id, 'parent_agg');
+  if (!weights.values.every(Number.isFinite)) throw new ValidationError('results must hold finite numbers only');
+  return insertAggregate(context, found, parent, weights, options);
+}
+
+async function insertAggregate(
+  context: ConnectorContext,
+  found: FederatedModel,
+  parent: ModelAggregate | null,
+  weights: Weights,
+  options: RunScope,
+): Promise<ModelAggregate> {
+  const run = parseArgument(OptionalRunSchema, options.run, 'run') ?? null;
+  const { counters, modelAggregates } = await context.collections();
+  const document: ModelAggregateDocument = {
+    _id: await allocateIds(counters, Sequence.aggregates),
+    federatedModel: found.id,
+    parent: parent?.id ?? null,
+    level: parent === null ? 0 : parent.level + 1,
+    result: encodeWeights(weights),
+    validationScore: null,
+    run,
+    createdOn: new Date(),
+  };
+  await modelAggregates.insertOne(document);
+  return toModelAggregate(document);
+}
+
+export async function pullModelAggregateWeights(context: ConnectorContext, id: Ref): Promise<Weights | null> {
+  const aggregateId = parseArgument(RefSchema, id, 'aggregate');
+  const { modelAggregates } = await context.collections();
+  const found = await modelAggregates.findOne({ _id: aggregateId }, { projection: { result: 1 } });
+  return found === null ? null : decodeWeights(found.result);
+}
+
+/** Weights as JSON, as the caller sent them. */
+export async function pullModelAggregateResults(context: ConnectorContext, id: Ref): Promise<WeightsJson[] | null> {
+  const weights = await pullModelAggregateWeights(context, id);
+  return weights === null ? null : weightsToJson(weights);
+}
+
+export async function setAggregateValidationScore(
+  context: ConnectorContext,
+  aggregate: Ref,
+  score: number | null,
+): Promise<ModelAggregate> {
+  const id = parseArgument(RefSchema, aggregate, 'aggregate');
+  const value = parseArgument(z.number().finite().nullable(), score, 'validation_score');
+  const { modelAggregates } = await context.collections();
+  // updateOne and a read, not findOneAndUpdate with a projection: FerretDB v1 has no projection
+  // on findAndModify, and the weights should not travel for a score.
+  const { matchedCount } = await modelAggregates.updateOne({ _id: id }, { $set: { validationScore: value } });
+  if (matchedCount === 0) throw new NotFoundError(`Model aggregate ${id} does not exist`);
+  return (await pullModelAggregate(context, id))!;
+}
+
+export async function listModelAggregates(
+  context: ConnectorContext,
+  filter: { models: number[] },
+  page: Page,
+): Promise<Paged<ModelAggregate>> {
+  const { modelAggregates } = await context.collections();
+  return newestFirstPage(modelAggregates, { federatedModel: { $in: filter.models } }, { result: 0 }, page, toModelAggregate);
+}
+
+/** A new artifact (a published version of the model), which becomes the model's current one. */
+export async function createModelArtifact(
+  context: ConnectorContext,
+  model: Ref,
+  version: string,
+  values: unknown,
+): Promise<ModelArtifact> {
+  const found = await requireModel(context, model);
+  const parsedVersion = parseArgument(z.string().trim().min(1).max(100), version, 'version');
+  const weights = parseWeights(values, 'values');
+  const { counters, modelArtifacts, federatedModels } = await context.collections();
+  const document: ModelArtifactDocument = {
+    _id: await allocateIds(counters, Sequence.artifacts),
+    federatedModel: found.id,
+    version: parsedVersion,
+    values: encodeWeights(weights),
+    createdOn: new Date(),
+  };
+  try {
+    await modelArtifacts.insertOne(document);
+  } catch (error) {
+    if (isDuplicateKeyError(error)) {
+      throw new ConflictError(`Federated model ${found.id} already has an artifact version ${parsedVersion}`, {
+        cause: error,
+        details: [{ field: 'version', message: 'already exists for this model' }],
+      });
+    }
+    throw error;
+  }
+  await federatedModels.updateOne({ _id: found.id }, { $set: { currentArtifact: document._id, lastModified: document.createdOn } });
+  return toModelArtifact(document);
+}
+
+export async function pullModelArtifact(
+  context: ConnectorContext,
+  id: Ref,
+): Promise<{ artifact: ModelArtifact; values: Weights } | null> {
+  const artifactId = parseArgument(RefSchema, id, 'artifact');
+  const { modelArtifacts } = await context.collections();
+  const found = await modelArtifacts.findOne({ _id: artifactId });
+  return found === null ? null : { artifact: toModelArtifact(found), values: decodeWeights(found.values) };
+}
+
+/** A client's score of an aggregate; one per (aggregate, client). */
+export async function createClientAggregateScore(
+  context: ConnectorContext,
+  aggregate: Ref,
+  client: string,
+  validationResults: unknown,
+): Promise<ClientAggregateScore> {
+  const aggregateId = parseArgument(RefSchema, aggregate, 'aggregate');
+  const clientId = parseArgument(ClientIdSchema, client, 'client');
+  const json = JSON.stringify(validationResults);
+  if (json === undefined) throw new ValidationError('validation_results must be a JSON value');
+  const { counters, modelAggregates, clientAggregateScores } = await context.collections();
+  if ((await modelAggregates.countDocuments({ _id: aggregateId }, { limit: 1 })) === 0) {
+    throw new NotFoundError(`Model aggregate ${aggregateId} does not exist`);
+  }
+  const document: ClientAggregateScoreDocument = {
+    _id: await allocateIds(counters, Sequence.scores),
+    aggregate: aggregateId,
+    client: clientId,
+    validationResultsJson: json,
+    createdOn: new Date(),
+  };
+  try {
+    await clientAggregateScores.insertOne(document);
+  } catch (error) {
+    if (isDuplicateKeyError(error)) {
+      throw new ConflictError(`Client ${clientId} has already scored aggregate ${aggregateId}`, { cause: error });
+    }
+    throw error;
+  }
+  return toClientAggregateScore(document);
+}

@@ -1,0 +1,58 @@
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { ClientIdSchema } from '../../entities';
+import { NotFoundError } from '../../errors';
+import type { Ref } from '../metadata-connector';
+import { parseArgument, RefSchema } from './arguments';
+import type { ConnectorContext } from './context';
+import { sha256 } from './queries';
+
+// Who may call the API: developers (token, kept only as its hash), clients, join secrets.
+
+export async function createClient(context: ConnectorContext): Promise<{ id: string; createdOn: Date }> {
+  const { clients } = await context.collections();
+  const client = { _id: randomUUID(), createdOn: new Date() };
+  await clients.insertOne(client);
+  return { id: client._id, createdOn: client.createdOn };
+}
+
+export async function clientExists(context: ConnectorContext, client: string): Promise<boolean> {
+  if (!ClientIdSchema.safeParse(client).success) return false;
+  const { clients } = await context.collections();
+  return (await clients.countDocuments({ _id: client }, { limit: 1 })) === 1;
+}
+
+/** A new developer and its API token, which is returned once and stored only as its SHA-256. */
+export async function createDeveloper(
+  context: ConnectorContext,
+  name: string,
+): Promise<{ id: string; name: string; token: string }> {
+  const parsedName = parseArgument(z.string().trim().min(1).max(200), name, 'name');
+  const { developers } = await context.collections();
+  const token = randomBytes(32).toString('hex');
+  const id = randomUUID();
+  await developers.insertOne({ _id: id, name: parsedName, tokenHash: sha256(token), createdOn: new Date() });
+  return { id, name: parsedName, token };
+}
+
+export async function findDeveloperByToken(
+  context: ConnectorContext,
+  token: string,
+): Promise<{ id: string; name: string } | null> {
+  const { developers } = await context.collections();
+  const found = await developers.findOne({ tokenHash: sha256(token) });
+  return found === null ? null : { id: found._id, name: found.name };
+}
+
+/** True when the model needs no join secret, or `secret` is it. */
+export async function verifyJoinSecret(context: ConnectorContext, model: Ref, secret: string | undefined): Promise<boolean> {
+  const id = parseArgument(RefSchema, model, 'model');
+  const { federatedModels } = await context.collections();
+  const found = await federatedModels.findOne({ _id: id }, { projection: { joinSecretHash: 1 } });
+  if (found === null) throw new NotFoundError(`Federated model ${id} does not exist`);
+  const expected = found.joinSecretHash ?? null;
+  if (expected === null) return true;
+  if (secret === undefined) return false;
+  const given = Buffer.from(sha256(secret), 'hex');
+  return timingSafeEqual(given, Buffer.from(expected, 'hex'));
+}

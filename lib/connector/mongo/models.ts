@@ -1,0 +1,126 @@
+import type { Filter } from 'mongodb';
+import { z } from 'zod';
+import { AGGREGATOR_NAMES, validateRequirement } from '../../algorithms';
+import { allocateIds } from '../../db/counters';
+import type { FederatedModelDocument } from '../../db/collections';
+import { ClientIdSchema, EntityIdSchema, type FederatedModel } from '../../entities';
+import { NotFoundError, ValidationError } from '../../errors';
+import type { NewFederatedModel, Page, Paged, Ref, Requirements } from '../metadata-connector';
+import { parseArgument, RefSchema } from './arguments';
+import type { ConnectorContext } from './context';
+import { toFederatedModel } from './documents';
+import { newestFirstPage, Sequence, sha256, uniqueStrings } from './queries';
+
+// Federated models and the clients that belong to them.
+
+const NewFederatedModelSchema = z.object({
+  name: z.string().trim().min(1, 'must not be empty').max(200),
+  developer: z.string().min(1).nullable().default(null),
+  clients: z.array(ClientIdSchema).default([]),
+  aggregator: z.string().min(1, 'must name an aggregator'),
+  requirement: z.string().min(1).nullable().default(null),
+  requirementArgs: z.array(z.unknown()).default([]),
+  updateSchema: z.record(z.string(), z.unknown()).nullable().default(null),
+  clientAggResultsSchema: z.record(z.string(), z.unknown()).nullable().default(null),
+  furthestBaseAgg: z.number().int().positive('must be at least 1').nullable().default(null),
+  allowAggregation: z.boolean().default(false),
+  joinSecret: z.string().min(8, 'must be at least 8 characters').max(200).nullable().default(null),
+});
+
+/** The model, or null when none has that id (FMA's `pull_federated_model_w_id`). */
+export async function pullFederatedModelWId(context: ConnectorContext, fedModelId: number): Promise<FederatedModel | null> {
+  const id = parseArgument(EntityIdSchema, fedModelId, 'fed_model_id');
+  const { federatedModels } = await context.collections();
+  const document = await federatedModels.findOne({ _id: id });
+  return document === null ? null : toFederatedModel(document);
+}
+
+/** The model, or NotFoundError. */
+export async function requireModel(context: ConnectorContext, model: Ref): Promise<FederatedModel> {
+  const id = parseArgument(RefSchema, model, 'model');
+  const found = await pullFederatedModelWId(context, id);
+  if (found === null) throw new NotFoundError(`Federated model ${id} does not exist`);
+  return found;
+}
+
+export async function pullModelRequirements(context: ConnectorContext, model: Ref): Promise<Requirements> {
+  const found = await requireModel(context, model);
+  return [found.requirement, found.requirementArgs];
+}
+
+export async function createFederatedModel(context: ConnectorContext, input: NewFederatedModel): Promise<FederatedModel> {
+  const model = parseArgument(NewFederatedModelSchema, input, 'model');
+  // Unknown algorithm names are refused here, not discovered by a run (FMA skipped them).
+  if (!AGGREGATOR_NAMES.includes(model.aggregator)) {
+    throw new ValidationError(`Unknown aggregator "${model.aggregator}"; known aggregators: ${AGGREGATOR_NAMES.join(', ')}`, {
+      details: [{ field: 'aggregator', message: `must be one of ${AGGREGATOR_NAMES.join(', ')}` }],
+    });
+  }
+  if (model.requirement !== null) validateRequirement(model.requirement, model.requirementArgs);
+  const { counters, federatedModels } = await context.collections();
+  const now = new Date();
+  const document: FederatedModelDocument = {
+    _id: await allocateIds(counters, Sequence.models),
+    name: model.name,
+    developer: model.developer,
+    clients: uniqueStrings(model.clients),
+    aggregator: model.aggregator,
+    requirement: model.requirement,
+    requirementArgsJson: JSON.stringify(model.requirementArgs),
+    updateSchemaJson: model.updateSchema === null ? null : JSON.stringify(model.updateSchema),
+    clientAggResultsSchemaJson: model.clientAggResultsSchema === null ? null : JSON.stringify(model.clientAggResultsSchema),
+    furthestBaseAgg: model.furthestBaseAgg,
+    allowAggregation: model.allowAggregation,
+    currentArtifact: null,
+    joinSecretHash: model.joinSecret === null ? null : sha256(model.joinSecret),
+    createdOn: now,
+    lastModified: now,
+  };
+  await federatedModels.insertOne(document);
+  return toFederatedModel(document);
+}
+
+export async function addClientsToModel(context: ConnectorContext, model: Ref, clients: readonly string[]): Promise<FederatedModel> {
+  const id = parseArgument(RefSchema, model, 'model');
+  const toAdd = parseArgument(z.array(ClientIdSchema), clients, 'clients');
+  const { federatedModels } = await context.collections();
+  const updated = await federatedModels.findOneAndUpdate(
+    { _id: id },
+    { $addToSet: { clients: { $each: toAdd } }, $set: { lastModified: new Date() } },
+    { returnDocument: 'after' },
+  );
+  if (updated === null) throw new NotFoundError(`Federated model ${id} does not exist`);
+  return toFederatedModel(updated);
+}
+
+/** Ids of the models a client belongs to. */
+export function pullModelsOfClient(context: ConnectorContext, client: string): Promise<number[]> {
+  return modelIds(context, { clients: client });
+}
+
+/** Ids of a developer's models. */
+export function pullModelsOfDeveloper(context: ConnectorContext, developer: string): Promise<number[]> {
+  return modelIds(context, { developer });
+}
+
+/** Ids of the models whose `allowAggregation` is set (the scheduled trigger). */
+export async function pullModelsAllowingAggregation(context: ConnectorContext): Promise<number[]> {
+  const { federatedModels } = await context.collections();
+  const found = await federatedModels.find({ allowAggregation: true }, { projection: { _id: 1 } }).sort({ _id: 1 }).toArray();
+  return found.map((model) => model._id);
+}
+
+export async function listFederatedModels(
+  context: ConnectorContext,
+  filter: { developer: string },
+  page: Page,
+): Promise<Paged<FederatedModel>> {
+  const { federatedModels } = await context.collections();
+  return newestFirstPage(federatedModels, { developer: filter.developer }, {}, page, toFederatedModel);
+}
+
+async function modelIds(context: ConnectorContext, filter: Filter<FederatedModelDocument>): Promise<number[]> {
+  const { federatedModels } = await context.collections();
+  const found = await federatedModels.find(filter, { projection: { _id: 1 } }).toArray();
+  return found.map((model) => model._id);
+}

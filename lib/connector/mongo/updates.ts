@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+import type { Filter } from 'mongodb';
+import { z } from 'zod';
+import { allocateIds } from '../../db/counters';
+import type { ModelUpdateDocument } from '../../db/collections';
+import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, UpdateStatus, type FederatedModel, type ModelUpdate } from '../../entities';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../errors';
+import { decodeWeights, encodeWeights, parseWeights, type Weights } from '../../weights';
+import type { ClaimResult, NewModelUpdate, Page, Paged, Ref, RunScope, TransitionResult } from '../metadata-connector';
+import { OptionalRunSchema, parseArgument, parseIdList, RefSchema, uniqueIds } from './arguments';
+import type { ConnectorContext } from './context';
+import { toModelUpdate } from './documents';
+import { ancestorWindow, requireAggregateOfModel } from './aggregates';
+import { requireModel } from './models';
+import { historyEntry, idBatchSize, newestFirstPage, Sequence, splitIds } from './queries';
+
+// Model updates and their status transitions. Each transition is one `updateMany` whose filter
+// holds the expected status (and the model, and the run when one is named), so each update moves
+// at most once per transition even when runs race; it stamps a fresh `transition` id on what it
+// moved, so the caller learns exactly which updates it moved.
+
+const NewModelUpdateSchema = z.object({
+  federatedModel: EntityIdSchema,
+  client: ClientIdSchema,
+  data: z.unknown(),
+  baseAggregate: EntityIdSchema.nullable().default(null),
+  numExamples: z.number().int().nonnegative().nullable().default(null),
+});
+
+/** PENDING or FAILED updates of the model whose client is in the model. */
+export async function pullModelUpdatesPendingAggregation(context: ConnectorContext, model: Ref): Promise<ModelUpdate[]> {
+  const found = await requireModel(context, model);
+  return findUpdates(context, pendingFilter(found));
+}
+
+/** The pending updates, limited to the `furthestBaseAgg` window ending at `parentAgg` itself. */
+export async function pullModelUpdatesReadyForAggregation(
+  context: ConnectorContext,
+  model: Ref,
+  parentAgg: Ref | null,
+): Promise<ModelUpdate[]> {
+  const found = await requireModel(context, model);
+  const parent = parentAgg === null ? null : await requireAggregateOfModel(context, parentAgg, found.id, 'parent_agg');
+  const filter = pendingFilter(found);
+  if (parent !== null && found.furthestBaseAgg !== null) {
+    filter.baseAggregate = { $in: await ancestorWindow(context, parent, found.furthestBaseAgg) };
+  }
+  return findUpdates(context, filter);
+}
+
+/** PENDING/FAILED → RUNNING for exactly these updates, in one guarded `updateMany`. */
+export async function registerModelUpdatesForAggregation(
+  context: ConnectorContext,
+  modelUpdates: readonly Ref[],
+  options: RunScope & { readonly model?: Ref } = {},
+): Promise<ClaimResult> {
+  const ids = parseIdList(modelUpdates);
+  const run = parseArgument(OptionalRunSchema, options.run, 'run') ?? randomUUID();
+  const expectedModel = options.model === undefined ? undefined : parseArgument(RefSchema, options.model, 'model');
+  if (ids.length === 0) return { run, claimed: [], notClaimed: [] };
+  const model = await requireUpdatesOfOneModel(context, ids, expectedModel);
+
+  const { modelUpdates: updates } = await context.collections();
+  const now = new Date();
+  await updates.updateMany(
+    { _id: { $in: ids }, federatedModel: model, status: { $in: [...CLAIMABLE_STATUSES] } },
+    {
+      $set: { status: UpdateStatus.RUNNING, claimedBy: run, claimedAt: now, statusReason: null },
+      $push: historyEntry({ status: UpdateStatus.RUNNING, at: now, run, reason: null }),
+    },
+  );
+  // Read back what this run holds: the ones just claimed and any it had claimed before, so a
+  // retried claim (a Step Functions retry) answers the same.
+  const held = await updates
+    .find({ _id: { $in: ids }, status: UpdateStatus.RUNNING, claimedBy: run }, { projection: { _id: 1 }, batchSize: idBatchSize(ids) })
+    .toArray();
+  return splitIds(ids, held, (claimed, notClaimed) => ({ run, claimed, notClaimed }));
+}
+
+/** The model's RUNNING updates; with a run, only those it claimed. */
+export async function pullModelUpdatesRegisteredForAggregation(
+  context: ConnectorContext,
+  model: Ref,
+  options: RunScope = {},
+): Promise<ModelUpdate[]> {
+  const { id } = await requireModel(context, model);
+  const run = parseArgument(OptionalRunSchema, options.run, 'run');
+  return findUpdates(context, {
+    federatedModel: id,
+    status: UpdateStatus.RUNNING,
+    ...(run === undefined ? {} : { claimedBy: run }),
+  });
+}
+
+/** Records the aggregate on RUNNING updates; their status stays RUNNING. */
+export async function registerModelUpdateUsedInAggregate(
+  context: ConnectorContext,
+  modelUpdates: readonly Ref[],
+  aggregate: Ref,
+  options: RunScope = {},
+): Promise<TransitionResult> {
+  const ids = parseIdList(modelUpdates);
+  const aggregateId = parseArgument(RefSchema, aggregate, 'aggregate');
+  const run = parseArgument(OptionalRunSchema, options.run, 'run');
+  const { modelAggregates, modelUpdates: updates } = await context.collections();
+  const found = await modelAggregates.findOne({ _id: aggregateId }, { projection: { result: 0 } });
+  if (found === null) throw new NotFoundError(`Model aggregate ${aggregateId} does not exist`);
+  if (ids.length === 0) return { updated: [], notUpdated: [] };
+  const model = await requireUpdatesOfOneModel(context, ids, found.federatedModel, 'aggregate');
+
+  const transition = randomUUID();
+  await updates.updateMany(
+    { _id: { $in: ids }, federatedModel: model, status: UpdateStatus.RUNNING, ...(run === undefined ? {} : { claimedBy: run }) },
+    { $set: { appliedAggregate: aggregateId, transition } },
+  );
+  return transitioned(context, ids, transition);
+}
+
+/** RUNNING → COMPLETE when successful, RUNNING → FAILED (eligible again) when not. */
+export async function registerModelUpdatesUseInAggregationComplete(
+  context: ConnectorContext,
+  modelUpdates: readonly Ref[],
+  isSuccessful: boolean,
+  options: RunScope & { readonly reason?: string } = {},
+): Promise<TransitionResult> {
+  const ids = parseIdList(modelUpdates);
+  const successful = parseArgument(z.boolean({ error: 'must be true or false' }), isSuccessful, 'is_successful');
+  const run = parseArgument(OptionalRunSchema, options.run, 'run');
+  const reason = parseArgument(z.string().max(1_000).optional(), options.reason, 'reason') ?? null;
+  if (ids.length === 0) return { updated: [], notUpdated: [] };
+  const model = await requireUpdatesOfOneModel(context, ids, undefined);
+
+  const { modelUpdates: updates } = await context.collections();
+  const status = successful ? UpdateStatus.COMPLETE : UpdateStatus.FAILED;
+  const now = new Date();
+  const transition = randomUUID();
+  await updates.updateMany(
+    { _id: { $in: ids }, federatedModel: model, status: UpdateStatus.RUNNING, ...(run === undefined ? {} : { claimedBy: run }) },
+    {
+      $set: { status, statusReason: successful ? null : reason, transition },
+      $push: historyEntry({ status, at: now, run: run ?? null, reason: successful ? null : reason }),
+    },
+  );
+  return transitioned(context, ids, transition);
+}
+
+/** New PENDING updates, checked all before any is written: model, membership, base aggregate, weights. */
+export async function createModelUpdates(context: ConnectorContext, inputs: readonly NewModelUpdate[]): Promise<ModelUpdate[]> {
+  const parsed = parseArgument(z.array(NewModelUpdateSchema).min(1), inputs, 'model_updates');
+  const { counters, federatedModels, modelAggregates, modelUpdates } = await context.collections();
+
+  const modelIds = uniqueIds(parsed.map((update) => update.federatedModel));
+  const models = new Map((await federatedModels.find({ _id: { $in: modelIds } }).toArray()).map((model) => [model._id, model]));
+  const baseIds = uniqueIds(parsed.flatMap((update) => (update.baseAggregate === null ? [] : [update.baseAggregate])));
+  const bases = new Map(
+    (await modelAggregates.find({ _id: { $in: baseIds } }, { projection: { federatedModel: 1 } }).toArray()).map((aggregate) => [
+      aggregate._id,
+      aggregate.federatedModel,
+    ]),
+  );
+
+  // Check everything before writing anything.
+  const weights = parsed.map((update, i) => {
+    const model = models.get(update.federatedModel);
+    if (model === undefined) throw new NotFoundError(`Federated model ${update.federatedModel} does not exist`);
+    if (!model.clients.includes(update.client)) {
+      throw new ForbiddenError(`Client ${update.client} is not a client of federated model ${model._id}`);
+    }
+    if (update.baseAggregate !== null) {
+      const baseModel = bases.get(update.baseAggregate);
+      if (baseModel === undefined) throw new NotFoundError(`Model aggregate ${update.baseAggregate} does not exist`);
+      if (baseModel !== model._id) {
+        throw new ValidationError(`base_aggregate ${update.baseAggregate} belongs to federated model ${baseModel}, not ${model._id}`, {
+          details: [{ field: 'base_aggregate', message: 'must be an aggregate of the same federated model' }],
+        });
+      }
+    }
+    return parseWeights(update.data, parsed.length === 1 ? 'data' : `model_updates.${i}.data`);
+  });
+
+  const firstId = await allocateIds(counters, Sequence.updates, parsed.length);
+  const now = new Date();
+  const documents: ModelUpdateDocument[] = parsed.map((update, i) => ({
+    _id: firstId + i,
+    federatedModel: update.federatedModel,
+    client: update.client,
+    data: encodeWeights(weights[i]!),
+    numExamples: update.numExamples,
+    baseAggregate: update.baseAggregate,
+    appliedAggregate: null,
+    status: UpdateStatus.PENDING,
+    claimedBy: null,
+    claimedAt: null,
+    statusReason: null,
+    statusHistory: [{ status: UpdateStatus.PENDING, at: now, run: null, reason: null }],
+    createdOn: now,
+  }));
+  await modelUpdates.insertMany(documents, { ordered: true });
+  return documents.map(toModelUpdate);
+}
+
+export async function pullModelUpdates(context: ConnectorContext, ids: readonly Ref[]): Promise<ModelUpdate[]> {
+  return findUpdates(context, { _id: { $in: parseIdList(ids) } });
+}
+
+export async function pullModelUpdateWeights(context: ConnectorContext, ids: readonly Ref[]): Promise<Map<number, Weights>> {
+  const parsed = parseIdList(ids);
+  const { modelUpdates } = await context.collections();
+  const found = await modelUpdates.find({ _id: { $in: parsed } }, { projection: { data: 1 } }).toArray();
+  return new Map(found.map((update) => [update._id, decodeWeights(update.data)]));
+}
+
+export async function listModelUpdates(
+  context: ConnectorContext,
+  filter: { client?: string; models?: number[] },
+  page: Page,
+): Promise<Paged<ModelUpdate>> {
+  const { modelUpdates } = await context.collections();
+  const query: Filter<ModelUpdateDocument> = {
+    ...(filter.client === undefined ? {} : { client: filter.client }),
+    ...(filter.models === undefined ? {} : { federatedModel: { $in: filter.models } }),
+  };
+  return newestFirstPage(modelUpdates, query, { data: 0 }, page, toModelUpdate);
+}
+
+/**
+ * Checks that every id names an existing update and that all belong to one model (the expected
+ * one, when given), and returns that model. Throws before anything is written.
+ */
+async function requireUpdatesOfOneModel(
+  context: ConnectorContext,
+  ids: number[],
+  expectedModel: number | undefined,
+  against = 'model',
+): Promise<number> {
+  const { modelUpdates } = await context.collections();
+  const found = await modelUpdates.find({ _id: { $in: ids } }, { projection: { federatedModel: 1 }, batchSize: idBatchSize(ids) }).toArray();
+  if (found.length !== ids.length) {
+    const known = new Set(found.map((update) => update._id));
+    const missing = ids.filter((id) => !known.has(id));
+    throw new NotFoundError(`Model updates do not exist: ${missing.slice(0, 20).join(', ')}`, {
+      details: [{ field: 'model_updates', message: `unknown ids ${missing.slice(0, 20).join(', ')}` }],
+    });
+  }
+  const models = uniqueIds(found.map((update) => update.federatedModel));
+  const model = expectedModel ?? models[0]!;
+  const foreign = found.filter((update) => update.federatedModel !== model).map((update) => update._id);
+  if (foreign.length > 0) {
+    throw new ValidationError(
+      `Model updates ${foreign.slice(0, 20).join(', ')} do not belong to federated model ${model} (of the ${against})`,
+      { details: [{ field: 'model_updates', message: `all updates must belong to federated model ${model}` }] },
+    );
+  }
+  return model;
+}
+
+async function findUpdates(context: ConnectorContext, filter: Filter<ModelUpdateDocument>): Promise<ModelUpdate[]> {
+  const { modelUpdates } = await context.collections();
+  const found = await modelUpdates.find(filter, { projection: { data: 0 } }).sort({ _id: 1 }).toArray();
+  return found.map(toModelUpdate);
+}
+
+async function transitioned(context: ConnectorContext, ids: number[], transition: string): Promise<TransitionResult> {
+  const { modelUpdates } = await context.collections();
+  const moved = await modelUpdates
+    .find({ _id: { $in: ids }, transition }, { projection: { _id: 1 }, batchSize: idBatchSize(ids) })
+    .toArray();
+  return splitIds(ids, moved, (updated, notUpdated) => ({ updated, notUpdated }));
+}
+
+function pendingFilter(model: FederatedModel): Filter<ModelUpdateDocument> {
+  return {
+    federatedModel: model.id,
+    status: { $in: [...CLAIMABLE_STATUSES] },
+    client: { $in: model.clients },
+  };
+}
+
+/**
+ * RUNNING → FAILED for the model's updates held by any run but `run`. Called by the run that has
+ * just taken the model's lease: no other run of the model is alive, so those updates were left
+ * behind by a run that died, and become eligible again.
+ */
+export async function recoverAbandonedUpdates(context: ConnectorContext, model: number, run: string): Promise<number[]> {
+  const { modelUpdates } = await context.collections();
+  const now = new Date();
+  const transition = randomUUID();
+  const reason = `abandoned by its run; recovered by ${run}`;
+  await modelUpdates.updateMany(
+    { federatedModel: model, status: UpdateStatus.RUNNING, claimedBy: { $ne: run } },
+    {
+      $set: { status: UpdateStatus.FAILED, statusReason: reason, transition },
+      $push: historyEntry({ status: UpdateStatus.FAILED, at: now, run, reason }),
+    },
+  );
+  const recovered = await modelUpdates.find({ federatedModel: model, transition }, { projection: { _id: 1 } }).toArray();
+  return recovered.map((update) => update._id).sort((a, b) => a - b);
+}
