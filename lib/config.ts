@@ -38,6 +38,21 @@ const ConfigSchema = z.object({
   AGGREGATION_STATE_MACHINE_ARN: z.preprocess(blankAsUnset, z.string().optional()),
   /** How long a run holds its model's lease: longer than the state machine's own timeout. */
   AGGREGATION_LEASE_SECONDS: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(900)),
+  /** An S3-compatible server (local runs, tests); unset in AWS, where the SDK finds S3 itself. */
+  S3_ENDPOINT: z.preprocess(blankAsUnset, z.url().optional()),
+  /** The bucket that holds model weights (serverless.yml sets it from the WeightsBucket resource). */
+  S3_BUCKET: z.preprocess(
+    blankAsUnset,
+    z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name: 3-63 lowercase letters, digits, "." or "-"')
+      .optional(),
+  ),
+  /** The bucket's region; unset: AWS_REGION (set by Lambda), else us-east-1. */
+  S3_REGION: z.preprocess(blankAsUnset, z.string().optional()),
+  AWS_REGION: z.preprocess(blankAsUnset, z.string().optional()),
+  /** Path-style URLs (`host/bucket/key`); unset: true when S3_ENDPOINT is set (local servers need it). */
+  S3_FORCE_PATH_STYLE: z.preprocess(blankAsUnset, z.enum(['true', 'false']).optional()),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -65,4 +80,18 @@ export function requireMongoUri(config: Config = getConfig()): string {
     );
   }
   return config.MONGODB_URI;
+}
+
+/** Where the object store is, from S3_*; a configuration error when no bucket is set. */
+export function requireObjectStoreSettings(config: Config = getConfig()) {
+  if (config.S3_BUCKET === undefined) {
+    throw new ConfigurationError('S3_BUCKET is not set: name the bucket that holds model weights');
+  }
+  return {
+    bucket: config.S3_BUCKET,
+    endpoint: config.S3_ENDPOINT,
+    region: config.S3_REGION ?? config.AWS_REGION ?? 'us-east-1',
+    forcePathStyle:
+      config.S3_FORCE_PATH_STYLE === undefined ? config.S3_ENDPOINT !== undefined : config.S3_FORCE_PATH_STYLE === 'true',
+  } as const;
 }
