@@ -42,8 +42,8 @@ const launcherSource = path.join(projectRoot, 'scripts', 'object-store', 'gofake
 const launcherBinary = path.join(projectRoot, '.cache', 'object-store-launcher');
 const s3rverLauncher = path.join(projectRoot, 'scripts', 'object-store', 's3rver.js');
 const DEFAULT_BUCKET = 'fma-weights';
-/** Local servers check no signature; the SDK just needs something to sign with. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'AKIALOCALS3', secretAccessKey: 'local' } as const;
+/** s3rver's fixed key pair (it checks the key id, not signatures); gofakes3 accepts any. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
 export async function resolveObjectStore(log: Log = (m) => console.error(m)): Promise<ResolvedObjectStore> {
   const region = process.env.S3_REGION || process.env.AWS_REGION || 'us-east-1';

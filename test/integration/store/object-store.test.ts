@@ -110,7 +110,7 @@ describe('the object store on the local S3 server', () => {
     expect(sha256(new Uint8Array(await get.arrayBuffer()))).toBe(sha256(bytes));
   });
 
-  it('writes one object from parts uploaded separately, and abandons an upload', async () => {
+  it('writes one object from parts uploaded separately', async () => {
     const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB), randomBytes(1234)];
     const uploadId = await store.createMultipart('weights/parts');
     // Out of order, as several writers would finish.
@@ -122,7 +122,11 @@ describe('the object store on the local S3 server', () => {
     await store.completeMultipart('weights/parts', uploadId, uploaded);
     const whole = Buffer.concat(parts);
     expect(sha256(await buffer(await store.getStream('weights/parts')))).toBe(sha256(whole));
+  });
 
+  // s3rver 3.7.1 (the fallback where Go is missing) answers AbortMultipartUpload with 405.
+  const abortable = process.env.TEST_OBJECT_STORE_KIND === 's3rver' ? it.skip : it;
+  abortable('abandons a multipart upload', async () => {
     const abandoned = await store.createMultipart('weights/abandoned');
     await store.uploadPart('weights/abandoned', abandoned, 1, randomBytes(1000));
     await store.abortMultipart('weights/abandoned', abandoned);
