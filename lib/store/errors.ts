@@ -57,12 +57,24 @@ const transientCodes = new Set([
   'UND_ERR_SOCKET',
 ]);
 
-function isTransient(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
+function isTransient(error: unknown, depth = 0): boolean {
+  // Not `instanceof Error`: Node's socket errors may come from another realm (Jest's sandbox).
+  if (typeof error !== 'object' || error === null || depth > 4) return false;
+  const { code, name, cause, errors, message } = error as {
+    code?: unknown;
+    name?: unknown;
+    cause?: unknown;
+    errors?: unknown;
+    message?: unknown;
+  };
   if (typeof code === 'string' && transientCodes.has(code)) return true;
-  if (error.name === 'TimeoutError' || error.name === 'RequestTimeout') return true;
+  // The SDK wraps what is not `instanceof Error` (a socket error from Jest's other realm) in a
+  // plain Error whose message alone keeps the code.
+  if (typeof message === 'string' && message.startsWith('AWS SDK error wrapper for')) {
+    if ([...transientCodes].some((transient) => message.includes(transient))) return true;
+  }
+  if (name === 'TimeoutError' || name === 'RequestTimeout') return true;
   // Aggregated connection errors (happy eyeballs) carry the codes one level down.
-  if (error instanceof AggregateError) return error.errors.some(isTransient);
-  return error.cause !== undefined && error.cause !== error && isTransient(error.cause);
+  if (Array.isArray(errors) && errors.some((inner) => isTransient(inner, depth + 1))) return true;
+  return cause !== undefined && cause !== error && isTransient(cause, depth + 1);
 }

@@ -8,7 +8,9 @@ const root = path.resolve(__dirname, '..', '..');
 const output = path.join(root, '.cache', 'package-test');
 
 describe('serverless package (no AWS account)', () => {
-  let template: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  let template: {
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string }>;
+  };
 
   beforeAll(async () => {
     await rm(output, { recursive: true, force: true });
@@ -18,7 +20,8 @@ describe('serverless package (no AWS account)', () => {
       {
         cwd: root,
         env: {
-          ...process.env,
+          // What is deployed must not depend on the test's local object store.
+          ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('S3_'))),
           AWS_ACCESS_KEY_ID: 'AKIADUMMY',
           AWS_SECRET_ACCESS_KEY: 'dummy',
           SLS_TELEMETRY_DISABLED: '1',
@@ -76,5 +79,79 @@ describe('serverless package (no AWS account)', () => {
       expect({ key, authorization }).toEqual({ key, authorization: operator ? 'AWS_IAM' : 'NONE' });
     }
     expect(routes.filter(([, authorization]) => authorization === 'AWS_IAM')).toHaveLength(12);
+  });
+
+  describe('the weights bucket', () => {
+    type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+    const bucket = () => template.Resources.WeightsBucket!;
+    const fn = (name: string) => template.Resources[`${name[0]!.toUpperCase()}${name.slice(1)}LambdaFunction`]!;
+    /** The S3 actions a function's role allows on the bucket's objects and on the bucket. */
+    const s3Actions = (name: string) => {
+      const role = (fn(name).Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const policies = template.Resources[role]!.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[];
+      const managed = template.Resources[role]!.Properties.ManagedPolicyArns as string[];
+      expect(managed.join()).not.toMatch(/S3/i);
+      const allowed = policies.flatMap((policy) => policy.PolicyDocument.Statement).filter((s) => s.Effect === 'Allow');
+      return allowed.flatMap((statement) => [statement.Action].flat().filter((action) => action.startsWith('s3:')));
+    };
+
+    it('is encrypted, private, owner-enforced, kept when the stack goes, and refuses plain HTTP', () => {
+      const { Properties: properties } = bucket();
+      expect(bucket().Type).toBe('AWS::S3::Bucket');
+      expect(bucket().DeletionPolicy).toBe('Retain');
+      expect(properties.BucketEncryption).toEqual({
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      });
+      expect(properties.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(properties.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+      const [policy] = ofType('AWS::S3::BucketPolicy').filter((p) => JSON.stringify(p.Properties.Bucket) === '{"Ref":"WeightsBucket"}');
+      const statements = (policy!.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+      expect(statements).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    });
+
+    it('aborts incomplete multipart uploads after a day and expires abandoned uploads/ after two', () => {
+      const rules = (bucket().Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+      expect(rules).toContainEqual(
+        expect.objectContaining({ Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+      );
+      expect(rules).toContainEqual(expect.objectContaining({ Status: 'Enabled', Prefix: 'uploads/', ExpirationInDays: 2 }));
+    });
+
+    it('is named to every function through S3_BUCKET', () => {
+      for (const lambda of ofType('AWS::Lambda::Function')) {
+        expect((lambda.Properties.Environment as { Variables: Record<string, unknown> }).Variables.S3_BUCKET).toEqual({
+          Ref: 'WeightsBucket',
+        });
+      }
+    });
+
+    it('grants each function only the S3 actions it uses', () => {
+      expect(s3Actions('health')).toEqual([]);
+      expect(s3Actions('startScheduledAggregations')).toEqual([]);
+      expect(s3Actions('registerModelUpdatesForAggregation')).toEqual([]);
+      expect(s3Actions('pullLatestModelAggregate').sort()).toEqual(['s3:GetObject', 's3:ListBucket']);
+      const aggregate = s3Actions('aggregateUpdates');
+      expect(aggregate).toEqual(expect.arrayContaining(['s3:GetObject', 's3:PutObject']));
+      expect(aggregate).not.toContain('s3:DeleteObject');
+      expect(s3Actions('postNewModelAggregate')).not.toContain('s3:DeleteObject');
+      expect(s3Actions('api')).toEqual(expect.arrayContaining(['s3:GetObject', 's3:PutObject', 's3:DeleteObject']));
+      for (const lambda of ofType('AWS::Lambda::Function')) {
+        expect(JSON.stringify(lambda.Properties.Role)).not.toMatch(/IamRoleLambdaExecution/);
+      }
+    });
+
+    it('lets every role still start the aggregation state machine, as the provider role did', () => {
+      for (const name of ['startScheduledAggregations', 'runAggregationNow', 'api']) {
+        const role = (fn(name).Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+        expect(JSON.stringify(template.Resources[role]!.Properties.Policies)).toContain('states:StartExecution');
+      }
+    });
   });
 });
