@@ -3,7 +3,8 @@ import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { clientModelUpdateJson } from '../../lib/api/representation';
 import { getConfig } from '../../lib/config';
 import { EntityIdSchema } from '../../lib/entities';
-import { getConnector } from '../../lib/connector';
+import { getConnector, type MetadataConnector } from '../../lib/connector';
+import type { FederatedModel, ModelUpdate } from '../../lib/entities';
 import { ForbiddenError, NotFoundError } from '../../lib/errors';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
@@ -35,14 +36,21 @@ export const handler = apiRoute(getConnector, { audience: 'client', body }, asyn
     baseAggregate: input.base_aggregate,
     numExamples: input.num_examples,
   });
-  if (model.allowAggregation && getConfig().AGGREGATION_EXECUTOR === 'stepfunctions') {
-    // The event path: a run for this model right away (named for the update, so a retried
-    // request starts nothing twice). The schedule covers a failure to start it.
-    await startAggregationRun(model.id, executionName(model.id, `update-${update.id}`)).catch((error: unknown) =>
-      console.error('starting an aggregation run failed', error),
-    );
-  }
+  await startRunForNewUpdate(connector, update, model);
   // The connector accepted `data` only as finite numbers in rectangular lists, which are stored
   // exactly; echo it rather than read the weights back.
   return respond(201, { ...clientModelUpdateJson(update), data: input.data });
 });
+
+/**
+ * The event path: a model that allows aggregation gets a run right away, named for the update, so
+ * a retried request starts nothing twice. The schedule covers a failure to start it.
+ */
+export async function startRunForNewUpdate(connector: MetadataConnector, update: ModelUpdate, model?: FederatedModel): Promise<void> {
+  if (getConfig().AGGREGATION_EXECUTOR !== 'stepfunctions') return;
+  const found = model ?? (await connector.pullFederatedModelWId(update.federatedModel));
+  if (found === null || !found.allowAggregation) return;
+  await startAggregationRun(found.id, executionName(found.id, `update-${update.id}`)).catch((error: unknown) =>
+    console.error('starting an aggregation run failed', error),
+  );
+}

@@ -1,5 +1,5 @@
 import { requireVisibleModel } from '../../lib/api/access';
-import { modelArtifactJson } from '../../lib/api/representation';
+import { assertJsonSizedWeights, modelArtifactJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 
@@ -8,6 +8,9 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const connector = getConnector();
   const model = await requireVisibleModel(connector, caller!, id);
   if (model.currentArtifact === null) return {};
+  const record = await connector.pullModelArtifactRecord(model.currentArtifact);
+  if (record === null) return {};
+  assertJsonSizedWeights(record.weights, `/api/v1/models/${model.id}/get_latest_model/weights/`);
   const found = await connector.pullModelArtifact(model.currentArtifact);
   return found === null ? {} : modelArtifactJson(found.artifact, found.values);
 });

@@ -1,5 +1,5 @@
 import { requireVisibleModel } from '../../lib/api/access';
-import { modelAggregateJson } from '../../lib/api/representation';
+import { assertJsonSizedWeights, modelAggregateJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 
@@ -9,5 +9,6 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const model = await requireVisibleModel(connector, caller!, id);
   const latest = await connector.pullLatestModelAggregate(model);
   if (latest === null) return {};
+  assertJsonSizedWeights(latest.weights, `/api/v1/model_aggregates/${latest.id}/weights/`);
   return modelAggregateJson(latest, (await connector.pullModelAggregateWeights(latest.id)) ?? undefined);
 });

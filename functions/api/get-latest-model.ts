@@ -2,6 +2,7 @@ import { requireVisibleModel } from '../../lib/api/access';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 import { weightsToJson } from '../../lib/weights';
+import { assertJsonSizedWeights } from '../../lib/api/representation';
 
 /**
  * `GET /api/v1/models/{id}/get_latest_model/`: `{"values": <weights>, "aggregate": <id>}` of the
@@ -11,11 +12,15 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const connector = getConnector();
   const model = await requireVisibleModel(connector, caller!, id);
   const latest = await connector.pullLatestModelAggregate(model);
+  const binaryRoute = `/api/v1/models/${model.id}/get_latest_model/weights/`;
   if (latest !== null) {
+    assertJsonSizedWeights(latest.weights, binaryRoute);
     const weights = await connector.pullModelAggregateWeights(latest.id);
     if (weights !== null) return { values: weightsToJson(weights), aggregate: latest.id };
   }
   if (model.currentArtifact !== null) {
+    const record = await connector.pullModelArtifactRecord(model.currentArtifact);
+    if (record !== null) assertJsonSizedWeights(record.weights, binaryRoute);
     const artifact = await connector.pullModelArtifact(model.currentArtifact);
     if (artifact !== null) return { values: weightsToJson(artifact.values), aggregate: null };
   }

@@ -1,5 +1,5 @@
 import { requireVisibleAggregate } from '../../lib/api/access';
-import { modelAggregateJson } from '../../lib/api/representation';
+import { assertJsonSizedWeights, modelAggregateJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 
@@ -7,5 +7,6 @@ import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const aggregate = await requireVisibleAggregate(connector, caller!, id);
+  assertJsonSizedWeights(aggregate.weights, `/api/v1/model_aggregates/${id}/weights/`);
   return modelAggregateJson(aggregate, (await connector.pullModelAggregateWeights(id)) ?? undefined);
 });

@@ -14,10 +14,9 @@ export const body = z.strictObject({ version: z.string().trim().min(1).max(100) 
  */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body }, async ({ caller, params: { id }, body: input }) => {
   const connector = getConnector();
-  const aggregate = await requireVisibleAggregate(connector, caller!, id);
-  const results = await connector.pullModelAggregateResults(id);
+  await requireVisibleAggregate(connector, caller!, id);
   try {
-    const artifact = await connector.createModelArtifact(aggregate.federatedModel, input.version, results);
+    const artifact = await connector.publishModelAggregate(id, input.version);
     return respond(201, modelArtifactJson(artifact));
   } catch (error) {
     if (error instanceof ConflictError) {

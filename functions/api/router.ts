@@ -5,10 +5,14 @@ import { createError } from '@middy/util';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { handler as createClientAggregateScore } from './create-client-aggregate-score';
 import { handler as createModel } from './create-model';
+import { handler as completeModelUpdateUpload } from './complete-model-update-upload';
 import { handler as createModelUpdate } from './create-model-update';
+import { handler as createModelUpdateUpload } from './create-model-update-upload';
+import { handler as getAggregateWeights } from './get-aggregate-weights';
 import { handler as getCurrentArtifact } from './get-current-artifact';
 import { handler as getLatestAggregate } from './get-latest-aggregate';
 import { handler as getLatestModel } from './get-latest-model';
+import { handler as getLatestModelWeights } from './get-latest-model-weights';
 import { handler as getModel } from './get-model';
 import { handler as getModelAggregate } from './get-model-aggregate';
 import { handler as getModelUpdate } from './get-model-update';
@@ -36,11 +40,15 @@ export const routes = [
   route('GET', '/api/v1/models/{id}/get_latest_aggregate', getLatestAggregate),
   route('GET', '/api/v1/models/{id}/get_current_artifact', getCurrentArtifact),
   route('GET', '/api/v1/models/{id}/get_latest_model', getLatestModel),
+  route('GET', '/api/v1/models/{id}/get_latest_model/weights', getLatestModelWeights),
   route('POST', '/api/v1/model_updates', createModelUpdate),
+  route('POST', '/api/v1/model_updates/uploads', createModelUpdateUpload),
+  route('POST', '/api/v1/model_updates/uploads/{upload}/complete', completeModelUpdateUpload),
   route('GET', '/api/v1/model_updates', listModelUpdates),
   route('GET', '/api/v1/model_updates/{id}', getModelUpdate),
   route('GET', '/api/v1/model_aggregates', listModelAggregates),
   route('GET', '/api/v1/model_aggregates/{id}', getModelAggregate),
+  route('GET', '/api/v1/model_aggregates/{id}/weights', getAggregateWeights),
   route('PATCH', '/api/v1/model_aggregates/{id}', patchModelAggregate),
   route('POST', '/api/v1/model_aggregates/{id}/publish_aggregate', publishAggregate),
   route('POST', '/api/v1/client_aggregate_scores', createClientAggregateScore),

@@ -1,5 +1,6 @@
 import type { FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate, StatusChange } from '../entities';
-import { weightsToJson, type Weights } from '../weights';
+import { PayloadTooLargeError } from '../errors';
+import { weightsToJson, type Weights, type WeightsRef } from '../weights';
 
 /**
  * Entities as the HTTP API and the Lambda operations return them: snake_case fields as in FMA's
@@ -79,4 +80,35 @@ export function modelArtifactJson(artifact: ModelArtifact, values?: Weights) {
     ...(values === undefined ? {} : { values: weightsToJson(values) }),
     created_on: artifact.createdOn.toISOString(),
   };
+}
+
+/** Where to download stored weights, and what they are (the binary counterpart of `result`/`values`). */
+export function weightsDownloadJson(ref: WeightsRef, download: { url: string; expiresAt: Date }) {
+  return {
+    url: download.url,
+    expires_at: download.expiresAt.toISOString(),
+    dtype: ref.dtype,
+    byte_order: 'little-endian',
+    layout: ref.layout,
+    shapes: ref.shapes,
+    length: ref.length,
+    byte_size: ref.byteSize,
+    sha256: ref.sha256,
+  };
+}
+
+/**
+ * The most values a JSON reply carries: about 20 bytes per number, within Lambda's 6 MB response
+ * limit. Larger weights are read as bytes through a presigned URL.
+ */
+export const MAX_JSON_WEIGHTS_VALUES = 250_000;
+
+/** Refuses (413) to answer weights as JSON that would not fit a Lambda response, naming the route that can. */
+export function assertJsonSizedWeights(ref: WeightsRef, binaryRoute: string): void {
+  if (ref.length > MAX_JSON_WEIGHTS_VALUES) {
+    throw new PayloadTooLargeError(
+      `These weights hold ${ref.length} values, too many for a JSON reply (at most ${MAX_JSON_WEIGHTS_VALUES}); ` +
+        `download them as bytes from GET ${binaryRoute}`,
+    );
+  }
 }

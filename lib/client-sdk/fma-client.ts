@@ -65,6 +65,48 @@ export interface SentUpdate {
   base_aggregate: number | null;
 }
 
+/** Where weights can be downloaded, as the service describes them. */
+export interface WeightsDownload {
+  url: string;
+  expires_at: string;
+  dtype: 'float32' | 'float64';
+  layout: 'vector' | 'layers';
+  shapes: number[][];
+  length: number;
+  byte_size: number;
+  sha256: string;
+  aggregate?: number | null;
+}
+
+/** Downloaded weights: the values in one typed array, with the layer shapes to cut them by. */
+export interface DownloadedWeights {
+  values: Float32Array | Float64Array;
+  shapes: number[][];
+  layout: 'vector' | 'layers';
+  aggregate: number | null;
+  sha256: string;
+}
+
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function littleEndianBytes(values: Float32Array | Float64Array): Uint8Array {
+  if (HOST_IS_LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  const view = new DataView(new ArrayBuffer(values.byteLength));
+  values.forEach((value, i) =>
+    values instanceof Float32Array ? view.setFloat32(i * 4, value, true) : view.setFloat64(i * 8, value, true),
+  );
+  return new Uint8Array(view.buffer);
+}
+
+function fromLittleEndian(bytes: Uint8Array, dtype: 'float32' | 'float64', length: number): Float32Array | Float64Array {
+  const aligned = new Uint8Array(bytes); // a copy that starts at offset 0, so typed views are aligned
+  if (HOST_IS_LITTLE_ENDIAN) return dtype === 'float32' ? new Float32Array(aligned.buffer, 0, length) : new Float64Array(aligned.buffer, 0, length);
+  const view = new DataView(aligned.buffer);
+  return dtype === 'float32'
+    ? Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true))
+    : Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
+}
+
 export class FmaClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
@@ -136,6 +178,75 @@ export class FmaClient {
   /** Sends this client's validation results for an aggregate. */
   sendValResults(results: unknown, aggregateId: number): Promise<{ id: number; aggregate: number }> {
     return this.request('POST', 'client_aggregate_scores/', { aggregate: aggregateId, validation_results: results });
+  }
+
+  /**
+   * Sends an update as bytes, for models too large for JSON (Lambda takes at most 6 MB per
+   * request): declares it (dtype, layer shapes, SHA-256), PUTs the bytes straight to the object
+   * store through the presigned URL it is given, then completes it. The values are sent as they
+   * are, little-endian, as float32 or float64 by their array type.
+   *
+   * @param shapes each layer's shape; omitted: one flat vector (`[[values.length]]`)
+   */
+  async sendUpdateBinary(
+    values: Float32Array | Float64Array,
+    options: { baseAggregate?: number | null; numExamples?: number; shapes?: number[][] } = {},
+  ): Promise<SentUpdate> {
+    const bytes = littleEndianBytes(values);
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    const upload = await this.request<{ id: string; url: string; headers: Record<string, string> }>('POST', 'model_updates/uploads/', {
+      federated_model: this.options.federatedModelId,
+      base_aggregate: options.baseAggregate ?? null,
+      ...(options.numExamples === undefined ? {} : { num_examples: options.numExamples }),
+      dtype: values instanceof Float32Array ? 'float32' : 'float64',
+      shapes: options.shapes ?? [[values.length]],
+      sha256: Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join(''),
+    });
+    const put = await fetch(upload.url, {
+      method: 'PUT',
+      // fetch sets content-length itself; the rest of the signed headers go as the service named them.
+      headers: { 'content-type': upload.headers['content-type'] ?? 'application/octet-stream' },
+      body: bytes,
+      signal: AbortSignal.timeout(Math.max(this.timeoutMs, 60_000 + bytes.byteLength / 10_000)),
+    });
+    if (!put.ok) throw new FmaApiError(put.status, await put.text(), 'PUT', '(presigned upload URL)');
+    return this.request('POST', `model_updates/uploads/${upload.id}/complete/`, {});
+  }
+
+  /**
+   * Downloads the newest model's weights as bytes (`get_latest_model` for large models): the
+   * newest aggregate's, else the current artifact's, or null when the model has none. The bytes
+   * are checked against their SHA-256.
+   */
+  async downloadLatestModel(): Promise<DownloadedWeights | null> {
+    const found = await this.request<WeightsDownload | Record<string, never>>(
+      'GET',
+      `models/${this.options.federatedModelId}/get_latest_model/weights/`,
+    );
+    return 'url' in found ? this.download(found as WeightsDownload) : null;
+  }
+
+  /** Downloads an aggregate's weights as bytes, checked against their SHA-256. */
+  async downloadAggregate(aggregateId: number): Promise<DownloadedWeights> {
+    return this.download(await this.request<WeightsDownload>('GET', `model_aggregates/${aggregateId}/weights/`));
+  }
+
+  private async download(descriptor: WeightsDownload): Promise<DownloadedWeights> {
+    const response = await fetch(descriptor.url, { signal: AbortSignal.timeout(Math.max(this.timeoutMs, 60_000 + descriptor.byte_size / 10_000)) });
+    if (!response.ok) throw new FmaApiError(response.status, await response.text(), 'GET', '(presigned download URL)');
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    const sha256 = Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
+    if (bytes.byteLength !== descriptor.byte_size || sha256 !== descriptor.sha256) {
+      throw new FmaApiError(502, `downloaded ${bytes.byteLength} bytes with SHA-256 ${sha256}; expected ${descriptor.byte_size} bytes, ${descriptor.sha256}`, 'GET', '(presigned download URL)');
+    }
+    return {
+      values: fromLittleEndian(bytes, descriptor.dtype, descriptor.length),
+      shapes: descriptor.shapes,
+      layout: descriptor.layout,
+      aggregate: descriptor.aggregate ?? null,
+      sha256,
+    };
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -35,10 +35,9 @@ const CONNECTOR_TYPES = {
     const client = new MongoClient(uri, { serverSelectionTimeoutMS: getConfig().MONGODB_SERVER_SELECTION_TIMEOUT_MS });
     const connected = client.connect();
     connected.catch(() => undefined); // surfaced by the first operation, not as an unhandled rejection
-    return new MongoMetadataConnector(
-      async () => (await connected).db(databaseName ?? getConfig().MONGODB_DB_NAME),
-      () => client.close(),
-    );
+    return new MongoMetadataConnector(async () => (await connected).db(databaseName ?? getConfig().MONGODB_DB_NAME), {
+      onClose: () => client.close(),
+    });
   },
 } as const;
 

@@ -6,7 +6,10 @@ import type {
   ModelUpdate,
 } from '../entities';
 import type { DatabaseLayout } from '../db/layout';
-import type { Weights, WeightsJson } from '../weights';
+import type { Weights, WeightsJson, WeightsRef } from '../weights';
+import type { ModelUpdateUpload, NewModelUpdateUpload } from './mongo/uploads';
+
+export type { ModelUpdateUpload, NewModelUpdateUpload } from './mongo/uploads';
 
 /** An entity passed by its id or as the entity itself (as FMA passed model objects). */
 export type Ref = number | { readonly id: number };
@@ -113,6 +116,23 @@ export interface MetadataConnector {
   /** Weights as JSON, as the caller sent them. */
   pullModelAggregateResults(id: Ref): Promise<WeightsJson[] | null>;
   createModelArtifact(model: Ref, version: string, values: unknown): Promise<ModelArtifact>;
+  /** Publishes an aggregate's weights as a versioned artifact, the model's current one. */
+  publishModelAggregate(aggregate: Ref, version: string): Promise<ModelArtifact>;
+  /**
+   * Reads the updates' weights from the object store a few at a time into reused buffers and hands
+   * each one's values to `visit`, in the order given. Memory: a few times one update's size.
+   */
+  streamModelUpdateWeights(
+    modelUpdates: readonly ModelUpdate[],
+    visit: (values: Float32Array | Float64Array, index: number) => void,
+    options?: { readonly concurrency?: number },
+  ): Promise<void>;
+  /** Declares a binary update and returns a presigned URL to PUT its bytes to (see uploads.ts). */
+  createModelUpdateUpload(input: NewModelUpdateUpload): Promise<ModelUpdateUpload>;
+  /** Checks the uploaded bytes and makes them a PENDING update; again: the same update, `created: false`. */
+  completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }>;
+  /** A presigned GET URL for stored weights (large aggregates and artifacts are read this way). */
+  presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }>;
   createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore>;
 
   // --- Aggregation runs ---------------------------------------------------------------------
@@ -144,6 +164,8 @@ export interface MetadataConnector {
   listModelUpdates(filter: { client?: string; models?: number[] }, page: Page): Promise<Paged<ModelUpdate>>;
   listModelAggregates(filter: { models: number[] }, page: Page): Promise<Paged<ModelAggregate>>;
   setAggregateValidationScore(aggregate: Ref, score: number | null): Promise<ModelAggregate>;
+  /** The artifact's record (with its weights reference), without reading its bytes. */
+  pullModelArtifactRecord(id: Ref): Promise<ModelArtifact | null>;
   pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null>;
 }
 

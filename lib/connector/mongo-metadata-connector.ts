@@ -1,5 +1,6 @@
 import type { Db } from 'mongodb';
 import { updateDatabaseLayout, type DatabaseLayout } from '../db/layout';
+import { getObjectStore, type ObjectStore } from '../store';
 import type {
   ClientAggregateScore,
   FederatedModel,
@@ -7,13 +8,15 @@ import type {
   ModelArtifact,
   ModelUpdate,
 } from '../entities';
-import type { Weights, WeightsJson } from '../weights';
+import type { Weights, WeightsJson, WeightsRef } from '../weights';
 import type {
   ClaimResult,
   LeaseResult,
   MetadataConnector,
   NewFederatedModel,
   NewModelUpdate,
+  NewModelUpdateUpload,
+  ModelUpdateUpload,
   Page,
   Paged,
   Ref,
@@ -27,6 +30,8 @@ import * as credentials from './mongo/credentials';
 import * as leases from './mongo/leases';
 import * as models from './mongo/models';
 import * as updates from './mongo/updates';
+import * as uploads from './mongo/uploads';
+import * as weights from './mongo/weights';
 
 export { STATUS_HISTORY_LENGTH } from './mongo/queries';
 
@@ -39,6 +44,8 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `aggregates.ts`: aggregates, artifacts and clients' scores
  * - `leases.ts`: aggregation leases (one run per model at a time)
  * - `credentials.ts`: developers' tokens, clients, join secrets
+ * - `uploads.ts`: binary updates uploaded with presigned URLs, checked, then made updates
+ * - `weights.ts`: weight bytes in the object store (documents hold only a reference)
  *
  * It takes the database or a function that yields it, so Lambda handlers pass the container's
  * shared client and tests pass their own.
@@ -47,9 +54,17 @@ export class MongoMetadataConnector implements MetadataConnector {
   private readonly context: ConnectorContext;
   private readonly onClose: () => Promise<void>;
 
-  constructor(database: Db | (() => Promise<Db>), onClose: () => Promise<void> = async () => undefined) {
-    this.context = new ConnectorContext(database);
-    this.onClose = onClose;
+  /**
+   * @param database the database, or a function that yields it
+   * @param options.store where weight bytes live; by default the container's object store (config)
+   * @param options.onClose releases what the connector owns (a client made from a connection string)
+   */
+  constructor(
+    database: Db | (() => Promise<Db>),
+    options: { readonly store?: ObjectStore | (() => ObjectStore); readonly onClose?: () => Promise<void> } = {},
+  ) {
+    this.context = new ConnectorContext(database, options.store ?? getObjectStore);
+    this.onClose = options.onClose ?? (async () => undefined);
   }
 
   /** Releases a client the connector owns (one made by the factory from a connection string). */
@@ -157,6 +172,30 @@ export class MongoMetadataConnector implements MetadataConnector {
     return aggregates.createModelArtifact(this.context, model, version, values);
   }
 
+  publishModelAggregate(aggregate: Ref, version: string): Promise<ModelArtifact> {
+    return aggregates.publishModelAggregate(this.context, aggregate, version);
+  }
+
+  streamModelUpdateWeights(
+    modelUpdates: readonly ModelUpdate[],
+    visit: (values: Float32Array | Float64Array, index: number) => void,
+    options: { readonly concurrency?: number } = {},
+  ): Promise<void> {
+    return weights.streamWeights(this.context, modelUpdates.map((update) => update.weights), visit, options.concurrency);
+  }
+
+  createModelUpdateUpload(input: NewModelUpdateUpload): Promise<ModelUpdateUpload> {
+    return uploads.createModelUpdateUpload(this.context, input);
+  }
+
+  completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }> {
+    return uploads.completeModelUpdateUpload(this.context, upload, client);
+  }
+
+  presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }> {
+    return uploads.presignWeightsDownload(this.context, weights);
+  }
+
   createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore> {
     return aggregates.createClientAggregateScore(this.context, aggregate, client, validationResults);
   }
@@ -223,6 +262,10 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   setAggregateValidationScore(aggregate: Ref, score: number | null): Promise<ModelAggregate> {
     return aggregates.setAggregateValidationScore(this.context, aggregate, score);
+  }
+
+  pullModelArtifactRecord(id: Ref): Promise<ModelArtifact | null> {
+    return aggregates.pullModelArtifactRecord(this.context, id);
   }
 
   pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null> {

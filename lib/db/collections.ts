@@ -1,6 +1,6 @@
 import type { Db, IndexDescription } from 'mongodb';
 import type { StatusChange, UpdateStatus } from '../entities';
-import type { StoredWeights } from '../weights';
+import type { StoredShape, StoredWeightsRef } from '../weights';
 
 /** Collection names: one per entity, plus id counters. */
 export const CollectionName = {
@@ -8,6 +8,7 @@ export const CollectionName = {
   clients: 'clients',
   federatedModels: 'federated_models',
   modelUpdates: 'model_updates',
+  modelUpdateUploads: 'model_update_uploads',
   modelAggregates: 'model_aggregates',
   modelArtifacts: 'model_artifacts',
   clientAggregateScores: 'client_aggregate_scores',
@@ -52,6 +53,13 @@ export interface FederatedModelDocument {
   furthestBaseAgg: number | null;
   allowAggregation: boolean;
   currentArtifact: number | null;
+  /**
+   * The shape every update must have: the latest aggregate's, else the current artifact's, else
+   * the first accepted update's (set atomically by whichever comes first). Null until then.
+   */
+  weightsShape?: StoredShape | null;
+  /** Where `weightsShape` came from; an artifact does not override an aggregate's shape. */
+  weightsShapeSource?: 'update' | 'aggregate' | 'artifact' | null;
   /** SHA-256 of the secret a new client must show to join, or null (anyone may join). */
   joinSecretHash?: string | null;
   createdOn: Date;
@@ -62,7 +70,8 @@ export interface ModelUpdateDocument {
   _id: number;
   federatedModel: number;
   client: string;
-  data: StoredWeights;
+  /** Where the bytes are (never the bytes themselves). */
+  weights: StoredWeightsRef;
   numExamples: number | null;
   baseAggregate: number | null;
   appliedAggregate: number | null;
@@ -71,6 +80,8 @@ export interface ModelUpdateDocument {
   claimedAt: Date | null;
   statusReason: string | null;
   statusHistory: StatusChange[];
+  /** The binary upload it came from, if any. */
+  upload?: string | null;
   /** Id of the last bookkeeping transition that moved this update (see the connector). */
   transition?: string;
   createdOn: Date;
@@ -81,7 +92,7 @@ export interface ModelAggregateDocument {
   federatedModel: number;
   parent: number | null;
   level: number;
-  result: StoredWeights;
+  weights: StoredWeightsRef;
   validationScore: number | null;
   run: string | null;
   createdOn: Date;
@@ -91,7 +102,7 @@ export interface ModelArtifactDocument {
   _id: number;
   federatedModel: number;
   version: string;
-  values: StoredWeights;
+  weights: StoredWeightsRef;
   createdOn: Date;
 }
 
@@ -101,6 +112,30 @@ export interface ClientAggregateScoreDocument {
   client: string;
   validationResultsJson: string;
   createdOn: Date;
+}
+
+/**
+ * A binary update on its way in: the client PUTs the bytes to `key` with a presigned URL, then
+ * completes the upload. Only a completed upload, whose bytes were checked, becomes an update, so
+ * no run can see or claim it before; an abandoned one expires (and so do its bytes, by the
+ * bucket's lifecycle rule on `uploads/`).
+ */
+export interface ModelUpdateUploadDocument {
+  _id: string;
+  federatedModel: number;
+  client: string;
+  baseAggregate: number | null;
+  numExamples: number | null;
+  /** What the client declared; completion checks the bytes against it. */
+  declared: StoredWeightsRef;
+  /** open → completing (one caller checks the bytes) → complete, or refused with a reason. */
+  status: 'open' | 'completing' | 'complete' | 'refused';
+  completingSince: Date | null;
+  /** The update it became. */
+  update: number | null;
+  reason: string | null;
+  createdOn: Date;
+  expiresAt: Date;
 }
 
 /** Who may run aggregation for a model, until when (one document per model). */
@@ -118,6 +153,7 @@ export function collections(db: Db) {
     clients: db.collection<ClientDocument>(CollectionName.clients),
     federatedModels: db.collection<FederatedModelDocument>(CollectionName.federatedModels),
     modelUpdates: db.collection<ModelUpdateDocument>(CollectionName.modelUpdates),
+    modelUpdateUploads: db.collection<ModelUpdateUploadDocument>(CollectionName.modelUpdateUploads),
     modelAggregates: db.collection<ModelAggregateDocument>(CollectionName.modelAggregates),
     modelArtifacts: db.collection<ModelArtifactDocument>(CollectionName.modelArtifacts),
     clientAggregateScores: db.collection<ClientAggregateScoreDocument>(CollectionName.clientAggregateScores),
@@ -152,7 +188,11 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
     { key: { client: 1, createdOn: -1, _id: -1 }, name: 'client_createdOn' },
     // the updates of a developer's models, newest first (API listing)
     { key: { federatedModel: 1, createdOn: -1, _id: -1 }, name: 'federatedModel_createdOn' },
+    // the update a binary upload became (a retried completion finds it)
+    { key: { upload: 1 }, name: 'upload' },
   ],
+  // looked up by _id (the upload id) only
+  model_update_uploads: [],
   model_aggregates: [
     // the latest aggregate of a model, and listings newest first
     { key: { federatedModel: 1, createdOn: -1, _id: -1 }, name: 'federatedModel_createdOn' },

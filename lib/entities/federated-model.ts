@@ -23,6 +23,17 @@ export const FederatedModelSchema = z.object({
   furthestBaseAgg: z.number().int().positive().nullable(),
   allowAggregation: z.boolean(),
   currentArtifact: EntityIdSchema.nullable(),
+  /**
+   * The shape every update must have (the latest aggregate's, else the current artifact's, else
+   * the first accepted update's); null until the model has any weights.
+   */
+  weightsShape: z
+    .object({
+      layout: z.enum(['vector', 'layers']),
+      shapes: z.array(z.array(z.number().int().nonnegative()).readonly()).readonly(),
+      length: z.number().int().nonnegative(),
+    })
+    .nullable(),
   createdOn: z.date(),
   lastModified: z.date(),
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WeightsRefSchema } from '../weights/stored-weights';
 import { EntityIdSchema } from './ids';
 
 /** The combined weights of one aggregation run; `level` counts the ancestors. */
@@ -10,6 +11,8 @@ export const ModelAggregateSchema = z.object({
   validationScore: z.number().nullable(),
   /** The run that produced it, when a run did. */
   run: z.string().nullable(),
+  /** Where its weights are in the object store, and their shape, dtype, size and SHA-256. */
+  weights: WeightsRefSchema,
   createdOn: z.date(),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WeightsRefSchema } from '../weights/stored-weights';
 import { ClientIdSchema, EntityIdSchema, RunIdSchema } from './ids';
 import { UpdateStatus } from './update-status';
 
@@ -38,6 +39,8 @@ export const ModelUpdateSchema = z.object({
   /** Why it failed or is invalid. */
   statusReason: z.string().nullable(),
   statusHistory: z.array(StatusChangeSchema),
+  /** Where its weights are in the object store, and their shape, dtype, size and SHA-256. */
+  weights: WeightsRefSchema,
   createdOn: z.date(),
 });
 

@@ -101,6 +101,17 @@ export class DependencyError extends FmaError {
   }
 }
 
+/** A request body larger than the service takes (413). */
+export class PayloadTooLargeError extends FmaError {
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'PayloadTooLargeError';
+  }
+  constructor(message: string, options?: FmaErrorOptions) {
+    super(413, message, options);
+  }
+}
+
 /** The service is deployed with settings it cannot run with. */
 export class ConfigurationError extends FmaError {
   static {

@@ -2,7 +2,7 @@ import middy, { type MiddlewareObj, type Request } from '@middy/core';
 import httpErrorHandler from '@middy/http-error-handler';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { ValidationError, type FmaError } from '../errors';
+import { PayloadTooLargeError, ValidationError, type FmaError } from '../errors';
 import { validationErrorFromZod } from '../errors/from-zod';
 import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError } from './errors';
 import { isHttpApiEvent } from './events';
@@ -97,9 +97,23 @@ function parseInput<Schema extends z.ZodType>(options: HandlerOptions<Schema>): 
  * one answers malformed JSON with 415 and a text body, and only knows HTTP events, while our
  * handlers serve direct invocations too and owe the caller a 400 with a JSON body.
  */
+/**
+ * The largest JSON body taken: Lambda refuses synchronous payloads over 6 MB, event included, so a
+ * larger body would fail with a bare 413 from the platform instead of a message that helps.
+ */
+export const MAX_JSON_BODY_BYTES = 5 * 1024 * 1024;
+
 export function jsonBody(event: APIGatewayProxyEventV2): unknown {
   if (event.body === undefined || event.body === null || event.body === '') return {};
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const size = Buffer.byteLength(text);
+  if (size > MAX_JSON_BODY_BYTES) {
+    throw new PayloadTooLargeError(
+      `The request body is ${size} bytes; a JSON body may be at most ${MAX_JSON_BODY_BYTES} bytes (Lambda takes at most ` +
+        '6 MB per request). Send large weights as binary: POST /api/v1/model_updates/uploads/ declares an update and ' +
+        'answers a URL to PUT its bytes to.',
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -80,6 +80,12 @@ export interface ObjectStore {
   /** The object's size, or `null` when there is no such object. */
   head(key: string): Promise<ObjectInfo | null>;
 
+  /**
+   * Copies an object inside the bucket, on the server (S3's CopyObject: no bytes pass through the
+   * caller; up to 5 GB). A missing source is `ObjectNotFoundError`.
+   */
+  copy(sourceKey: string, targetKey: string): Promise<void>;
+
   /** A URL that lets its holder PUT this one object (e.g. a client uploading its weights) until it expires. */
   presignPut(key: string, options: PresignPutOptions): Promise<string>;
 

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -192,6 +193,20 @@ class S3ObjectStore implements ObjectStore {
       const translated = translateS3Error(error, this.bucket, key);
       if (translated instanceof ObjectNotFoundError) return null;
       throw translated;
+    }
+  }
+
+  async copy(sourceKey: string, targetKey: string): Promise<void> {
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: targetKey,
+          CopySource: `${this.bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`,
+        }),
+      );
+    } catch (error) {
+      throw translateS3Error(error, this.bucket, sourceKey);
     }
   }
 

@@ -1,2 +1,3 @@
 export * from './stored-weights';
 export * from './weights';
+export * from './check-weights-stream';

@@ -1,67 +1,155 @@
+import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import { Binary } from 'mongodb';
 import { z } from 'zod';
-import type { Weights } from './weights';
+import { ValidationError } from '../errors';
+import { shapeSize, type Weights, type WeightsShape } from './weights';
+
+/** Number types weights are stored in: little-endian IEEE 754. */
+export const WEIGHTS_DTYPES = ['float32', 'float64'] as const;
+export type WeightsDtype = (typeof WEIGHTS_DTYPES)[number];
+
+export const BYTES_PER_VALUE: Readonly<Record<WeightsDtype, number>> = { float32: 4, float64: 8 };
 
 /**
- * Weights as stored in a document: little-endian float64 bytes in a BSON Binary, with their
- * shapes. `storage` leaves room for weights too large for a 16 MiB document to move to GridFS
- * (`storage: 'gridfs'` with a file id) without touching the connector's operations, which only
- * call `encodeWeights` and `decodeWeights`.
+ * Where one set of weights lives in the object store, and what it is: everything a reader needs
+ * without fetching the bytes. Update, aggregate and artifact documents hold this, never the bytes.
  */
-export interface StoredWeights {
-  readonly storage: 'inline';
-  readonly dtype: 'float64le';
-  readonly layout: 'vector' | 'layers';
-  /** One entry per layer (one for a vector); objects, since FerretDB v1 stores no nested arrays. */
-  readonly shapes: { dims: number[] }[];
-  readonly length: number;
-  readonly bytes: Binary;
+export interface WeightsRef extends WeightsShape {
+  readonly key: string;
+  readonly dtype: WeightsDtype;
+  readonly byteSize: number;
+  /** Hex SHA-256 of the bytes. */
+  readonly sha256: string;
 }
 
-const StoredWeightsSchema = z.object({
-  storage: z.literal('inline'),
-  dtype: z.literal('float64le'),
+/** A WeightsRef as a document field: shapes as objects, since FerretDB v1 stores no nested arrays. */
+export interface StoredWeightsRef {
+  readonly storage: 'object-store';
+  readonly key: string;
+  readonly dtype: WeightsDtype;
+  readonly layout: 'vector' | 'layers';
+  readonly shapes: { dims: number[] }[];
+  readonly length: number;
+  readonly byteSize: number;
+  readonly sha256: string;
+}
+
+/** A WeightsRef, as entities carry it. */
+export const WeightsRefSchema = z.object({
+  key: z.string().min(1),
+  dtype: z.enum(WEIGHTS_DTYPES),
+  layout: z.enum(['vector', 'layers']),
+  shapes: z.array(z.array(z.number().int().nonnegative()).readonly()).readonly(),
+  length: z.number().int().nonnegative(),
+  byteSize: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+const StoredWeightsRefSchema = z.object({
+  storage: z.literal('object-store'),
+  key: z.string().min(1),
+  dtype: z.enum(WEIGHTS_DTYPES),
   layout: z.enum(['vector', 'layers']),
   shapes: z.array(z.object({ dims: z.array(z.number().int().nonnegative()) })),
   length: z.number().int().nonnegative(),
-  bytes: z.instanceof(Binary),
+  byteSize: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
-// Every platform Lambda runs on is little-endian; the DataView path keeps the format right elsewhere.
-const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
-
-export function encodeWeights(weights: Weights): StoredWeights {
-  let bytes: Buffer;
-  if (HOST_IS_LITTLE_ENDIAN) {
-    bytes = Buffer.from(weights.values.buffer, weights.values.byteOffset, weights.values.byteLength);
-    bytes = Buffer.from(bytes); // a copy, so later changes to the array cannot reach the document
-  } else {
-    bytes = Buffer.alloc(weights.values.length * 8);
-    weights.values.forEach((value, i) => bytes.writeDoubleLE(value, i * 8));
-  }
+export function toStoredWeightsRef(ref: WeightsRef): StoredWeightsRef {
   return {
-    storage: 'inline',
-    dtype: 'float64le',
-    layout: weights.layout,
-    shapes: weights.shapes.map((shape) => ({ dims: [...shape] })),
-    length: weights.values.length,
-    bytes: new Binary(bytes),
+    storage: 'object-store',
+    key: ref.key,
+    dtype: ref.dtype,
+    layout: ref.layout,
+    shapes: ref.shapes.map((shape) => ({ dims: [...shape] })),
+    length: ref.length,
+    byteSize: ref.byteSize,
+    sha256: ref.sha256,
   };
 }
 
-export function decodeWeights(stored: unknown): Weights {
-  const parsed = StoredWeightsSchema.parse(stored);
-  const buffer = parsed.bytes.buffer;
-  if (buffer.length !== parsed.length * 8) {
-    throw new Error(`Stored weights are corrupt: ${buffer.length} bytes for ${parsed.length} float64 values`);
-  }
-  const values = new Float64Array(parsed.length);
+export function fromStoredWeightsRef(stored: unknown): WeightsRef {
+  const { storage: _storage, ...parsed } = StoredWeightsRefSchema.parse(stored);
+  return { ...parsed, shapes: parsed.shapes.map((shape) => shape.dims) };
+}
+
+/** The shape part of stored weights (a model's expected shape is kept the same way). */
+export interface StoredShape {
+  layout: 'vector' | 'layers';
+  shapes: { dims: number[] }[];
+  length: number;
+}
+
+export function toStoredShape(shape: WeightsShape): StoredShape {
+  return { layout: shape.layout, shapes: shape.shapes.map((dims) => ({ dims: [...dims] })), length: shape.length };
+}
+
+export function fromStoredShape(stored: StoredShape): WeightsShape {
+  return { layout: stored.layout, shapes: stored.shapes.map((shape) => shape.dims), length: stored.length };
+}
+
+// Every platform Lambda runs on is little-endian; the DataView paths keep the format right elsewhere.
+const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
+
+/** The values as little-endian float64 bytes, with their SHA-256. */
+export function float64Bytes(values: Float64Array): { bytes: Uint8Array; sha256: string } {
+  let bytes: Uint8Array;
   if (HOST_IS_LITTLE_ENDIAN) {
-    new Uint8Array(values.buffer).set(buffer.subarray(0, parsed.length * 8));
+    bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   } else {
-    const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    for (let i = 0; i < parsed.length; i += 1) values[i] = view.getFloat64(i * 8, true);
+    const view = new DataView(new ArrayBuffer(values.length * 8));
+    values.forEach((value, i) => view.setFloat64(i * 8, value, true));
+    bytes = new Uint8Array(view.buffer);
   }
-  return { layout: parsed.layout, shapes: parsed.shapes.map((shape) => shape.dims), values };
+  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/**
+ * The values stored in `bytes` as a typed array over the same memory (no copy on little-endian
+ * hosts). `bytes` must start at an offset aligned to the dtype, as buffers from
+ * `allocateWeightsBuffer` do.
+ */
+export function valuesView(bytes: Uint8Array, dtype: WeightsDtype, length: number): Float32Array | Float64Array {
+  if (bytes.byteLength < length * BYTES_PER_VALUE[dtype]) {
+    throw new ValidationError(`${bytes.byteLength} bytes cannot hold ${length} ${dtype} values`);
+  }
+  if (HOST_IS_LITTLE_ENDIAN) {
+    return dtype === 'float64'
+      ? new Float64Array(bytes.buffer, bytes.byteOffset, length)
+      : new Float32Array(bytes.buffer, bytes.byteOffset, length);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return dtype === 'float64'
+    ? Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true))
+    : Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true));
+}
+
+/** A zeroed buffer of `byteSize` bytes, aligned for float64 views. */
+export function allocateWeightsBuffer(byteSize: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(byteSize));
+}
+
+/** Weights (float64 in memory) from stored bytes of a reference. */
+export function weightsFromBytes(ref: WeightsRef, bytes: Uint8Array): Weights {
+  if (bytes.byteLength !== ref.byteSize || ref.byteSize !== ref.length * BYTES_PER_VALUE[ref.dtype]) {
+    throw new Error(`Stored weights ${ref.key} are corrupt: ${bytes.byteLength} bytes for ${ref.length} ${ref.dtype} values`);
+  }
+  const view = valuesView(bytes, ref.dtype, ref.length);
+  return { layout: ref.layout, shapes: ref.shapes, values: view instanceof Float64Array ? view : Float64Array.from(view) };
+}
+
+/** The shape part of weights. */
+export function shapeOfWeights(weights: Weights): WeightsShape {
+  return { layout: weights.layout, shapes: weights.shapes, length: weights.values.length };
+}
+
+/** Checks that shapes and length agree (length is the product of the shapes). */
+export function assertConsistentShape(shape: WeightsShape, field: string): void {
+  const total = shape.shapes.reduce((sum, dims) => sum + shapeSize(dims), 0);
+  if (total !== shape.length) {
+    throw new ValidationError(`${field}: the shapes hold ${total} values, not ${shape.length}`, {
+      details: [{ field, message: `the shapes hold ${total} values, not ${shape.length}` }],
+    });
+  }
 }

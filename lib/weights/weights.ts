@@ -14,6 +14,14 @@ export interface Weights {
   readonly values: Float64Array;
 }
 
+/** What weights look like without their values: enough to check that two can be combined. */
+export interface WeightsShape {
+  readonly layout: 'vector' | 'layers';
+  readonly shapes: readonly (readonly number[])[];
+  /** Number of values in all. */
+  readonly length: number;
+}
+
 /** Weights as JSON: numbers nested in lists. */
 export type WeightsJson = number | WeightsJson[];
 
@@ -22,8 +30,8 @@ export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((product, dimension) => product * dimension, 1);
 }
 
-/** True when both weights have the same layout and shapes, i.e. can be combined element-wise. */
-export function sameShape(a: Weights, b: Weights): boolean {
+/** True when both have the same layout and shapes, i.e. can be combined element-wise. */
+export function sameShape(a: Pick<WeightsShape, 'layout' | 'shapes'>, b: Pick<WeightsShape, 'layout' | 'shapes'>): boolean {
   return (
     a.layout === b.layout &&
     a.shapes.length === b.shapes.length &&
@@ -32,8 +40,8 @@ export function sameShape(a: Weights, b: Weights): boolean {
 }
 
 /** A readable description of a shape, for error messages: `vector[3]` or `layers[1|3|1]`. */
-export function describeShape(weights: Weights): string {
-  if (weights.layout === 'vector') return `vector[${weights.values.length}]`;
+export function describeShape(weights: Pick<WeightsShape, 'layout' | 'shapes'>): string {
+  if (weights.layout === 'vector') return `vector[${weights.shapes[0]?.[0] ?? 0}]`;
   return `layers[${weights.shapes.map((s) => s.join('x')).join('|')}]`;
 }
 

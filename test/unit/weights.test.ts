@@ -1,5 +1,6 @@
 import { ValidationError } from '../../lib/errors';
-import { decodeWeights, encodeWeights, parseWeights, weightsToJson } from '../../lib/weights';
+import { createHash } from 'node:crypto';
+import { allocateWeightsBuffer, float64Bytes, parseWeights, shapeOfWeights, weightsFromBytes, weightsToJson } from '../../lib/weights';
 
 describe('weights', () => {
   it('parses a flat vector', () => {
@@ -36,14 +37,26 @@ describe('weights', () => {
   it('round-trips through JSON and through the stored binary form exactly', () => {
     for (const json of [[0.1, -2.5e-300, 1e308], [[2], [2, 4, 5], [2]], [[[1, 2], [3, 4]], [0.3]]]) {
       const weights = parseWeights(json);
-      const stored = encodeWeights(weights);
-      expect(stored.bytes.buffer.length).toBe(weights.values.length * 8);
-      expect(weightsToJson(decodeWeights(stored))).toEqual(json);
+      const { bytes, sha256 } = float64Bytes(weights.values);
+      expect(bytes.byteLength).toBe(weights.values.length * 8);
+      expect(sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      const ref = { key: 'k', dtype: 'float64' as const, ...shapeOfWeights(weights), byteSize: bytes.byteLength, sha256 };
+      const copy = allocateWeightsBuffer(bytes.byteLength);
+      copy.set(bytes);
+      expect(weightsToJson(weightsFromBytes(ref, copy))).toEqual(json);
     }
   });
 
+  it('reads float32 bytes as the same numbers, widened to float64', () => {
+    const values = Float32Array.from([0.1, -3.5, 1e30]);
+    const bytes = new Uint8Array(values.buffer);
+    const ref = { key: 'k', dtype: 'float32' as const, layout: 'vector' as const, shapes: [[3]], length: 3, byteSize: 12, sha256: '' };
+    expect(Array.from(weightsFromBytes(ref, bytes).values)).toEqual(Array.from(values));
+  });
+
   it('refuses stored weights whose byte length does not match', () => {
-    const stored = encodeWeights(parseWeights([1, 2]));
-    expect(() => decodeWeights({ ...stored, length: 3 })).toThrow(/corrupt/);
+    const { bytes, sha256 } = float64Bytes(Float64Array.from([1, 2]));
+    const ref = { key: 'k', dtype: 'float64' as const, layout: 'vector' as const, shapes: [[3]], length: 3, byteSize: 24, sha256 };
+    expect(() => weightsFromBytes(ref, bytes)).toThrow(/corrupt/);
   });
 });

@@ -4,12 +4,13 @@ import type { ClientAggregateScoreDocument, ModelAggregateDocument, ModelArtifac
 import { isDuplicateKeyError } from '../../db/driver-errors';
 import { ClientIdSchema, type ClientAggregateScore, type FederatedModel, type ModelAggregate, type ModelArtifact } from '../../entities';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
-import { decodeWeights, encodeWeights, parseWeights, weightsToJson, type Weights, type WeightsJson } from '../../weights';
+import { parseWeights, toStoredWeightsRef, weightsToJson, type Weights, type WeightsJson, type WeightsRef } from '../../weights';
 import type { Page, Paged, Ref, RunScope } from '../metadata-connector';
 import { OptionalRunSchema, parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { toClientAggregateScore, toModelAggregate, toModelArtifact } from './documents';
-import { requireModel } from './models';
+import { recordWeightsShape, requireModel } from './models';
+import { putWeights, readWeights } from './weights';
 import { newestFirstPage, Sequence } from './queries';
 
 // Aggregates, the artifacts published from them, and the clients' scores of them.
@@ -19,7 +20,7 @@ export async function pullLatestModelAggregate(context: ConnectorContext, model:
   const { id } = await requireModel(context, model);
   const { modelAggregates } = await context.collections();
   const [latest] = await modelAggregates
-    .find({ federatedModel: id }, { projection: { result: 0 } })
+    .find({ federatedModel: id })
     .sort({ createdOn: -1, _id: -1 })
     .limit(1)
     .toArray();
@@ -29,7 +30,7 @@ export async function pullLatestModelAggregate(context: ConnectorContext, model:
 export async function pullModelAggregate(context: ConnectorContext, id: Ref): Promise<ModelAggregate | null> {
   const aggregateId = parseArgument(RefSchema, id, 'aggregate');
   const { modelAggregates } = await context.collections();
-  const found = await modelAggregates.findOne({ _id: aggregateId }, { projection: { result: 0 } });
+  const found = await modelAggregates.findOne({ _id: aggregateId });
   return found === null ? null : toModelAggregate(found);
 }
 
@@ -106,26 +107,41 @@ async function insertAggregate(
   options: RunScope,
 ): Promise<ModelAggregate> {
   const run = parseArgument(OptionalRunSchema, options.run, 'run') ?? null;
+  const ref = await putWeights(context, 'aggregates', found.id, weights);
+  return insertAggregateDocument(context, found.id, parent, ref, run);
+}
+
+/**
+ * The aggregate's document, for bytes already in the store. Then the model's expected shape
+ * becomes the aggregate's, so that updates for the next round are checked against it.
+ */
+async function insertAggregateDocument(
+  context: ConnectorContext,
+  model: number,
+  parent: ModelAggregate | null,
+  ref: WeightsRef,
+  run: string | null,
+): Promise<ModelAggregate> {
   const { counters, modelAggregates } = await context.collections();
   const document: ModelAggregateDocument = {
     _id: await allocateIds(counters, Sequence.aggregates),
-    federatedModel: found.id,
+    federatedModel: model,
     parent: parent?.id ?? null,
     level: parent === null ? 0 : parent.level + 1,
-    result: encodeWeights(weights),
+    weights: toStoredWeightsRef(ref),
     validationScore: null,
     run,
     createdOn: new Date(),
   };
   await modelAggregates.insertOne(document);
+  await recordWeightsShape(context, model, ref, 'aggregate');
   return toModelAggregate(document);
 }
 
 export async function pullModelAggregateWeights(context: ConnectorContext, id: Ref): Promise<Weights | null> {
   const aggregateId = parseArgument(RefSchema, id, 'aggregate');
-  const { modelAggregates } = await context.collections();
-  const found = await modelAggregates.findOne({ _id: aggregateId }, { projection: { result: 1 } });
-  return found === null ? null : decodeWeights(found.result);
+  const found = await pullModelAggregate(context, aggregateId);
+  return found === null ? null : readWeights(context, found.weights);
 }
 
 /** Weights as JSON, as the caller sent them. */
@@ -155,10 +171,10 @@ export async function listModelAggregates(
   page: Page,
 ): Promise<Paged<ModelAggregate>> {
   const { modelAggregates } = await context.collections();
-  return newestFirstPage(modelAggregates, { federatedModel: { $in: filter.models } }, { result: 0 }, page, toModelAggregate);
+  return newestFirstPage(modelAggregates, { federatedModel: { $in: filter.models } }, {}, page, toModelAggregate);
 }
 
-/** A new artifact (a published version of the model), which becomes the model's current one. */
+/** A new artifact (a published version of the model) from JSON values; it becomes the model's current one. */
 export async function createModelArtifact(
   context: ConnectorContext,
   model: Ref,
@@ -166,29 +182,71 @@ export async function createModelArtifact(
   values: unknown,
 ): Promise<ModelArtifact> {
   const found = await requireModel(context, model);
-  const parsedVersion = parseArgument(z.string().trim().min(1).max(100), version, 'version');
+  const parsedVersion = parseArtifactVersion(version);
   const weights = parseWeights(values, 'values');
+  await assertNewVersion(context, found.id, parsedVersion);
+  const ref = await putWeights(context, 'artifacts', found.id, weights);
+  return insertArtifact(context, found.id, parsedVersion, ref);
+}
+
+/**
+ * Publishes an aggregate as an artifact. The artifact refers to the aggregate's bytes (objects
+ * are never changed once written), so publishing copies nothing.
+ */
+export async function publishModelAggregate(context: ConnectorContext, aggregate: Ref, version: string): Promise<ModelArtifact> {
+  const aggregateId = parseArgument(RefSchema, aggregate, 'aggregate');
+  const parsedVersion = parseArtifactVersion(version);
+  const found = await pullModelAggregate(context, aggregateId);
+  if (found === null) throw new NotFoundError(`Model aggregate ${aggregateId} does not exist`);
+  return insertArtifact(context, found.federatedModel, parsedVersion, found.weights);
+}
+
+function parseArtifactVersion(version: string): string {
+  return parseArgument(z.string().trim().min(1).max(100), version, 'version');
+}
+
+/** A version the model has is refused before anything is written (the unique index covers races). */
+async function assertNewVersion(context: ConnectorContext, model: number, version: string): Promise<void> {
+  const { modelArtifacts } = await context.collections();
+  if ((await modelArtifacts.countDocuments({ federatedModel: model, version }, { limit: 1 })) > 0) {
+    throw duplicateVersion(model, version);
+  }
+}
+
+async function insertArtifact(context: ConnectorContext, model: number, version: string, ref: WeightsRef): Promise<ModelArtifact> {
+  await assertNewVersion(context, model, version);
   const { counters, modelArtifacts, federatedModels } = await context.collections();
   const document: ModelArtifactDocument = {
     _id: await allocateIds(counters, Sequence.artifacts),
-    federatedModel: found.id,
-    version: parsedVersion,
-    values: encodeWeights(weights),
+    federatedModel: model,
+    version,
+    weights: toStoredWeightsRef(ref),
     createdOn: new Date(),
   };
   try {
     await modelArtifacts.insertOne(document);
   } catch (error) {
-    if (isDuplicateKeyError(error)) {
-      throw new ConflictError(`Federated model ${found.id} already has an artifact version ${parsedVersion}`, {
-        cause: error,
-        details: [{ field: 'version', message: 'already exists for this model' }],
-      });
-    }
+    if (isDuplicateKeyError(error)) throw duplicateVersion(model, version, error);
     throw error;
   }
-  await federatedModels.updateOne({ _id: found.id }, { $set: { currentArtifact: document._id, lastModified: document.createdOn } });
+  await federatedModels.updateOne({ _id: model }, { $set: { currentArtifact: document._id, lastModified: document.createdOn } });
+  await recordWeightsShape(context, model, ref, 'artifact');
   return toModelArtifact(document);
+}
+
+function duplicateVersion(model: number, version: string, cause?: unknown): ConflictError {
+  return new ConflictError(`Federated model ${model} already has an artifact version ${version}`, {
+    cause,
+    details: [{ field: 'version', message: 'already exists for this model' }],
+  });
+}
+
+/** The artifact's record (with its weights reference), without reading its bytes. */
+export async function pullModelArtifactRecord(context: ConnectorContext, id: Ref): Promise<ModelArtifact | null> {
+  const artifactId = parseArgument(RefSchema, id, 'artifact');
+  const { modelArtifacts } = await context.collections();
+  const found = await modelArtifacts.findOne({ _id: artifactId });
+  return found === null ? null : toModelArtifact(found);
 }
 
 export async function pullModelArtifact(
@@ -198,7 +256,9 @@ export async function pullModelArtifact(
   const artifactId = parseArgument(RefSchema, id, 'artifact');
   const { modelArtifacts } = await context.collections();
   const found = await modelArtifacts.findOne({ _id: artifactId });
-  return found === null ? null : { artifact: toModelArtifact(found), values: decodeWeights(found.values) };
+  if (found === null) return null;
+  const artifact = toModelArtifact(found);
+  return { artifact, values: await readWeights(context, artifact.weights) };
 }
 
 /** A client's score of an aggregate; one per (aggregate, client). */

@@ -5,6 +5,7 @@ import type {
   ModelArtifactDocument,
   ModelUpdateDocument,
 } from '../../db/collections';
+import { fromStoredShape, fromStoredWeightsRef } from '../../weights';
 import type { ClientAggregateScore, FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate } from '../../entities';
 
 // Documents as stored → entities as the connector returns them. User JSON is stored as text
@@ -25,12 +26,13 @@ export function toFederatedModel(document: FederatedModelDocument): FederatedMod
     furthestBaseAgg: document.furthestBaseAgg,
     allowAggregation: document.allowAggregation,
     currentArtifact: document.currentArtifact,
+    weightsShape: document.weightsShape == null ? null : fromStoredShape(document.weightsShape),
     createdOn: document.createdOn,
     lastModified: document.lastModified,
   };
 }
 
-export function toModelUpdate(document: Omit<ModelUpdateDocument, 'data'>): ModelUpdate {
+export function toModelUpdate(document: ModelUpdateDocument): ModelUpdate {
   return {
     id: document._id,
     federatedModel: document.federatedModel,
@@ -43,11 +45,12 @@ export function toModelUpdate(document: Omit<ModelUpdateDocument, 'data'>): Mode
     claimedAt: document.claimedAt,
     statusReason: document.statusReason,
     statusHistory: document.statusHistory,
+    weights: fromStoredWeightsRef(document.weights),
     createdOn: document.createdOn,
   };
 }
 
-export function toModelAggregate(document: Omit<ModelAggregateDocument, 'result'>): ModelAggregate {
+export function toModelAggregate(document: ModelAggregateDocument): ModelAggregate {
   return {
     id: document._id,
     federatedModel: document.federatedModel,
@@ -55,12 +58,19 @@ export function toModelAggregate(document: Omit<ModelAggregateDocument, 'result'
     level: document.level,
     validationScore: document.validationScore,
     run: document.run,
+    weights: fromStoredWeightsRef(document.weights),
     createdOn: document.createdOn,
   };
 }
 
 export function toModelArtifact(document: ModelArtifactDocument): ModelArtifact {
-  return { id: document._id, federatedModel: document.federatedModel, version: document.version, createdOn: document.createdOn };
+  return {
+    id: document._id,
+    federatedModel: document.federatedModel,
+    version: document.version,
+    weights: fromStoredWeightsRef(document.weights),
+    createdOn: document.createdOn,
+  };
 }
 
 export function toClientAggregateScore(document: ClientAggregateScoreDocument): ClientAggregateScore {

@@ -5,6 +5,7 @@ import { allocateIds } from '../../db/counters';
 import type { FederatedModelDocument } from '../../db/collections';
 import { ClientIdSchema, EntityIdSchema, type FederatedModel } from '../../entities';
 import { NotFoundError, ValidationError } from '../../errors';
+import { describeShape, fromStoredShape, sameShape, toStoredShape, type WeightsShape } from '../../weights';
 import type { NewFederatedModel, Page, Paged, Ref, Requirements } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
@@ -72,6 +73,8 @@ export async function createFederatedModel(context: ConnectorContext, input: New
     furthestBaseAgg: model.furthestBaseAgg,
     allowAggregation: model.allowAggregation,
     currentArtifact: null,
+    weightsShape: null,
+    weightsShapeSource: null,
     joinSecretHash: model.joinSecret === null ? null : sha256(model.joinSecret),
     createdOn: now,
     lastModified: now,
@@ -123,4 +126,44 @@ async function modelIds(context: ConnectorContext, filter: Filter<FederatedModel
   const { federatedModels } = await context.collections();
   const found = await federatedModels.find(filter, { projection: { _id: 1 } }).toArray();
   return found.map((model) => model._id);
+}
+
+/**
+ * Checks that weights of `shape` fit the model: the shape of its latest aggregate, else of its
+ * current artifact, else of its first accepted update. A model without weights takes this shape,
+ * with one conditional update, so of two racing first updates of different shapes one is refused.
+ */
+export async function admitWeightsShape(context: ConnectorContext, model: FederatedModel, shape: WeightsShape, field: string): Promise<void> {
+  const fits = (expected: WeightsShape) => sameShape(expected, shape) && expected.length === shape.length;
+  if (model.weightsShape !== null && fits(model.weightsShape)) return;
+  const { federatedModels } = await context.collections();
+  if (model.weightsShape === null) {
+    const { modifiedCount } = await federatedModels.updateOne(
+      { _id: model.id, weightsShape: null },
+      { $set: { weightsShape: toStoredShape(shape), weightsShapeSource: 'update' } },
+    );
+    if (modifiedCount === 1) return;
+  }
+  // Refused, or another request set the shape first: read what the model expects now.
+  const found = await federatedModels.findOne({ _id: model.id }, { projection: { weightsShape: 1, weightsShapeSource: 1 } });
+  if (found?.weightsShape == null) return;
+  const expected = fromStoredShape(found.weightsShape);
+  if (fits(expected)) return;
+  const source = found.weightsShapeSource === 'update' ? 'first update' : (found.weightsShapeSource ?? 'weights');
+  const message = `has shape ${describeShape(shape)}, but federated model ${model.id} expects ${describeShape(expected)} (the shape of its ${source})`;
+  throw new ValidationError(`${field} ${message}`, { details: [{ field, message }] });
+}
+
+/** Records the shape of the model's newest weights: an aggregate's always, an artifact's unless an aggregate set it. */
+export async function recordWeightsShape(
+  context: ConnectorContext,
+  model: number,
+  shape: WeightsShape,
+  source: 'aggregate' | 'artifact',
+): Promise<void> {
+  const { federatedModels } = await context.collections();
+  await federatedModels.updateOne(
+    source === 'aggregate' ? { _id: model } : { _id: model, weightsShapeSource: { $ne: 'aggregate' } },
+    { $set: { weightsShape: toStoredShape(shape), weightsShapeSource: source } },
+  );
 }

@@ -5,13 +5,14 @@ import { allocateIds } from '../../db/counters';
 import type { ModelUpdateDocument } from '../../db/collections';
 import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, UpdateStatus, type FederatedModel, type ModelUpdate } from '../../entities';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors';
-import { decodeWeights, encodeWeights, parseWeights, type Weights } from '../../weights';
+import { parseWeights, shapeOfWeights, toStoredShape, toStoredWeightsRef, type Weights, type WeightsRef } from '../../weights';
 import type { ClaimResult, NewModelUpdate, Page, Paged, Ref, RunScope, TransitionResult } from '../metadata-connector';
 import { OptionalRunSchema, parseArgument, parseIdList, RefSchema, uniqueIds } from './arguments';
 import type { ConnectorContext } from './context';
-import { toModelUpdate } from './documents';
+import { toFederatedModel, toModelUpdate } from './documents';
 import { ancestorWindow, requireAggregateOfModel } from './aggregates';
-import { requireModel } from './models';
+import { admitWeightsShape, requireModel } from './models';
+import { putWeights, readWeights } from './weights';
 import { historyEntry, idBatchSize, newestFirstPage, Sequence, splitIds } from './queries';
 
 // Model updates and their status transitions. Each transition is one `updateMany` whose filter
@@ -103,7 +104,7 @@ export async function registerModelUpdateUsedInAggregate(
   const aggregateId = parseArgument(RefSchema, aggregate, 'aggregate');
   const run = parseArgument(OptionalRunSchema, options.run, 'run');
   const { modelAggregates, modelUpdates: updates } = await context.collections();
-  const found = await modelAggregates.findOne({ _id: aggregateId }, { projection: { result: 0 } });
+  const found = await modelAggregates.findOne({ _id: aggregateId }, { projection: { federatedModel: 1 } });
   if (found === null) throw new NotFoundError(`Model aggregate ${aggregateId} does not exist`);
   if (ids.length === 0) return { updated: [], notUpdated: [] };
   const model = await requireUpdatesOfOneModel(context, ids, found.federatedModel, 'aggregate');
@@ -175,16 +176,38 @@ export async function createModelUpdates(context: ConnectorContext, inputs: read
         });
       }
     }
-    return parseWeights(update.data, parsed.length === 1 ? 'data' : `model_updates.${i}.data`);
+    return parseWeights(update.data, dataField(parsed.length, i));
   });
+  for (const [i, update] of parsed.entries()) {
+    const model = toFederatedModel(models.get(update.federatedModel)!);
+    await admitWeightsShape(context, model, shapeOfWeights(weights[i]!), dataField(parsed.length, i));
+    models.set(model.id, { ...models.get(model.id)!, weightsShape: toStoredShape(shapeOfWeights(weights[i]!)) });
+  }
 
+  // The bytes go to the store first: a document never refers to bytes that are not there.
+  const refs = await Promise.all(parsed.map((update, i) => putWeights(context, 'updates', update.federatedModel, weights[i]!)));
   const firstId = await allocateIds(counters, Sequence.updates, parsed.length);
+  const documents = parsed.map((update, i) => newUpdateDocument(firstId + i, update, refs[i]!));
+  await modelUpdates.insertMany(documents, { ordered: true });
+  return documents.map(toModelUpdate);
+}
+
+function dataField(count: number, index: number): string {
+  return count === 1 ? 'data' : `model_updates.${index}.data`;
+}
+
+/** A new PENDING update document. */
+export function newUpdateDocument(
+  id: number,
+  update: { federatedModel: number; client: string; baseAggregate: number | null; numExamples: number | null },
+  ref: WeightsRef,
+): ModelUpdateDocument {
   const now = new Date();
-  const documents: ModelUpdateDocument[] = parsed.map((update, i) => ({
-    _id: firstId + i,
+  return {
+    _id: id,
     federatedModel: update.federatedModel,
     client: update.client,
-    data: encodeWeights(weights[i]!),
+    weights: toStoredWeightsRef(ref),
     numExamples: update.numExamples,
     baseAggregate: update.baseAggregate,
     appliedAggregate: null,
@@ -194,20 +217,18 @@ export async function createModelUpdates(context: ConnectorContext, inputs: read
     statusReason: null,
     statusHistory: [{ status: UpdateStatus.PENDING, at: now, run: null, reason: null }],
     createdOn: now,
-  }));
-  await modelUpdates.insertMany(documents, { ordered: true });
-  return documents.map(toModelUpdate);
+  };
 }
 
 export async function pullModelUpdates(context: ConnectorContext, ids: readonly Ref[]): Promise<ModelUpdate[]> {
   return findUpdates(context, { _id: { $in: parseIdList(ids) } });
 }
 
+/** The updates' weights, whole in memory (for JSON replies; aggregation streams instead). */
 export async function pullModelUpdateWeights(context: ConnectorContext, ids: readonly Ref[]): Promise<Map<number, Weights>> {
-  const parsed = parseIdList(ids);
-  const { modelUpdates } = await context.collections();
-  const found = await modelUpdates.find({ _id: { $in: parsed } }, { projection: { data: 1 } }).toArray();
-  return new Map(found.map((update) => [update._id, decodeWeights(update.data)]));
+  const found = await pullModelUpdates(context, ids);
+  const weights = await Promise.all(found.map((update) => readWeights(context, update.weights)));
+  return new Map(found.map((update, i) => [update.id, weights[i]!]));
 }
 
 export async function listModelUpdates(
@@ -220,7 +241,7 @@ export async function listModelUpdates(
     ...(filter.client === undefined ? {} : { client: filter.client }),
     ...(filter.models === undefined ? {} : { federatedModel: { $in: filter.models } }),
   };
-  return newestFirstPage(modelUpdates, query, { data: 0 }, page, toModelUpdate);
+  return newestFirstPage(modelUpdates, query, {}, page, toModelUpdate);
 }
 
 /**
@@ -256,7 +277,7 @@ async function requireUpdatesOfOneModel(
 
 async function findUpdates(context: ConnectorContext, filter: Filter<ModelUpdateDocument>): Promise<ModelUpdate[]> {
   const { modelUpdates } = await context.collections();
-  const found = await modelUpdates.find(filter, { projection: { data: 0 } }).sort({ _id: 1 }).toArray();
+  const found = await modelUpdates.find(filter).sort({ _id: 1 }).toArray();
   return found.map(toModelUpdate);
 }
 

@@ -1,4 +1,5 @@
 import { closeMongoClient } from '../../../lib/db/client';
+import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus, type FederatedModel } from '../../../lib/entities';
 import { executeAggregationLocally, taskFunctions } from '../../../functions/aggregation/local-executor';
@@ -97,9 +98,12 @@ describe('the aggregation state machine', () => {
     expect(await connector.pullModelUpdates(updates)).toEqual(before);
   });
 
-  it('marks the claimed updates FAILED when the aggregator throws, and the next run aggregates them', async () => {
-    // Shapes that differ make the aggregator throw after the claim.
-    const { model, updates, clients } = await modelWithUpdates([[1, 2], [1, 2, 3]]);
+  it('marks the claimed updates FAILED when the aggregation fails after the claim, and the next run aggregates them', async () => {
+    // Shapes that differ are refused at the door now; a corrupt object in the store makes the
+    // aggregation throw after the claim instead.
+    const { model, updates, clients } = await modelWithUpdates([[1, 2], [5, 6]]);
+    const [, corrupt] = await connector.pullModelUpdates(updates);
+    await getObjectStore().put(corrupt!.weights.key, new Uint8Array(3));
     const failed = await executeAggregationLocally({ model: model.id, run: nextRun() });
     expect(failed).toMatchObject({ status: 'FAILED', finalState: 'AggregationFailed' });
     const afterFailure = await connector.pullModelUpdates(updates);
@@ -107,7 +111,7 @@ describe('the aggregation state machine', () => {
     expect(afterFailure[0]!.statusReason).toBe('AggregationError');
     expect(await connector.pullLatestModelAggregate(model)).toBeNull();
 
-    // The client fixes its update; both failed ones are pending again and the next run takes them.
+    // The client sends its update again; both failed ones are pending again and the next run takes them.
     await database.db.collection('model_updates').deleteOne({ _id: updates[1] as never });
     const fixed = await connector.createModelUpdate({ federatedModel: model.id, client: clients[1]!, data: [3, 4] });
     const next = await executeAggregationLocally({ model: model.id, run: nextRun() });

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus } from '../../../lib/entities';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../../lib/errors';
@@ -34,6 +36,8 @@ describe('the MongoDB metadata connector on FMA\'s fixture scenario', () => {
         furthestBaseAgg: null,
         allowAggregation: false,
         currentArtifact: null,
+        // the shape of its first update, [[1], [2, 3]]: what later updates are checked against
+        weightsShape: { layout: 'layers', shapes: [[1], [2]], length: 3 },
         createdOn: expect.any(Date),
         lastModified: expect.any(Date),
       });
@@ -59,6 +63,15 @@ describe('the MongoDB metadata connector on FMA\'s fixture scenario', () => {
         level: 1,
         validationScore: null,
         run: null,
+        weights: {
+          key: expect.stringMatching(/^aggregates\/\d+\//),
+          dtype: 'float64',
+          layout: 'vector',
+          shapes: [[3]],
+          length: 3,
+          byteSize: 24,
+          sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        },
         createdOn: expect.any(Date),
       });
     });
@@ -231,11 +244,24 @@ describe('the MongoDB metadata connector on FMA\'s fixture scenario', () => {
       expect(await connector.pullModelAggregateResults(aggregate.id)).toEqual([[2.5], [1.5, 3.5, 4.5], [1.5]]);
     });
 
-    it('stores results as binary float64, never as JSON numbers', async () => {
+    it('stores results as float64 bytes in the object store, and only a reference in the document', async () => {
       const aggregate = await connector.postNewModelAggregate(s.models.allClients, null, [0.1, 0.2]);
       const stored = await database.db.collection('model_aggregates').findOne({ _id: aggregate.id as never });
-      expect(stored!.result).toMatchObject({ storage: 'inline', dtype: 'float64le', layout: 'vector', shapes: [{ dims: [2] }], length: 2 });
-      expect(stored!.result.bytes.buffer.length).toBe(16);
+      expect(stored!.weights).toEqual({
+        storage: 'object-store',
+        key: aggregate.weights.key,
+        dtype: 'float64',
+        layout: 'vector',
+        shapes: [{ dims: [2] }],
+        length: 2,
+        byteSize: 16,
+        sha256: aggregate.weights.sha256,
+      });
+      expect(JSON.stringify(stored)).not.toContain('0.1');
+      const bytes = new Uint8Array(32);
+      expect(await getObjectStore().readInto(aggregate.weights.key, bytes)).toBe(16);
+      expect(Array.from(new Float64Array(bytes.buffer, 0, 2))).toEqual([0.1, 0.2]);
+      expect(createHash('sha256').update(bytes.subarray(0, 16)).digest('hex')).toBe(aggregate.weights.sha256);
     });
 
     it('rejects malformed results and a parent of another model, writing nothing', async () => {

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { getConnector } from '../../lib/connector';
+import { EntityIdSchema } from '../../lib/entities';
+import { apiRoute } from '../../lib/http/api-route';
+import { respond } from '../../lib/http/response';
+import { WEIGHTS_DTYPES } from '../../lib/weights';
+
+export const body = z.object({
+  federated_model: EntityIdSchema,
+  base_aggregate: EntityIdSchema.nullable().default(null),
+  num_examples: z.number().int().nonnegative().nullable().default(null),
+  /** Little-endian IEEE 754 values. */
+  dtype: z.enum(WEIGHTS_DTYPES),
+  /** Each layer's shape, e.g. `[[784, 128], [128]]`; `[[n]]` is a flat vector of n values. */
+  shapes: z.array(z.array(z.number().int().positive())),
+  layout: z.enum(['vector', 'layers']).optional(),
+  /** Hex SHA-256 of the bytes the client will PUT. */
+  sha256: z.string(),
+});
+
+/**
+ * `POST /api/v1/model_updates/uploads/`: a client declares a binary update (dtype, shapes,
+ * SHA-256) and gets a presigned URL to PUT its bytes to, straight into the object store, past
+ * Lambda's 6 MB payload limit. The update exists only once the upload is completed.
+ */
+export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
+  const upload = await getConnector().createModelUpdateUpload({
+    federatedModel: input.federated_model,
+    client: caller!.id,
+    baseAggregate: input.base_aggregate,
+    numExamples: input.num_examples,
+    dtype: input.dtype,
+    shapes: input.shapes,
+    ...(input.layout === undefined ? {} : { layout: input.layout }),
+    sha256: input.sha256,
+  });
+  return respond(201, {
+    id: upload.id,
+    federated_model: upload.federatedModel,
+    method: 'PUT',
+    url: upload.url,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(upload.declared.byteSize) },
+    url_expires_at: upload.urlExpiresAt.toISOString(),
+    expires_at: upload.expiresAt.toISOString(),
+    byte_size: upload.declared.byteSize,
+    complete: `/api/v1/model_updates/uploads/${upload.id}/complete/`,
+  });
+});

@@ -1,0 +1,25 @@
+import { requireVisibleModel } from '../../lib/api/access';
+import { weightsDownloadJson } from '../../lib/api/representation';
+import { getConnector } from '../../lib/connector';
+import { apiRoute, IdPathParams } from '../../lib/http/api-route';
+
+/**
+ * `GET /api/v1/models/{id}/get_latest_model/weights/`: `get_latest_model` for large models, a
+ * presigned URL to the bytes of the newest aggregate, else of the current artifact (with
+ * `aggregate` null and `artifact` its id), else `{}`.
+ */
+export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams }, async ({ caller, params: { id } }) => {
+  const connector = getConnector();
+  const model = await requireVisibleModel(connector, caller!, id);
+  const latest = await connector.pullLatestModelAggregate(model);
+  if (latest !== null) {
+    return { aggregate: latest.id, artifact: null, ...weightsDownloadJson(latest.weights, await connector.presignWeightsDownload(latest.weights)) };
+  }
+  if (model.currentArtifact !== null) {
+    const found = await connector.pullModelArtifactRecord(model.currentArtifact);
+    if (found !== null) {
+      return { aggregate: null, artifact: found.id, ...weightsDownloadJson(found.weights, await connector.presignWeightsDownload(found.weights)) };
+    }
+  }
+  return {};
+});

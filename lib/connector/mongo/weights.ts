@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { AggregationError } from '../../algorithms';
+import {
+  allocateWeightsBuffer,
+  float64Bytes,
+  valuesView,
+  weightsFromBytes,
+  type Weights,
+  type WeightsRef,
+} from '../../weights';
+import type { ConnectorContext } from './context';
+
+// Weight bytes in the object store. Documents hold a WeightsRef; only this module moves bytes.
+
+/** What a set of weights is for; the first part of its key. */
+export type WeightsKind = 'updates' | 'aggregates' | 'artifacts';
+
+/**
+ * A fresh key for new weights. Random, not derived from an id, so bytes can be written before the
+ * document that refers to them, and a retried or rejected write never overwrites another's bytes.
+ */
+export function newWeightsKey(kind: WeightsKind, model: number): string {
+  return `${kind}/${model}/${randomUUID()}`;
+}
+
+/** Stores weights as little-endian float64 and returns their reference. */
+export async function putWeights(context: ConnectorContext, kind: WeightsKind, model: number, weights: Weights): Promise<WeightsRef> {
+  const { bytes, sha256 } = float64Bytes(weights.values);
+  const key = newWeightsKey(kind, model);
+  await context.store().put(key, bytes, { contentLength: bytes.byteLength, contentType: 'application/octet-stream' });
+  return {
+    key,
+    dtype: 'float64',
+    layout: weights.layout,
+    shapes: weights.shapes,
+    length: weights.values.length,
+    byteSize: bytes.byteLength,
+    sha256,
+  };
+}
+
+/** Reads weights whole into memory (as float64), checking their size against the reference. */
+export async function readWeights(context: ConnectorContext, ref: WeightsRef): Promise<Weights> {
+  const bytes = allocateWeightsBuffer(ref.byteSize);
+  const read = await context.store().readInto(ref.key, bytes);
+  if (read !== ref.byteSize) throw new Error(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`);
+  return weightsFromBytes(ref, bytes);
+}
+
+/** How many objects a streamed read keeps in flight: reads overlap, memory stays bounded. */
+export const DEFAULT_READ_CONCURRENCY = 4;
+
+/**
+ * Reads each set of weights in turn into one of `concurrency` reused buffers and hands its values
+ * to `visit` in the order given (so a sum over them is the same, bit for bit, however the reads
+ * interleave). At most `concurrency` buffers exist at a time: memory is concurrency × the largest
+ * object, whatever the number of objects.
+ */
+export async function streamWeights(
+  context: ConnectorContext,
+  refs: readonly WeightsRef[],
+  visit: (values: Float32Array | Float64Array, index: number) => void,
+  concurrency = DEFAULT_READ_CONCURRENCY,
+): Promise<void> {
+  if (refs.length === 0) return;
+  const store = context.store();
+  const largest = Math.max(...refs.map((ref) => ref.byteSize));
+  const free = Array.from({ length: Math.min(concurrency, refs.length) }, () => allocateWeightsBuffer(largest));
+  const reads: Promise<Uint8Array>[] = [];
+  let started = 0;
+  const startNext = () => {
+    const index = started;
+    const ref = refs[index]!;
+    const buffer = free.pop()!;
+    started += 1;
+    reads[index] = store.readInto(ref.key, buffer.subarray(0, ref.byteSize)).then((read) => {
+      if (read !== ref.byteSize) {
+        throw new AggregationError(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`);
+      }
+      return buffer;
+    });
+    // Awaited in order below; until then a failure must not count as unhandled.
+    reads[index].catch(() => undefined);
+  };
+  while (free.length > 0 && started < refs.length) startNext();
+  for (let index = 0; index < refs.length; index += 1) {
+    const ref = refs[index]!;
+    const buffer = await reads[index]!;
+    visit(valuesView(buffer, ref.dtype, ref.length), index);
+    free.push(buffer);
+    delete reads[index];
+    if (started < refs.length) startNext();
+  }
+}
+
+/** Removes weights from the store (missing keys are fine). */
+export async function deleteWeights(context: ConnectorContext, refs: readonly WeightsRef[]): Promise<void> {
+  const keys = [...new Set(refs.map((ref) => ref.key))];
+  if (keys.length > 0) await context.store().delete(keys);
+}
