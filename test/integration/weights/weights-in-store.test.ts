@@ -102,7 +102,7 @@ describe('weights in the object store', () => {
     const upload = await uploadBinary(model.id, clients[0]!, values, { shapes: [[5_000, 4_000]] });
     expect(upload.declared.byteSize).toBe(80_000_000);
     const { update } = await connector.completeModelUpdateUpload(upload.id, clients[0]!);
-    expect(update.weights).toMatchObject({ dtype: 'float32', layout: 'vector', length: 20_000_000, byteSize: 80_000_000 });
+    expect(update.weights).toMatchObject({ dtype: 'float32', layout: 'layers', shapes: [[5_000, 4_000]], length: 20_000_000, byteSize: 80_000_000 });
     const stored = await database.db.collection('model_updates').findOne({ _id: update.id as never });
     expect(JSON.stringify(stored).length).toBeLessThan(2_000);
 
