@@ -1,3 +1,4 @@
+import { StateMachine } from 'aws-local-stepfunctions';
 import { closeMongoClient } from '../../../lib/db/client';
 import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
@@ -42,6 +43,13 @@ describe('the aggregation state machine', () => {
     }
     return { model, updates, clients };
   }
+
+  it('is a valid Amazon States Language definition (the executor skips this check on each run)', () => {
+    expect(() => new StateMachine(definition as never, { validationOptions: { checkArn: false } })).not.toThrow();
+    const broken = structuredClone(definition) as { States: Record<string, { Next?: string }> };
+    broken.States.PullModel!.Next = 'NoSuchState';
+    expect(() => new StateMachine(broken as never, { validationOptions: { checkArn: false } })).toThrow();
+  });
 
   it('binds every Task state to a Lambda declared in serverless.yml', () => {
     const functions = new Set(Object.values(taskFunctions()));
