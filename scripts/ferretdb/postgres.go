@@ -39,7 +39,7 @@ var postgresSettings = []string{
 	"max_wal_size=4GB", // no checkpoint in the middle of a large benchmark
 	"checkpoint_timeout=1h",
 	"shared_buffers=256MB",
-	"max_connections=200", // FerretDB's pool takes up to 50 connections per user
+	"max_connections=" + strconv.Itoa(poolMaxConns+20),
 	"log_min_messages=fatal",
 	"unix_socket_permissions=0700",
 }
@@ -145,9 +145,17 @@ func (s *postgresServer) socketPath() string {
 	return filepath.Join(s.dir, ".s.PGSQL.5432")
 }
 
+// poolMaxConns is the size of FerretDB's connection pool (its default: 50). FerretDB holds a
+// PostgreSQL connection for every open cursor (a find whose first batch came back full keeps one
+// until its getMore). Behind our serializing proxy, a command that waits for a pooled connection
+// holds its database's turn, and the getMores that would free connections wait for that turn:
+// with 50 connections, 8 claimers racing 10 batches each (the claim concurrency test) deadlocked.
+// So the pool is far larger than the number of cursors a test or a benchmark opens at once.
+const poolMaxConns = 400
+
 // url is the connection string FerretDB gets: the Unix socket directory as host.
 func (s *postgresServer) url() string {
-	return "postgres:///postgres?host=" + s.dir + "&user=postgres"
+	return "postgres:///postgres?host=" + s.dir + "&user=postgres&pool_max_conns=" + strconv.Itoa(poolMaxConns)
 }
 
 // waitReady waits until postgres reports "ready" in postmaster.pid (what pg_ctl waits for) and
