@@ -129,5 +129,7 @@ func run(listen, logLevel, backend, pgBinDir string) error {
 
 	serveSerialized(ctx, listener, func() (net.Conn, error) { return net.Dial("unix", config.Listener.Unix) })
 
-	return <-done
+	err = <-done
+	writeStats()
+	return err
 }
