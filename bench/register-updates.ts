@@ -6,18 +6,21 @@
  *   npm run bench                 # 10,000 and 100,000 updates
  *   npm run bench -- 1000 5000    # other sizes
  *
- * The database comes from the same resolver as the tests. On FerretDB v1 (SQLite) no filter but
- * `_id` is pushed down and our launcher serializes commands, so its times are far slower than
- * MongoDB's; the round-trip counts are the same on both.
+ * The database comes from the same resolver as the tests (`FERRETDB_BACKEND=sqlite` for FerretDB's
+ * SQLite backend). On FerretDB v1 our launcher serializes commands and SQLite pushes down no filter
+ * but `_id`, so its times are far slower than MongoDB's; the round-trip counts are the same on all.
+ * Figures go to bench/results/register-updates[-sqlite].json.
  */
 import { MongoClient } from 'mongodb';
 import { MongoMetadataConnector } from '../lib/connector';
 import { resolveDatabase } from '../scripts/database/resolve-database';
+import { writeResults } from './results-file';
 
 async function main(): Promise<void> {
   const sizes = process.argv.slice(2).filter((arg) => /^\d+$/.test(arg)).map(Number);
   const database = await resolveDatabase();
   console.log(`database: ${database.description}`);
+  const figures: { updates: number; seconds: number; roundTrips: number; loadSeconds: number }[] = [];
   const client = new MongoClient(database.uri, { monitorCommands: true });
   let commands = 0;
   client.on('commandStarted', () => {
@@ -54,12 +57,19 @@ async function main(): Promise<void> {
         `register ${size.toLocaleString('en-US')} updates: ${seconds.toFixed(2)} s, ${roundTrips} round trips ` +
           `(${Math.round(size / seconds).toLocaleString('en-US')} updates/s; loading them took ${loadSeconds.toFixed(1)} s)`,
       );
+      figures.push({ updates: size, seconds: Number(seconds.toFixed(2)), roundTrips, loadSeconds: Number(loadSeconds.toFixed(1)) });
+      writeResults(resultsName(database.launcher?.backend), database.description, figures);
       await db.dropDatabase();
     }
   } finally {
     await client.close();
     await database.stop();
   }
+}
+
+/** One results file per FerretDB backend, so both can be kept side by side. */
+function resultsName(backend: string | undefined): string {
+  return backend === 'sqlite' ? 'register-updates-sqlite' : 'register-updates';
 }
 
 main().catch((error: unknown) => {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 )
 
 // The MongoDB wire protocol: every message starts with a 16-byte header
@@ -92,11 +93,14 @@ func relayExchange(client, upstream net.Conn) error {
 
 	// Handshakes and heartbeats pass without the lock: they touch no data, and a driver whose
 	// heartbeat waited behind a long command would declare the server lost and drop its pool.
+	arrived := time.Now()
 	if !isHeartbeat(request) {
 		l := lockFor(targetDatabase(request))
 		l.Lock()
 		defer l.Unlock()
 	}
+	sent := time.Now()
+	defer func() { recordCommand(request, sent.Sub(arrived), time.Since(sent)) }()
 
 	if _, err = upstream.Write(request); err != nil {
 		return err
