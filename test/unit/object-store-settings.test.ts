@@ -25,5 +25,7 @@ describe('object store settings', () => {
   it('refuses to work without a bucket, saying what to set', () => {
     expect(() => requireObjectStoreSettings(config({}))).toThrow(ConfigurationError);
     expect(() => requireObjectStoreSettings(config({}))).toThrow(/S3_BUCKET/);
+    // What serverless-offline passes for an unresolved `!Ref WeightsBucket`.
+    expect(() => requireObjectStoreSettings(config({ S3_BUCKET: '[object Object]' }))).toThrow(ConfigurationError);
   });
 });
