@@ -40,14 +40,12 @@ const ConfigSchema = z.object({
   AGGREGATION_LEASE_SECONDS: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(900)),
   /** An S3-compatible server (local runs, tests); unset in AWS, where the SDK finds S3 itself. */
   S3_ENDPOINT: z.preprocess(blankAsUnset, z.url().optional()),
-  /** The bucket that holds model weights (serverless.yml sets it from the WeightsBucket resource). */
-  S3_BUCKET: z.preprocess(
-    blankAsUnset,
-    z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name: 3-63 lowercase letters, digits, "." or "-"')
-      .optional(),
-  ),
+  /**
+   * The bucket that holds model weights (serverless.yml sets it from the WeightsBucket resource).
+   * Checked when the store is used, not here: serverless-offline run without S3_BUCKET passes the
+   * unresolved `!Ref`, and that must not fail functions that never touch the store.
+   */
+  S3_BUCKET: z.preprocess(blankAsUnset, z.string().optional()),
   /** The bucket's region; unset: AWS_REGION (set by Lambda), else us-east-1. */
   S3_REGION: z.preprocess(blankAsUnset, z.string().optional()),
   AWS_REGION: z.preprocess(blankAsUnset, z.string().optional()),
@@ -86,6 +84,11 @@ export function requireMongoUri(config: Config = getConfig()): string {
 export function requireObjectStoreSettings(config: Config = getConfig()) {
   if (config.S3_BUCKET === undefined) {
     throw new ConfigurationError('S3_BUCKET is not set: name the bucket that holds model weights');
+  }
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(config.S3_BUCKET)) {
+    throw new ConfigurationError(
+      `S3_BUCKET "${config.S3_BUCKET.slice(0, 80)}" is not a bucket name (3-63 lowercase letters, digits, "." or "-")`,
+    );
   }
   return {
     bucket: config.S3_BUCKET,

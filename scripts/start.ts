@@ -1,19 +1,26 @@
 /**
- * `npm start`: resolves a database (MONGODB_URI, else an embedded mongod, else FerretDB), then runs
- * the whole service under serverless-offline on it until interrupted, and stops both.
+ * `npm start`: resolves a database (MONGODB_URI, else an embedded mongod, else FerretDB) and an
+ * object store (S3_ENDPOINT, else gofakes3, else s3rver), then runs the whole service under
+ * serverless-offline on them until interrupted, and stops all three.
  */
 import { create } from '../lib/connector';
 import { resolveDatabase } from './database/resolve-database';
+import { resolveObjectStore } from './object-store/resolve-object-store';
 import { startOffline } from './offline';
 
 async function main(): Promise<void> {
   const database = await resolveDatabase();
   console.error(`database: ${database.description}`);
+  const store = await resolveObjectStore().catch(async (error: unknown) => {
+    await database.stop();
+    throw error;
+  });
+  console.error(`object store: ${store.description}`);
   const developerToken = await prepareDatabase(database.uri, database.kind !== 'external');
   let offline: Awaited<ReturnType<typeof startOffline>> | undefined;
   const shutdown = async (code: number) => {
     await offline?.stop();
-    await database.stop();
+    await Promise.all([database.stop(), store.stop()]);
     process.exit(code);
   };
   process.once('SIGINT', () => void shutdown(0));
@@ -21,7 +28,16 @@ async function main(): Promise<void> {
   try {
     offline = await startOffline({
       // No Step Functions service locally: runs execute the same definition in-process.
-      env: { MONGODB_URI: database.uri, AGGREGATION_EXECUTOR: 'local' },
+      env: {
+        MONGODB_URI: database.uri,
+        AGGREGATION_EXECUTOR: 'local',
+        S3_ENDPOINT: store.endpoint,
+        S3_BUCKET: store.bucket,
+        S3_REGION: store.region,
+        ...(store.credentials === undefined
+          ? {}
+          : { AWS_ACCESS_KEY_ID: store.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: store.credentials.secretAccessKey }),
+      },
       httpPort: Number(process.env.PORT ?? 3000),
       lambdaPort: Number(process.env.LAMBDA_PORT ?? 3002),
       inheritOutput: true,
