@@ -196,6 +196,14 @@ describe('API bodies: keys a route does not read are ignored, keys the caller ca
       expect(reply).toEqual({ status: 403, body: { detail: expect.stringMatching(/"client"/) } });
     });
 
+    it('answers data null (send_update(None)) with 400 on data, writing nothing', async () => {
+      const { model, a } = await scenario();
+      const reply = await writesNothing(() =>
+        call(createModelUpdate, 'POST', '/api/v1/model_updates/', { client: a, body: { federated_model: model.id, data: null, base_aggregate: null } }),
+      );
+      expect(reply).toEqual({ status: 400, body: { data: [expect.any(String)] } });
+    });
+
     it('still checks the keys it reads', async () => {
       const { a } = await scenario();
       const reply = await writesNothing(() =>
