@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { federatedModelJson } from '../../lib/api/representation';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertValidJsonSchema } from '../../lib/api/json-schema';
+import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
