@@ -1,11 +1,13 @@
 import { z } from 'zod';
+import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { getConnector } from '../../lib/connector';
 import { EntityIdSchema } from '../../lib/entities';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { WEIGHTS_DTYPES } from '../../lib/weights';
 
-export const body = z.object({
+/** Other keys are ignored, except `client`, which must be the caller (as for JSON updates). */
+export const body = drfBody({
   federated_model: EntityIdSchema,
   base_aggregate: EntityIdSchema.nullable().default(null),
   num_examples: z.number().int().nonnegative().nullable().default(null),
@@ -16,7 +18,7 @@ export const body = z.object({
   layout: z.enum(['vector', 'layers']).optional(),
   /** Hex SHA-256 of the bytes the client will PUT. */
   sha256: z.string(),
-});
+}, ['client']);
 
 /**
  * `POST /api/v1/model_updates/uploads/`: a client declares a binary update (dtype, shapes,
@@ -24,6 +26,7 @@ export const body = z.object({
  * Lambda's 6 MB payload limit. The update exists only once the upload is completed.
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
+  assertNamesCaller(input.client, caller!, 'client');
   const upload = await getConnector().createModelUpdateUpload({
     federatedModel: input.federated_model,
     client: caller!.id,
