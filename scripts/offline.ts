@@ -64,6 +64,17 @@ export async function startOffline(options: OfflineOptions = {}): Promise<Runnin
     },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // If this process ends before stop() runs (a test runner's hook timeout, a crash), the service
+  // and its function workers go with it: the group was detached, so nothing else would end it.
+  const killOnExit = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   let output = '';
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
