@@ -3,8 +3,8 @@
  * `register_model_updates_for_aggregation`. Prints wall time and database round trips (commands
  * sent, counted with the driver's command monitoring) for each size.
  *
- *   npm run bench                 # 10,000 and 100,000 updates
- *   npm run bench -- 1000 5000    # other sizes
+ *   npm run bench                              # 10,000 and 100,000 updates (via bench/run-all.ts)
+ *   npx tsx bench/register-updates.ts 1000 5000  # other sizes
  *
  * The database comes from the same resolver as the tests (`FERRETDB_BACKEND=sqlite` for FerretDB's
  * SQLite backend). On FerretDB v1 our launcher serializes commands and SQLite pushes down no filter

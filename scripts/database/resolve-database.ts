@@ -75,7 +75,11 @@ export async function resolveDatabase(log: Log = (m) => console.error(m)): Promi
         'or install Go so that the FerretDB fallback can be built.',
     );
   }
-  return startFerretDb(log, chooseFerretDbBackend());
+  const choice = chooseFerretDbBackend();
+  if (choice.backend === 'sqlite' && process.env.FERRETDB_BACKEND !== 'sqlite') {
+    log('database: no PostgreSQL server binaries (initdb, postgres) found; FerretDB runs on SQLite');
+  }
+  return startFerretDb(log, choice);
 }
 
 /**

@@ -16,6 +16,8 @@
 // atomic, and the service relies on that. So the launcher puts FerretDB behind a small
 // wire-protocol proxy that lets one command at a time through per database (see serialize.go);
 // every command is then atomic, which is at least as strong as MongoDB's per-document guarantee.
+// On PostgreSQL, reads and inserts pass without waiting (they do not read-then-write), which
+// keeps a submission's reads from queueing behind other clients' commands.
 //
 // It listens on 127.0.0.1 on a free port, keeps its data in a temporary directory that it removes
 // on exit, prints `FERRETDB_BACKEND=<backend>`, `FERRETDB_DIR=<dir>`, `POSTGRES_PID=<pid>`
@@ -98,6 +100,7 @@ func run(listen, logLevel, backend, pgBinDir string) error {
 			return err
 		}
 		defer pg.stop()
+		readsBypassTurn = true
 		config.PostgreSQLURL = pg.url()
 		description = "PostgreSQL " + pg.version
 		fmt.Printf("POSTGRES_PID=%d\n", pg.cmd.Process.Pid)

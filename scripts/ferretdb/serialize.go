@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -93,8 +94,9 @@ func relayExchange(client, upstream net.Conn) error {
 
 	// Handshakes and heartbeats pass without the lock: they touch no data, and a driver whose
 	// heartbeat waited behind a long command would declare the server lost and drop its pool.
+	// On PostgreSQL, reads and inserts pass too (see needsTurn).
 	arrived := time.Now()
-	if !isHeartbeat(request) {
+	if !isHeartbeat(request) && needsTurn(request) {
 		l := lockFor(targetDatabase(request))
 		l.Lock()
 		defer l.Unlock()
@@ -236,6 +238,39 @@ func bsonValueSize(elementType byte, value []byte) int {
 		return -1
 	}
 	return size
+}
+
+// readsBypassTurn is set for the PostgreSQL backend: there, only commands that read and then
+// write need their database's turn. A read sees each document as it was before or after an update
+// (PostgreSQL's MVCC; each document is written by one UPDATE), which is all MongoDB promises too;
+// an insert writes new documents only, and a duplicate _id or unique key is refused by
+// PostgreSQL's own unique index. On SQLite everything keeps taking turns, as measured safe before.
+var readsBypassTurn = false
+
+// turnFreeCommands neither modify documents they have read nor change the schema. Everything not
+// listed (update, findAndModify, delete, createIndexes, drop, ...) takes the turn.
+var turnFreeCommands = map[string]bool{
+	"find": true, "getMore": true, "killCursors": true, "aggregate": true, "count": true,
+	"distinct": true, "insert": true, "listCollections": true, "listIndexes": true,
+	"listDatabases": true, "dbStats": true, "collStats": true, "endSessions": true,
+	"buildInfo": true, "getParameter": true, "serverStatus": true,
+}
+
+// needsTurn tells whether a command must wait for its database's turn.
+func needsTurn(message []byte) bool {
+	if !readsBypassTurn {
+		return true
+	}
+	name, _ := commandName(message)
+	if name != "aggregate" {
+		return !turnFreeCommands[name]
+	}
+	// An aggregation that writes ($out, $merge) takes the turn like any other write.
+	return bytesContains(message, "$out") || bytesContains(message, "$merge")
+}
+
+func bytesContains(message []byte, s string) bool {
+	return strings.Contains(string(message), s)
 }
 
 // heartbeatCommands touch no data, so they never need to wait for the lock.
