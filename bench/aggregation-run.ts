@@ -20,9 +20,7 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { accumulate } from '../lib/algorithms';
 import { MongoMetadataConnector } from '../lib/connector';
-import { createS3ObjectStore } from '../lib/store';
-import { resolveDatabase } from '../scripts/database/resolve-database';
-import { resolveObjectStore } from '../scripts/object-store/resolve-object-store';
+import { resolveBenchServices } from './services';
 
 /** Targets of issue #9, beside FMA's figures on this machine. */
 const TARGETS: Record<string, { seconds?: number; rssMiB?: number; fma: string }> = {
@@ -94,18 +92,10 @@ async function parent(): Promise<void> {
     : Object.keys(TARGETS)
   ).map((spec) => spec.split('x').map(Number) as [number, number]);
 
-  const database = await resolveDatabase();
-  const objectStore = await resolveObjectStore();
+  const services = await resolveBenchServices();
+  const { database, objectStore, store } = services;
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(`aggregation run: database ${database.description}; store ${objectStore.description}; ${machine}`);
-  const storeOptions = {
-    bucket: objectStore.bucket,
-    endpoint: objectStore.endpoint,
-    region: objectStore.region,
-    forcePathStyle: true,
-    ...(objectStore.credentials === undefined ? {} : { credentials: objectStore.credentials }),
-  };
-  const store = createS3ObjectStore(storeOptions);
   const client = await new MongoClient(database.uri).connect();
   const results = [];
   try {
@@ -131,11 +121,7 @@ async function parent(): Promise<void> {
       const figures = await runChild(model.id, updates, parameters, {
         MONGODB_URI: database.uri,
         MONGODB_DB_NAME: name,
-        S3_ENDPOINT: objectStore.endpoint,
-        S3_BUCKET: objectStore.bucket,
-        S3_REGION: objectStore.region,
-        AWS_ACCESS_KEY_ID: objectStore.credentials?.accessKeyId ?? process.env.AWS_ACCESS_KEY_ID ?? 'bench',
-        AWS_SECRET_ACCESS_KEY: objectStore.credentials?.secretAccessKey ?? process.env.AWS_SECRET_ACCESS_KEY ?? 'bench',
+        ...services.storeEnv,
         AGGREGATION_EXECUTOR: 'local',
       });
       if (figures.finalState !== 'Aggregated') throw new Error(`${updates}x${parameters}: the run ended ${figures.finalState}`);
@@ -161,8 +147,7 @@ async function parent(): Promise<void> {
     }
   } finally {
     await client.close();
-    await objectStore.stop();
-    await database.stop();
+    await services.stop();
   }
   const file = path.join(__dirname, 'results', 'aggregation-run.json');
   mkdirSync(path.dirname(file), { recursive: true });

@@ -13,12 +13,13 @@
  */
 import { MongoClient } from 'mongodb';
 import { MongoMetadataConnector } from '../lib/connector';
-import { resolveDatabase } from '../scripts/database/resolve-database';
+import { resolveBenchServices } from './services';
 import { writeResults } from './results-file';
 
 async function main(): Promise<void> {
   const sizes = process.argv.slice(2).filter((arg) => /^\d+$/.test(arg)).map(Number);
-  const database = await resolveDatabase();
+  const services = await resolveBenchServices();
+  const { database } = services;
   console.log(`database: ${database.description}`);
   const figures: { updates: number; seconds: number; roundTrips: number; loadSeconds: number }[] = [];
   const client = new MongoClient(database.uri, { monitorCommands: true });
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     await client.connect();
     for (const size of sizes.length > 0 ? sizes : [10_000, 100_000]) {
       const db = client.db(`bench_register_${size}_${Date.now()}`);
-      const connector = new MongoMetadataConnector(db);
+      const connector = new MongoMetadataConnector(db, { store: services.store });
       await connector.updateDatabase();
       const member = (await connector.createClient()).id;
       const model = await connector.createFederatedModel({ name: `bench ${size}`, aggregator: 'avg_values_if_data', clients: [member] });
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await client.close();
-    await database.stop();
+    await services.stop();
   }
 }
 

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { create } from '../lib/connector';
-import { resolveDatabase } from '../scripts/database/resolve-database';
+import { resolveBenchServices } from './services';
 import { startOffline } from '../scripts/offline';
 import { writeResults } from './results-file';
 
@@ -49,8 +49,9 @@ async function main(): Promise<void> {
   const statsDir = mkdtempSync(path.join(os.tmpdir(), 'fma-bench-'));
   const statsFile = path.join(statsDir, 'commands.json');
   process.env.FERRETDB_LAUNCHER_STATS = statsFile; // read by the launcher the resolver starts
-  const database = await resolveDatabase();
-  console.log(`database: ${database.description}`);
+  const services = await resolveBenchServices();
+  const { database } = services;
+  console.log(`database: ${database.description}; store: ${services.objectStore.description}`);
   let offline: Awaited<ReturnType<typeof startOffline>> | undefined;
   try {
     const databaseName = `bench_submissions_${Date.now()}`;
@@ -71,7 +72,9 @@ async function main(): Promise<void> {
       await connector.close();
     }
 
-    offline = await startOffline({ env: { MONGODB_URI: database.uri, MONGODB_DB_NAME: databaseName, AGGREGATION_EXECUTOR: 'local' } });
+    offline = await startOffline({
+      env: { MONGODB_URI: database.uri, MONGODB_DB_NAME: databaseName, AGGREGATION_EXECUTOR: 'local', ...services.storeEnv },
+    });
     const url = `${offline.httpUrl}/api/v1/model_updates/`;
     const submit = async (client: string): Promise<number> => {
       const body = JSON.stringify({
@@ -133,7 +136,7 @@ async function main(): Promise<void> {
     writeResults(backend === 'sqlite' ? 'submission-rate-sqlite' : 'submission-rate', database.description, [figure]);
   } finally {
     await offline?.stop();
-    await database.stop();
+    await services.stop();
     rmSync(statsDir, { recursive: true, force: true });
   }
 }
