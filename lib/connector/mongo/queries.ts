@@ -18,9 +18,11 @@ export const Sequence = {
 /**
  * One batch for a whole id list: its documents are projected to an id and a number (tens of
  * bytes each), so even 100,000 of them fit in one reply, saving a getMore round trip per 101.
+ * One more than the list, so that the first batch is not exactly full: a full batch leaves the
+ * server's cursor open (on FerretDB holding a PostgreSQL connection) and costs a getMore to close.
  */
 export function idBatchSize(ids: readonly number[]): number {
-  return Math.max(1, ids.length);
+  return ids.length + 1;
 }
 
 /** A `$push` that appends one status change and keeps the last STATUS_HISTORY_LENGTH. */

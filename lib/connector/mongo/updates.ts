@@ -153,11 +153,13 @@ export async function createModelUpdates(context: ConnectorContext, inputs: read
   const modelIds = uniqueIds(parsed.map((update) => update.federatedModel));
   const models = new Map((await federatedModels.find({ _id: { $in: modelIds } }).toArray()).map((model) => [model._id, model]));
   const baseIds = uniqueIds(parsed.flatMap((update) => (update.baseAggregate === null ? [] : [update.baseAggregate])));
+  // No query when no update names a base aggregate (FMA's clients send null in a first round).
   const bases = new Map(
-    (await modelAggregates.find({ _id: { $in: baseIds } }, { projection: { federatedModel: 1 } }).toArray()).map((aggregate) => [
-      aggregate._id,
-      aggregate.federatedModel,
-    ]),
+    baseIds.length === 0
+      ? []
+      : (await modelAggregates.find({ _id: { $in: baseIds } }, { projection: { federatedModel: 1 } }).toArray()).map(
+          (aggregate) => [aggregate._id, aggregate.federatedModel] as const,
+        ),
   );
 
   // Check everything before writing anything.
