@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
+import { invalidPk } from '../../lib/api/body-ids';
 import { assertAgrees, assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
+import { clientAggregateScoreJson } from '../../lib/api/representation';
 import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
 import { ConflictError, ValidationError } from '../../lib/errors';
@@ -19,19 +21,14 @@ export const body = drfBody({ aggregate: EntityIdSchema, validation_results: z.u
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller!, 'client');
   const connector = getConnector();
+  if ((await connector.pullModelAggregate(input.aggregate)) === null) throw invalidPk('aggregate', input.aggregate);
   const aggregate = await requireVisibleAggregate(connector, caller!, input.aggregate);
   assertAgrees(input.federated_model, aggregate.federatedModel, 'federated_model', "the aggregate's model");
   const model = (await connector.pullFederatedModelWId(aggregate.federatedModel))!;
   assertMatchesSchema(model.clientAggResultsSchema, input.validation_results, 'validation_results');
   try {
     const score = await connector.createClientAggregateScore(aggregate, caller!.id, input.validation_results);
-    return respond(201, {
-      id: score.id,
-      aggregate: score.aggregate,
-      client: score.client,
-      validation_results: score.validationResults,
-      created_on: score.createdOn.toISOString(),
-    });
+    return respond(201, clientAggregateScoreJson(score));
   } catch (error) {
     if (error instanceof ConflictError) {
       throw new ValidationError(error.message, { details: [{ field: 'non_field_errors', message: error.message }] });

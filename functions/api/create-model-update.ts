@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { invalidPk } from '../../lib/api/body-ids';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { clientModelUpdateJson } from '../../lib/api/representation';
@@ -6,7 +7,7 @@ import { getConfig } from '../../lib/config';
 import { EntityIdSchema } from '../../lib/entities';
 import { getConnector, type MetadataConnector } from '../../lib/connector';
 import type { FederatedModel, ModelUpdate } from '../../lib/entities';
-import { ForbiddenError, NotFoundError } from '../../lib/errors';
+import { ForbiddenError } from '../../lib/errors';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { executionName, startAggregationRun } from '../aggregation/start-run';
@@ -22,16 +23,20 @@ export const body = drfBody({
 
 /**
  * `POST /api/v1/model_updates/`: a client sends an update. The client is the caller, never the
- * body; `data` must match the model's `update_schema`; a client outside the model gets 403 and a
+ * body; `data` must match the model's `update_schema`; a client outside the model gets 403, a
+ * `federated_model` or `base_aggregate` that names nothing 400 ("Invalid pk", as DRF) and a
  * `base_aggregate` of another model 400. A model that allows aggregation gets a run started.
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller!, 'client');
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(input.federated_model);
-  if (model === null) throw new NotFoundError('Not found.');
+  if (model === null) throw invalidPk('federated_model', input.federated_model);
   if (!model.clients.includes(caller!.id)) throw new ForbiddenError('This client is not registered with this model.');
   assertMatchesSchema(model.updateSchema, input.data, 'data');
+  if (input.base_aggregate !== null && (await connector.pullModelAggregate(input.base_aggregate)) === null) {
+    throw invalidPk('base_aggregate', input.base_aggregate);
+  }
   const update = await connector.createModelUpdate({
     federatedModel: model.id,
     client: caller!.id,

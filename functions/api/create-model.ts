@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertValidJsonSchema } from '../../lib/api/json-schema';
+import { modelFields, requireExistingClients } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute } from '../../lib/http/api-route';
@@ -8,7 +9,7 @@ import { respond } from '../../lib/http/response';
 
 const JsonSchema = z.record(z.string(), z.unknown()).nullable().default(null);
 
-/** Other keys are ignored (`id`, `clients`, `current_artifact`, ...), except `developer`, which must be the caller. */
+/** Other keys are ignored (`id`, `current_artifact`, ...), except `developer`, which must be the caller. */
 export const body = drfBody({
   name: z.string(),
   aggregator: z.string(),
@@ -22,6 +23,8 @@ export const body = drfBody({
   initial_model: z.array(z.unknown()).optional(),
   /** When set, new clients must show it to register (FMA let anyone in). */
   join_secret: z.string().nullable().default(null),
+  /** Ids of existing clients, members from the start (FMA's example posts them). */
+  clients: modelFields.clients.default([]),
 }, ['developer']);
 
 /** `POST /api/v1/models/`: a developer creates a model; the developer is the caller, never the body. */
@@ -30,9 +33,11 @@ export const handler = apiRoute(getConnector, { audience: 'developer', body }, a
   assertValidJsonSchema(input.update_schema, 'update_schema');
   assertValidJsonSchema(input.client_agg_results_schema, 'client_agg_results_schema');
   const connector = getConnector();
+  const clients = await requireExistingClients(connector, input.clients);
   let model = await connector.createFederatedModel({
     name: input.name,
     developer: caller!.id,
+    clients,
     aggregator: input.aggregator,
     requirement: input.requirement,
     requirementArgs: input.requirement_args ?? [],

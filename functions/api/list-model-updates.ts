@@ -1,15 +1,25 @@
 import { visibleModelIds } from '../../lib/api/access';
+import { choiceFilter, idFilter, ListQuery, listResponse, PAGE_SIZES } from '../../lib/api/lists';
 import { clientModelUpdateJson, modelUpdateJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
-import { apiRoute, pageJson, PageQuery } from '../../lib/http/api-route';
+import { UpdateStatus } from '../../lib/entities';
+import { apiRoute } from '../../lib/http/api-route';
 
-/** `GET /api/v1/model_updates/`: a client's own updates (without status), or a developer's models' updates. */
-export const handler = apiRoute(getConnector, { audience: 'any', query: PageQuery }, async ({ caller, query, event }) => {
+const STATUSES = Object.values(UpdateStatus);
+
+/**
+ * `GET /api/v1/model_updates/`: a client's own updates (without status), or a developer's models'
+ * updates; `?federated_model=`, `?status=`, `?ordering=`.
+ */
+export const handler = apiRoute(getConnector, { audience: 'any', query: ListQuery }, async ({ caller, query, event }) => {
   const connector = getConnector();
-  const page = { page: query.page, pageSize: query.page_size };
+  const federatedModel = idFilter(query, 'federated_model');
+  const status = choiceFilter(query, 'status', STATUSES);
   if (caller!.kind === 'client') {
-    return pageJson(event, query, await connector.listModelUpdates({ client: caller!.id }, page), (u) => clientModelUpdateJson(u));
+    const filter = { client: caller!.id, status, ...(federatedModel === undefined ? {} : { models: [federatedModel] }) };
+    return listResponse(event, PAGE_SIZES.updates, (page) => connector.listModelUpdates(filter, page), (u) => clientModelUpdateJson(u));
   }
-  const models = await visibleModelIds(connector, caller!);
-  return pageJson(event, query, await connector.listModelUpdates({ models }, page), (u) => modelUpdateJson(u));
+  const visible = await visibleModelIds(connector, caller!);
+  const models = federatedModel === undefined ? visible : visible.filter((id) => id === federatedModel);
+  return listResponse(event, PAGE_SIZES.updates, (page) => connector.listModelUpdates({ models, status }, page), (u) => modelUpdateJson(u));
 });

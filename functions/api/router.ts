@@ -8,6 +8,8 @@ import { handler as createModel } from './create-model';
 import { handler as completeModelUpdateUpload } from './complete-model-update-upload';
 import { handler as createModelUpdate } from './create-model-update';
 import { handler as createModelUpdateUpload } from './create-model-update-upload';
+import { handler as getClientAggregateScore } from './get-client-aggregate-score';
+import { handler as deleteModel } from './delete-model';
 import { handler as getAggregateWeights } from './get-aggregate-weights';
 import { handler as getCurrentArtifact } from './get-current-artifact';
 import { handler as getLatestAggregate } from './get-latest-aggregate';
@@ -16,12 +18,14 @@ import { handler as getLatestModelWeights } from './get-latest-model-weights';
 import { handler as getModel } from './get-model';
 import { handler as getModelAggregate } from './get-model-aggregate';
 import { handler as getModelUpdate } from './get-model-update';
+import { handler as listClientAggregateScores } from './list-client-aggregate-scores';
 import { handler as listModelAggregates } from './list-model-aggregates';
 import { handler as listModelUpdates } from './list-model-updates';
 import { handler as listModels } from './list-models';
 import { handler as patchModelAggregate } from './patch-model-aggregate';
 import { handler as publishAggregate } from './publish-aggregate';
 import { handler as registerClient } from './register-client';
+import { patchHandler as patchModel, putHandler as putModel } from './update-model';
 
 type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
 const route = (method: Method, path: string, handler: unknown) => ({ method, path, handler: handler as RouteHandler });
@@ -36,6 +40,9 @@ export const routes = [
   route('POST', '/api/v1/models', createModel),
   route('GET', '/api/v1/models', listModels),
   route('GET', '/api/v1/models/{id}', getModel),
+  route('PUT', '/api/v1/models/{id}', putModel),
+  route('PATCH', '/api/v1/models/{id}', patchModel),
+  route('DELETE', '/api/v1/models/{id}', deleteModel),
   route('POST', '/api/v1/models/{id}/register_client', registerClient),
   route('GET', '/api/v1/models/{id}/get_latest_aggregate', getLatestAggregate),
   route('GET', '/api/v1/models/{id}/get_current_artifact', getCurrentArtifact),
@@ -52,6 +59,8 @@ export const routes = [
   route('PATCH', '/api/v1/model_aggregates/{id}', patchModelAggregate),
   route('POST', '/api/v1/model_aggregates/{id}/publish_aggregate', publishAggregate),
   route('POST', '/api/v1/client_aggregate_scores', createClientAggregateScore),
+  route('GET', '/api/v1/client_aggregate_scores', listClientAggregateScores),
+  route('GET', '/api/v1/client_aggregate_scores/{id}', getClientAggregateScore),
 ];
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()

@@ -113,10 +113,10 @@ export const AVG_VALUES_IF_DATA = unweightedMean('avg_values_if_data');
 /**
  * FMA's `average_layers`: the mean of each layer of a list of layers.
  * `[[2],[2,4,5],[2]]` and `[[3],[1,3,4],[1]]` give `[[2.5],[1.5,3.5,4.5],[1.5]]`.
+ * A flat vector is averaged as FMA does it, each element its own layer (the element-wise mean):
+ * `[1,2,4]` and `[5,2,3]` give `[3.0, 2.0, 3.5]`.
  */
-export const AVERAGE_LAYERS = unweightedMean('average_layers', (shape) => {
-  if (shape.layout !== 'layers') throw new AggregationError('average_layers: updates must be lists of layers');
-});
+export const AVERAGE_LAYERS = unweightedMean('average_layers');
 
 /**
  * Weighted FedAvg (McMahan et al.): each update weighs by its number of examples,

@@ -1,4 +1,4 @@
-import type { FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate, StatusChange } from '../entities';
+import type { ClientAggregateScore, FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate, StatusChange } from '../entities';
 import { PayloadTooLargeError } from '../errors';
 import { weightsToJson, type Weights, type WeightsRef } from '../weights';
 
@@ -69,6 +69,16 @@ export function clientModelUpdateJson(update: ModelUpdate, data?: Weights) {
     ...(data === undefined ? {} : { data: weightsToJson(data) }),
     created_on: update.createdOn.toISOString(),
     base_aggregate: update.baseAggregate,
+  };
+}
+
+export function clientAggregateScoreJson(score: ClientAggregateScore) {
+  return {
+    id: score.id,
+    aggregate: score.aggregate,
+    client: score.client,
+    validation_results: score.validationResults,
+    created_on: score.createdOn.toISOString(),
   };
 }
 

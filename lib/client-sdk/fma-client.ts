@@ -215,7 +215,7 @@ export class FmaClient {
       // fetch sets content-length itself; the rest of the signed headers go as the service named them.
       headers: { 'content-type': upload.headers['content-type'] ?? 'application/octet-stream' },
       body: bytes,
-      signal: AbortSignal.timeout(Math.max(this.timeoutMs, 60_000 + bytes.byteLength / 10_000)),
+      signal: AbortSignal.timeout(Math.ceil(Math.max(this.timeoutMs, 60_000 + bytes.byteLength / 10_000))),
     });
     if (!put.ok) throw new FmaApiError(put.status, await put.text(), 'PUT', '(presigned upload URL)');
     return this.request('POST', `model_updates/uploads/${upload.id}/complete/`, {});
@@ -240,7 +240,7 @@ export class FmaClient {
   }
 
   private async download(descriptor: WeightsDownload): Promise<DownloadedWeights> {
-    const response = await fetch(descriptor.url, { signal: AbortSignal.timeout(Math.max(this.timeoutMs, 60_000 + descriptor.byte_size / 10_000)) });
+    const response = await fetch(descriptor.url, { signal: AbortSignal.timeout(Math.ceil(Math.max(this.timeoutMs, 60_000 + descriptor.byte_size / 10_000))) });
     if (!response.ok) throw new FmaApiError(response.status, await response.text(), 'GET', '(presigned download URL)');
     const bytes = new Uint8Array(await response.arrayBuffer());
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));

@@ -7,7 +7,12 @@ import type {
 } from '../entities';
 import type { DatabaseLayout } from '../db/layout';
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
+import type { DeletedModel } from './mongo/deletion';
+import type { FederatedModelChanges } from './mongo/models';
 import type { ModelUpdateUpload, NewModelUpdateUpload } from './mongo/uploads';
+
+export type { DeletedModel } from './mongo/deletion';
+export type { FederatedModelChanges } from './mongo/models';
 
 export type { ModelUpdateUpload, NewModelUpdateUpload } from './mongo/uploads';
 
@@ -106,6 +111,15 @@ export interface MetadataConnector {
   createClient(): Promise<{ id: string; createdOn: Date }>;
   createFederatedModel(input: NewFederatedModel): Promise<FederatedModel>;
   addClientsToModel(model: Ref, clients: readonly string[]): Promise<FederatedModel>;
+  /** The model's members become exactly `clients`. */
+  setModelClients(model: Ref, clients: readonly string[]): Promise<FederatedModel>;
+  /** Changes a model's settings with the checks of creation; applies from the next run on. */
+  updateFederatedModel(model: Ref, changes: FederatedModelChanges): Promise<FederatedModel>;
+  /**
+   * Deletes the model and its updates, uploads, aggregates, artifacts, scores and stored weights;
+   * ConflictError while a run holds its lease.
+   */
+  deleteFederatedModel(model: Ref): Promise<DeletedModel>;
   createModelUpdate(input: NewModelUpdate): Promise<ModelUpdate>;
   /** Many updates in one write (bulk loads, benchmarks); the same checks as createModelUpdate. */
   createModelUpdates(inputs: readonly NewModelUpdate[]): Promise<ModelUpdate[]>;
@@ -160,9 +174,21 @@ export interface MetadataConnector {
   pullModelsOfClient(client: string): Promise<number[]>;
   /** Ids of a developer's models. */
   pullModelsOfDeveloper(developer: string): Promise<number[]>;
-  listFederatedModels(filter: { developer: string }, page: Page): Promise<Paged<FederatedModel>>;
-  listModelUpdates(filter: { client?: string; models?: number[] }, page: Page): Promise<Paged<ModelUpdate>>;
+  listFederatedModels(filter: { developer: string; allowAggregation?: boolean }, page: Page): Promise<Paged<FederatedModel>>;
+  listModelUpdates(
+    filter: { client?: string; models?: number[]; status?: number },
+    page: Page,
+  ): Promise<Paged<ModelUpdate>>;
   listModelAggregates(filter: { models: number[] }, page: Page): Promise<Paged<ModelAggregate>>;
+  /**
+   * Scores, newest first: those of `client`, and/or of the aggregates of `models`, and/or of one
+   * `aggregate` (every given filter applies).
+   */
+  listClientAggregateScores(
+    filter: { client?: string; models?: number[]; aggregate?: number },
+    page: Page,
+  ): Promise<Paged<ClientAggregateScore>>;
+  pullClientAggregateScore(id: Ref): Promise<ClientAggregateScore | null>;
   setAggregateValidationScore(aggregate: Ref, score: number | null): Promise<ModelAggregate>;
   /** The artifact's record (with its weights reference), without reading its bytes. */
   pullModelArtifactRecord(id: Ref): Promise<ModelArtifact | null>;
@@ -173,6 +199,8 @@ export interface Page {
   /** 1-based. */
   readonly page: number;
   readonly pageSize: number;
+  /** By creation time (then id): newest first unless `oldest`. */
+  readonly order?: 'newest' | 'oldest';
 }
 
 export interface Paged<T> {

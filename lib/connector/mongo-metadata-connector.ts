@@ -11,6 +11,8 @@ import type {
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
 import type {
   ClaimResult,
+  DeletedModel,
+  FederatedModelChanges,
   LeaseResult,
   MetadataConnector,
   NewFederatedModel,
@@ -27,6 +29,7 @@ import type {
 import * as aggregates from './mongo/aggregates';
 import { ConnectorContext } from './mongo/context';
 import * as credentials from './mongo/credentials';
+import * as deletion from './mongo/deletion';
 import * as leases from './mongo/leases';
 import * as models from './mongo/models';
 import * as updates from './mongo/updates';
@@ -44,6 +47,7 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `aggregates.ts`: aggregates, artifacts and clients' scores
  * - `leases.ts`: aggregation leases (one run per model at a time)
  * - `credentials.ts`: developers' tokens, clients, join secrets
+ * - `deletion.ts`: deleting a model with everything that belongs to it
  * - `uploads.ts`: binary updates uploaded with presigned URLs, checked, then made updates
  * - `weights.ts`: weight bytes in the object store (documents hold only a reference)
  *
@@ -133,6 +137,18 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   createFederatedModel(input: NewFederatedModel): Promise<FederatedModel> {
     return models.createFederatedModel(this.context, input);
+  }
+
+  setModelClients(model: Ref, clients: readonly string[]): Promise<FederatedModel> {
+    return models.setModelClients(this.context, model, clients);
+  }
+
+  updateFederatedModel(model: Ref, changes: FederatedModelChanges): Promise<FederatedModel> {
+    return models.updateFederatedModel(this.context, model, changes);
+  }
+
+  deleteFederatedModel(model: Ref): Promise<DeletedModel> {
+    return deletion.deleteFederatedModel(this.context, model);
   }
 
   addClientsToModel(model: Ref, clients: readonly string[]): Promise<FederatedModel> {
@@ -248,12 +264,23 @@ export class MongoMetadataConnector implements MetadataConnector {
     return models.pullModelsOfDeveloper(this.context, developer);
   }
 
-  listFederatedModels(filter: { developer: string }, page: Page): Promise<Paged<FederatedModel>> {
+  listFederatedModels(filter: { developer: string; allowAggregation?: boolean }, page: Page): Promise<Paged<FederatedModel>> {
     return models.listFederatedModels(this.context, filter, page);
   }
 
-  listModelUpdates(filter: { client?: string; models?: number[] }, page: Page): Promise<Paged<ModelUpdate>> {
+  listModelUpdates(filter: { client?: string; models?: number[]; status?: number }, page: Page): Promise<Paged<ModelUpdate>> {
     return updates.listModelUpdates(this.context, filter, page);
+  }
+
+  listClientAggregateScores(
+    filter: { client?: string; models?: number[]; aggregate?: number },
+    page: Page,
+  ): Promise<Paged<ClientAggregateScore>> {
+    return aggregates.listClientAggregateScores(this.context, filter, page);
+  }
+
+  pullClientAggregateScore(id: Ref): Promise<ClientAggregateScore | null> {
+    return aggregates.pullClientAggregateScore(this.context, id);
   }
 
   listModelAggregates(filter: { models: number[] }, page: Page): Promise<Paged<ModelAggregate>> {

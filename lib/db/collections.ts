@@ -174,6 +174,8 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   federated_models: [
     // a developer's models, newest first (API listing)
     { key: { developer: 1, createdOn: -1, _id: -1 }, name: 'developer_createdOn' },
+    // the same, filtered by ?allow_aggregation=
+    { key: { developer: 1, allowAggregation: 1, createdOn: -1, _id: -1 }, name: 'developer_allowAggregation_createdOn' },
     // the models a client belongs to (client-scoped API reads)
     { key: { clients: 1 }, name: 'clients' },
     // the scheduled trigger: models that allow aggregation
@@ -188,6 +190,11 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
     { key: { client: 1, createdOn: -1, _id: -1 }, name: 'client_createdOn' },
     // the updates of a developer's models, newest first (API listing)
     { key: { federatedModel: 1, createdOn: -1, _id: -1 }, name: 'federatedModel_createdOn' },
+    // API listings filtered by ?status= (a developer's models; a client's own), newest or oldest first
+    { key: { federatedModel: 1, status: 1, createdOn: -1, _id: -1 }, name: 'federatedModel_status_createdOn' },
+    { key: { client: 1, status: 1, createdOn: -1, _id: -1 }, name: 'client_status_createdOn' },
+    // a client's own updates filtered by ?federated_model=
+    { key: { client: 1, federatedModel: 1, createdOn: -1, _id: -1 }, name: 'client_federatedModel_createdOn' },
     // the update a binary upload became (a retried completion finds it)
     { key: { upload: 1 }, name: 'upload' },
   ],
@@ -206,6 +213,9 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   client_aggregate_scores: [
     // one score per aggregate and client
     { key: { aggregate: 1, client: 1 }, name: 'aggregate_client', unique: true },
+    // API listings: a client's own scores, and scores of some aggregates, newest or oldest first
+    { key: { client: 1, createdOn: -1, _id: -1 }, name: 'client_createdOn' },
+    { key: { aggregate: 1, createdOn: -1, _id: -1 }, name: 'aggregate_createdOn' },
   ],
   // looked up by _id (the model) only
   aggregation_leases: [],

@@ -1,11 +1,14 @@
 import type { Db } from 'mongodb';
 import { CollectionName, INDEXES } from './collections';
 import { isNamespaceExistsError } from './driver-errors';
+import { installValidators, type ValidatorsResult } from './validators';
 
 export interface DatabaseLayout {
   readonly collections: readonly string[];
   /** Index names per collection, `_id_` included. */
   readonly indexes: Readonly<Record<string, readonly string[]>>;
+  /** The `$jsonSchema` validators installed, or why they were skipped (only `update_database` reports this). */
+  readonly validators?: ValidatorsResult;
 }
 
 /**
@@ -13,8 +16,9 @@ export interface DatabaseLayout {
  * included). Idempotent and safe to run from several processes at once: an existing collection
  * is not an error, and creating an index that exists with the same name and keys is a no-op.
  *
- * JSON Schema validators are not installed: FerretDB v1, the test server here, does not support
- * them; documents are validated by the connector with zod before they are written.
+ * `$jsonSchema` validators (lib/db/validators.ts) are installed where the server supports them
+ * (MongoDB); where it does not (FerretDB v1) the result says they were skipped. Documents are
+ * validated by the connector with zod before they are written either way.
  */
 export async function updateDatabaseLayout(db: Db): Promise<DatabaseLayout> {
   const names = Object.values(CollectionName);
@@ -32,7 +36,8 @@ export async function updateDatabaseLayout(db: Db): Promise<DatabaseLayout> {
   for (const name of names) {
     for (const index of INDEXES[name]) await db.collection(name).createIndexes([index]);
   }
-  return describeDatabaseLayout(db);
+  const validators = await installValidators(db);
+  return { ...(await describeDatabaseLayout(db)), validators };
 }
 
 export async function describeDatabaseLayout(db: Db): Promise<DatabaseLayout> {

@@ -79,8 +79,9 @@ async function authenticate(connector: MetadataConnector, event: APIGatewayProxy
   if (clientId !== undefined && clientId !== '') {
     if (!(await connector.clientExists(clientId))) {
       // Not registered here (another deployment's, or a database that was reset): refused, never
-      // adopted, since a client's UUID is its credential and only the server makes one.
-      throw new UnauthorizedError('Unknown client: CLIENT-UUID names no client of this service. Register without it to get a new UUID.');
+      // adopted, since a client's UUID is its credential and only the server makes one. 403 as
+      // DRF answers when the authenticator sends no `WWW-Authenticate` (FMA's ClientAuthentication).
+      throw new ForbiddenError('Unknown client: CLIENT-UUID names no client of this service. Register without it to get a new UUID.');
     }
     return { kind: 'client', id: clientId };
   }
@@ -106,26 +107,3 @@ export function drfErrorBody(error: FmaError): unknown {
 
 /** The `{id}` path parameter of item routes: a positive integer id. */
 export const IdPathParams = z.object({ id: z.coerce.number().pipe(EntityIdSchema) });
-
-/** `?page=` and `?page_size=` of list routes. */
-export const PageQuery = z.looseObject({
-  page: z.coerce.number().int().positive().default(1),
-  page_size: z.coerce.number().int().positive().max(100).default(25),
-});
-
-/** A list page as DRF's PageNumberPagination answers: newest first. */
-export function pageJson<T>(
-  event: APIGatewayProxyEventV2,
-  query: { page: number; page_size: number },
-  paged: { count: number; items: T[] },
-  toJson: (item: T) => unknown,
-) {
-  const link = (page: number) => `${event.rawPath}?page=${page}&page_size=${query.page_size}`;
-  const last = Math.max(1, Math.ceil(paged.count / query.page_size));
-  return {
-    count: paged.count,
-    next: query.page < last ? link(query.page + 1) : null,
-    previous: query.page > 1 ? link(query.page - 1) : null,
-    results: paged.items.map(toJson),
-  };
-}

@@ -14,9 +14,10 @@ describe('POST /aggregation/run under serverless-offline (the local way to aggre
     offline = await startOffline({
       env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name, AGGREGATION_EXECUTOR: 'local' },
       esbuildWorkFolder: '.esbuild/aggregation-run-now',
+      readyTimeoutMs: 280_000,
     });
     client = offlineClient(offline);
-  });
+  }, 300_000); // serverless-offline builds the functions first: slow on a busy machine
   afterAll(async () => {
     client?.lambda.destroy();
     await offline?.stop();

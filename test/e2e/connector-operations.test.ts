@@ -79,9 +79,10 @@ describe('connector operations as Lambdas under serverless-offline', () => {
     offline = await startOffline({
       env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name },
       esbuildWorkFolder: '.esbuild/connector-operations',
+      readyTimeoutMs: 280_000,
     });
     client = offlineClient(offline);
-  });
+  }, 300_000); // serverless-offline builds the functions first: slow on a busy machine
   afterAll(async () => {
     client?.lambda.destroy();
     await offline?.stop();

@@ -196,12 +196,12 @@ describe("FMA's Python client (fma_connect.WebClient) unchanged, byte for byte, 
       expect(await snapshotDatabase(database.db)).toEqual(before);
     });
 
-    it('answers a register with the CLIENT-UUID of no known client 401, with a detail, and creates nothing', async () => {
+    it('answers a register with the CLIENT-UUID of no known client 403 (as DRF), with a detail, and creates nothing', async () => {
       const model = await createModel();
       const stale = new FmaPythonWire(offline.httpUrl, model.id, '0f8fad5b-d9cb-469f-a165-70867728950e');
       const before = await snapshotDatabase(database.db);
       const reply = await stale.register();
-      expect(reply.status).toBe(401);
+      expect(reply.status).toBe(403);
       expect(reply.json).toEqual({ detail: expect.stringMatching(/Register without it/) });
       expect(stale.uuid).toBe('0f8fad5b-d9cb-469f-a165-70867728950e');
       expect(await snapshotDatabase(database.db)).toEqual(before);

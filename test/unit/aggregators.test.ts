@@ -14,6 +14,10 @@ describe('aggregators', () => {
     expect(weightsToJson(result)).toEqual([[2.5], [1.5, 3.5, 4.5], [1.5]]);
   });
 
+  it('average_layers on a flat vector: each element its own layer, [1,2,4] and [5,2,3] give [3.0, 2.0, 3.5] (FMA)', () => {
+    expect(weightsToJson(averageLayers(inputs([[1, 2, 4], null], [[5, 2, 3], null])))).toEqual([3.0, 2.0, 3.5]);
+  });
+
   it('average_layers keeps nested layer shapes', () => {
     const result = averageLayers(inputs([[[[1, 2], [3, 4]], [10]], null], [[[[3, 4], [5, 6]], [20]], null]));
     expect(weightsToJson(result)).toEqual([[[2, 3], [4, 5]], [15]]);

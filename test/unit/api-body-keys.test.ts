@@ -84,17 +84,17 @@ describe('API bodies: keys a route does not read are ignored, keys the caller ca
     return reply;
   }
 
-  describe('POST /api/v1/models/ (reads name, aggregator, ..., initial_model, join_secret; developer must agree)', () => {
+  describe('POST /api/v1/models/ (reads name, aggregator, ..., clients, initial_model, join_secret; developer must agree)', () => {
     const model = { name: 'fraud', aggregator: 'avg_values_if_data' };
 
-    it('ignores keys it does not read, such as id, clients, current_artifact and scheduler', async () => {
+    it('ignores keys it does not read, such as id, current_artifact and scheduler, and reads clients (existing ids)', async () => {
       const client = await connector.createClient();
       const reply = await call(createModel, 'POST', '/api/v1/models/', {
         token: alice.token,
         body: { ...model, id: 999_999, clients: [client.id], current_artifact: 77, scheduler: 3, created_on: '2020-01-01T00:00:00Z' },
       });
       expect(reply.status).toBe(201);
-      expect(reply.body).toMatchObject({ name: 'fraud', developer: alice.id, clients: [], current_artifact: null });
+      expect(reply.body).toMatchObject({ name: 'fraud', developer: alice.id, clients: [client.id], current_artifact: null });
       expect(reply.body.id).not.toBe(999_999);
       expect(reply.body.created_on).not.toBe('2020-01-01T00:00:00.000Z');
     });
@@ -146,7 +146,7 @@ describe('API bodies: keys a route does not read are ignored, keys the caller ca
       expect(reply.status).toBe(201);
     });
 
-    it('answers a CLIENT-UUID of no known client 401 with a detail, creating nothing', async () => {
+    it('answers a CLIENT-UUID of no known client 403 (as DRF) with a detail, creating nothing', async () => {
       const { model } = await scenario();
       const reply = await writesNothing(() =>
         call(registerClient, 'POST', `/api/v1/models/${model.id}/register_client/`, {
@@ -154,7 +154,7 @@ describe('API bodies: keys a route does not read are ignored, keys the caller ca
           client: '0f8fad5b-d9cb-469f-a165-70867728950e',
         }),
       );
-      expect(reply).toEqual({ status: 401, body: { detail: expect.stringMatching(/Register without it/) } });
+      expect(reply).toEqual({ status: 403, body: { detail: expect.stringMatching(/Register without it/) } });
     });
   });
 

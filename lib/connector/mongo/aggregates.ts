@@ -1,3 +1,4 @@
+import type { Filter } from 'mongodb';
 import { z } from 'zod';
 import { allocateIds } from '../../db/counters';
 import type { ClientAggregateScoreDocument, ModelAggregateDocument, ModelArtifactDocument } from '../../db/collections';
@@ -292,4 +293,31 @@ export async function createClientAggregateScore(
     throw error;
   }
   return toClientAggregateScore(document);
+}
+
+/** Scores, newest first (by default): of a client, of the aggregates of some models, of one aggregate. */
+export async function listClientAggregateScores(
+  context: ConnectorContext,
+  filter: { client?: string; models?: number[]; aggregate?: number },
+  page: Page,
+): Promise<Paged<ClientAggregateScore>> {
+  const { modelAggregates, clientAggregateScores } = await context.collections();
+  const query: Filter<ClientAggregateScoreDocument> = {};
+  if (filter.client !== undefined) query.client = filter.client;
+  // Scores name their aggregate only: the models' aggregates are looked up first (no $lookup on FerretDB v1).
+  let aggregates: number[] | undefined;
+  if (filter.models !== undefined) {
+    const found = await modelAggregates.find({ federatedModel: { $in: filter.models } }, { projection: { _id: 1 } }).toArray();
+    aggregates = found.map((aggregate) => aggregate._id);
+  }
+  if (filter.aggregate !== undefined) aggregates = aggregates === undefined || aggregates.includes(filter.aggregate) ? [filter.aggregate] : [];
+  if (aggregates !== undefined) query.aggregate = { $in: aggregates };
+  return newestFirstPage(clientAggregateScores, query, {}, page, toClientAggregateScore);
+}
+
+export async function pullClientAggregateScore(context: ConnectorContext, id: Ref): Promise<ClientAggregateScore | null> {
+  const scoreId = parseArgument(RefSchema, id, 'score');
+  const { clientAggregateScores } = await context.collections();
+  const found = await clientAggregateScores.findOne({ _id: scoreId });
+  return found === null ? null : toClientAggregateScore(found);
 }

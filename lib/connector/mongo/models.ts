@@ -52,11 +52,7 @@ export async function pullModelRequirements(context: ConnectorContext, model: Re
 export async function createFederatedModel(context: ConnectorContext, input: NewFederatedModel): Promise<FederatedModel> {
   const model = parseArgument(NewFederatedModelSchema, input, 'model');
   // Unknown algorithm names are refused here, not discovered by a run (FMA skipped them).
-  if (!AGGREGATOR_NAMES.includes(model.aggregator)) {
-    throw new ValidationError(`Unknown aggregator "${model.aggregator}"; known aggregators: ${AGGREGATOR_NAMES.join(', ')}`, {
-      details: [{ field: 'aggregator', message: `must be one of ${AGGREGATOR_NAMES.join(', ')}` }],
-    });
-  }
+  assertKnownAggregator(model.aggregator);
   if (model.requirement !== null) validateRequirement(model.requirement, model.requirementArgs);
   const { counters, federatedModels } = await context.collections();
   const now = new Date();
@@ -96,6 +92,82 @@ export async function addClientsToModel(context: ConnectorContext, model: Ref, c
   return toFederatedModel(updated);
 }
 
+/** The model's members become exactly `clients` (a PUT or PATCH of `clients`). */
+export async function setModelClients(context: ConnectorContext, model: Ref, clients: readonly string[]): Promise<FederatedModel> {
+  const id = parseArgument(RefSchema, model, 'model');
+  const members = parseArgument(z.array(ClientIdSchema), clients, 'clients');
+  const { federatedModels } = await context.collections();
+  const updated = await federatedModels.findOneAndUpdate(
+    { _id: id },
+    { $set: { clients: uniqueStrings(members), lastModified: new Date() } },
+    { returnDocument: 'after' },
+  );
+  if (updated === null) throw new NotFoundError(`Federated model ${id} does not exist`);
+  return toFederatedModel(updated);
+}
+
+/** What a PUT or PATCH may change (membership goes through {@link setModelClients}). */
+export type FederatedModelChanges = Partial<
+  Pick<
+    NewFederatedModel,
+    'name' | 'aggregator' | 'requirement' | 'requirementArgs' | 'updateSchema' | 'clientAggResultsSchema' | 'furthestBaseAgg' | 'allowAggregation'
+  >
+>;
+
+const FederatedModelChangesSchema = NewFederatedModelSchema.pick({
+  name: true,
+  aggregator: true,
+  requirement: true,
+  requirementArgs: true,
+  updateSchema: true,
+  clientAggResultsSchema: true,
+  furthestBaseAgg: true,
+  allowAggregation: true,
+}).partial();
+
+/**
+ * Changes a model with the checks of creation (the aggregator and the requirement with its
+ * arguments, as they are after the change). The weights shape is not a setting: it stays. A run
+ * reads the model as it goes, so a change applies from the next run on.
+ */
+export async function updateFederatedModel(context: ConnectorContext, model: Ref, changes: FederatedModelChanges): Promise<FederatedModel> {
+  const current = await requireModel(context, model);
+  // `.partial()` keeps the defaults of creation; only the keys given are changes.
+  const given = new Set(Object.keys(changes).filter((key) => (changes as Record<string, unknown>)[key] !== undefined));
+  const parsed = parseArgument(FederatedModelChangesSchema, changes, 'model') as Record<string, unknown>;
+  const change = Object.fromEntries(Object.entries(parsed).filter(([key]) => given.has(key))) as FederatedModelChanges;
+  const aggregator = change.aggregator ?? current.aggregator;
+  if (change.aggregator !== undefined) assertKnownAggregator(aggregator);
+  const requirement = change.requirement === undefined ? current.requirement : change.requirement;
+  const requirementArgs = change.requirementArgs ?? current.requirementArgs;
+  if (requirement !== null && (change.requirement !== undefined || change.requirementArgs !== undefined)) {
+    validateRequirement(requirement, [...requirementArgs]);
+  }
+  const set: Partial<FederatedModelDocument> = { lastModified: new Date() };
+  if (change.name !== undefined) set.name = change.name;
+  if (change.aggregator !== undefined) set.aggregator = change.aggregator;
+  if (change.requirement !== undefined) set.requirement = change.requirement;
+  if (change.requirementArgs !== undefined) set.requirementArgsJson = JSON.stringify(change.requirementArgs);
+  if (change.updateSchema !== undefined) set.updateSchemaJson = change.updateSchema === null ? null : JSON.stringify(change.updateSchema);
+  if (change.clientAggResultsSchema !== undefined) {
+    set.clientAggResultsSchemaJson = change.clientAggResultsSchema === null ? null : JSON.stringify(change.clientAggResultsSchema);
+  }
+  if (change.furthestBaseAgg !== undefined) set.furthestBaseAgg = change.furthestBaseAgg;
+  if (change.allowAggregation !== undefined) set.allowAggregation = change.allowAggregation;
+  const { federatedModels } = await context.collections();
+  const updated = await federatedModels.findOneAndUpdate({ _id: current.id }, { $set: set }, { returnDocument: 'after' });
+  if (updated === null) throw new NotFoundError(`Federated model ${current.id} does not exist`);
+  return toFederatedModel(updated);
+}
+
+function assertKnownAggregator(aggregator: string): void {
+  if (!AGGREGATOR_NAMES.includes(aggregator)) {
+    throw new ValidationError(`Unknown aggregator "${aggregator}"; known aggregators: ${AGGREGATOR_NAMES.join(', ')}`, {
+      details: [{ field: 'aggregator', message: `must be one of ${AGGREGATOR_NAMES.join(', ')}` }],
+    });
+  }
+}
+
 /** Ids of the models a client belongs to. */
 export function pullModelsOfClient(context: ConnectorContext, client: string): Promise<number[]> {
   return modelIds(context, { clients: client });
@@ -115,11 +187,13 @@ export async function pullModelsAllowingAggregation(context: ConnectorContext): 
 
 export async function listFederatedModels(
   context: ConnectorContext,
-  filter: { developer: string },
+  filter: { developer: string; allowAggregation?: boolean },
   page: Page,
 ): Promise<Paged<FederatedModel>> {
   const { federatedModels } = await context.collections();
-  return newestFirstPage(federatedModels, { developer: filter.developer }, {}, page, toFederatedModel);
+  const query: Filter<FederatedModelDocument> = { developer: filter.developer };
+  if (filter.allowAggregation !== undefined) query.allowAggregation = filter.allowAggregation;
+  return newestFirstPage(federatedModels, query, {}, page, toFederatedModel);
 }
 
 async function modelIds(context: ConnectorContext, filter: Filter<FederatedModelDocument>): Promise<number[]> {

@@ -48,7 +48,7 @@ export function uniqueStrings(values: readonly string[]): string[] {
   return [...new Set(values)];
 }
 
-/** One page of a listing, newest first (creation time, then id), with the total count. */
+/** One page of a listing, newest first (creation time, then id) unless `page.order` is `oldest`, with the total count. */
 export async function newestFirstPage<D extends Document & { _id: number | string }, T>(
   collection: Collection<D>,
   query: Filter<D>,
@@ -60,7 +60,7 @@ export async function newestFirstPage<D extends Document & { _id: number | strin
     collection.countDocuments(query),
     collection
       .find(query, { projection })
-      .sort({ createdOn: -1, _id: -1 })
+      .sort(page.order === 'oldest' ? { createdOn: 1, _id: 1 } : { createdOn: -1, _id: -1 })
       .skip((page.page - 1) * page.pageSize)
       .limit(page.pageSize)
       .toArray(),

@@ -235,13 +235,14 @@ export async function pullModelUpdateWeights(context: ConnectorContext, ids: rea
 
 export async function listModelUpdates(
   context: ConnectorContext,
-  filter: { client?: string; models?: number[] },
+  filter: { client?: string; models?: number[]; status?: number },
   page: Page,
 ): Promise<Paged<ModelUpdate>> {
   const { modelUpdates } = await context.collections();
   const query: Filter<ModelUpdateDocument> = {
     ...(filter.client === undefined ? {} : { client: filter.client }),
     ...(filter.models === undefined ? {} : { federatedModel: { $in: filter.models } }),
+    ...(filter.status === undefined ? {} : { status: filter.status as UpdateStatus }),
   };
   return newestFirstPage(modelUpdates, query, {}, page, toModelUpdate);
 }

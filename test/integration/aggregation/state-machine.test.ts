@@ -143,6 +143,17 @@ describe('the aggregation state machine', () => {
     expect(await database.db.collection('aggregation_leases').countDocuments({ _id: model.id as never })).toBe(0);
   });
 
+  it('fails before claiming when the model\'s aggregator is unknown (data written directly or migrated)', async () => {
+    const { model, updates } = await modelWithUpdates([[1]]);
+    await database.db.collection('federated_models').updateOne({ _id: model.id as never }, { $set: { aggregator: 'median' } });
+    const result = await executeAggregationLocally({ model: model.id, run: nextRun() });
+    expect(result).toMatchObject({ status: 'FAILED', finalState: 'AggregationFailed' });
+    const [update] = await connector.pullModelUpdates(updates);
+    expect(update!.status).toBe(UpdateStatus.PENDING);
+    expect(update!.claimedBy).toBeNull();
+    expect(await database.db.collection('aggregation_leases').countDocuments({ _id: model.id as never })).toBe(0);
+  });
+
   it('stops quietly for a model that does not exist', async () => {
     expect(await executeAggregationLocally({ model: 987_654, run: nextRun() })).toMatchObject({
       status: 'SUCCEEDED',

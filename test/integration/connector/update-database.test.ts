@@ -1,5 +1,6 @@
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { INDEXES } from '../../../lib/db/collections';
+import { VALIDATORS } from '../../../lib/db/validators';
 import { ConflictError } from '../../../lib/errors';
 import { useTestDatabase } from '../../helpers/database';
 
@@ -20,6 +21,19 @@ describe('update_database', () => {
     }
     expect(second).toEqual(first);
     for (const layout of concurrent) expect(layout).toEqual(first);
+  });
+
+  it('installs $jsonSchema validators where the server supports them, and says so where it does not', async () => {
+    const layout = await new MongoMetadataConnector(database.db).updateDatabase();
+    const build = await database.db.admin().command({ buildInfo: 1 });
+    const ferret = build.ferretdb !== undefined || /ferret/i.test(JSON.stringify(build));
+    if (ferret) {
+      expect(layout.validators).toEqual({ installed: [], skipped: expect.stringMatching(/does not support/) });
+      return;
+    }
+    expect(layout.validators).toEqual({ installed: Object.keys(VALIDATORS).sort(), skipped: null });
+    // A write around the connector that breaks the layout is refused by the server.
+    await expect(database.db.collection('model_updates').insertOne({ _id: 999_999 as never, status: 'PENDING' })).rejects.toThrow();
   });
 
   it('enforces one artifact per version of a model, and one score per aggregate and client', async () => {

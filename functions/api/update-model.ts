@@ -1,0 +1,42 @@
+import { assertNamesCaller } from '../../lib/api/drf-body';
+import { requireVisibleModel } from '../../lib/api/access';
+import { assertValidJsonSchema } from '../../lib/api/json-schema';
+import { modelPatchBody, modelPutBody, requireExistingClients } from '../../lib/api/model-body';
+import { federatedModelJson } from '../../lib/api/representation';
+import { getConnector } from '../../lib/connector';
+import { apiRoute, IdPathParams } from '../../lib/http/api-route';
+
+type ModelChange = ReturnType<typeof modelPatchBody.parse>;
+
+/**
+ * `PUT` and `PATCH /api/v1/models/{id}/`: the developer changes one of their models, with the
+ * checks of creation. Only the keys given change (PUT must give `name` and `aggregator`);
+ * `clients` replaces the members. The weights shape stays. A run reads the model as it goes, so a
+ * change applies from the next run on.
+ */
+function changeModel(body: typeof modelPatchBody | typeof modelPutBody) {
+  return apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body }, async ({ caller, params: { id }, body }) => {
+    const input = body as ModelChange;
+    assertNamesCaller(input.developer, caller!, 'developer');
+    const connector = getConnector();
+    const model = await requireVisibleModel(connector, caller!, id);
+    if (input.update_schema != null) assertValidJsonSchema(input.update_schema, 'update_schema');
+    if (input.client_agg_results_schema != null) assertValidJsonSchema(input.client_agg_results_schema, 'client_agg_results_schema');
+    const clients = input.clients === undefined ? undefined : await requireExistingClients(connector, input.clients);
+    let changed = await connector.updateFederatedModel(model, {
+      name: input.name,
+      aggregator: input.aggregator,
+      requirement: input.requirement,
+      requirementArgs: input.requirement_args === null ? [] : input.requirement_args,
+      updateSchema: input.update_schema,
+      clientAggResultsSchema: input.client_agg_results_schema,
+      furthestBaseAgg: input.furthest_base_agg,
+      allowAggregation: input.allow_aggregation,
+    });
+    if (clients !== undefined) changed = await connector.setModelClients(model, clients);
+    return federatedModelJson(changed);
+  });
+}
+
+export const putHandler = changeModel(modelPutBody);
+export const patchHandler = changeModel(modelPatchBody);

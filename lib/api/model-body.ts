@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import type { MetadataConnector } from '../connector';
+import { ClientIdSchema } from '../entities';
+import { ValidationError } from '../errors';
+import { drfBody } from './drf-body';
+
+const JsonSchema = z.record(z.string(), z.unknown()).nullable();
+
+/**
+ * The settings of a model as its routes read them (FMA's FederatedModelSerializer): create takes
+ * the defaults below, PUT and PATCH change only the keys given. `developer` must be the caller;
+ * other keys (`id`, `current_artifact`, ...) are ignored.
+ */
+export const modelFields = {
+  name: z.string(),
+  aggregator: z.string(),
+  requirement: z.string().nullable(),
+  requirement_args: z.array(z.unknown()).nullable(),
+  update_schema: JsonSchema,
+  client_agg_results_schema: JsonSchema,
+  furthest_base_agg: z.number().int().positive().nullable(),
+  allow_aggregation: z.boolean(),
+  /** Ids of existing clients, the model's members (a change replaces them). */
+  clients: z.array(z.unknown()),
+};
+
+/** PATCH: every key optional. */
+export const modelPatchBody = drfBody(
+  Object.fromEntries(Object.entries(modelFields).map(([key, schema]) => [key, schema.optional()])) as {
+    [K in keyof typeof modelFields]: z.ZodOptional<(typeof modelFields)[K]>;
+  },
+  ['developer'],
+);
+
+/** PUT: `name` and `aggregator` required, as on creation; the other keys are changed when given. */
+export const modelPutBody = modelPatchBody.extend({ name: modelFields.name, aggregator: modelFields.aggregator });
+
+/**
+ * The clients a body names, each of which must exist: 400 `{"clients": ["Invalid pk \"<id>\" -
+ * object does not exist."]}` otherwise, as DRF's PrimaryKeyRelatedField answers.
+ */
+export async function requireExistingClients(connector: MetadataConnector, clients: readonly unknown[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const client of clients) {
+    const valid = ClientIdSchema.safeParse(client).success && (await connector.clientExists(client as string));
+    if (!valid) {
+      const message = typeof client === 'string' ? `Invalid pk "${client}" - object does not exist.` : `Incorrect type. Expected pk value, received ${typeof client}.`;
+      throw new ValidationError(`clients ${message}`, { details: [{ field: 'clients', message }] });
+    }
+    ids.push(client as string);
+  }
+  return [...new Set(ids)];
+}
