@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
+import { assertAgrees, assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
@@ -7,15 +8,19 @@ import { ConflictError, ValidationError } from '../../lib/errors';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 
-export const body = z.strictObject({ aggregate: EntityIdSchema, validation_results: z.unknown() });
+/** Reads `aggregate` and `validation_results`; `client` and `federated_model` (FMA's client sends them) must agree. */
+export const body = drfBody({ aggregate: EntityIdSchema, validation_results: z.unknown() }, ['client', 'federated_model']);
 
 /**
  * `POST /api/v1/client_aggregate_scores/`: a client's validation results for an aggregate of one
- * of its models, checked against the model's `client_agg_results_schema`; one per aggregate.
+ * of its models, checked against the model's `client_agg_results_schema`; one per aggregate. A
+ * `client` other than the caller is 403, a `federated_model` other than the aggregate's 400.
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
+  assertNamesCaller(input.client, caller!, 'client');
   const connector = getConnector();
   const aggregate = await requireVisibleAggregate(connector, caller!, input.aggregate);
+  assertAgrees(input.federated_model, aggregate.federatedModel, 'federated_model', "the aggregate's model");
   const model = (await connector.pullFederatedModelWId(aggregate.federatedModel))!;
   assertMatchesSchema(model.clientAggResultsSchema, input.validation_results, 'validation_results');
   try {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { clientModelUpdateJson } from '../../lib/api/representation';
 import { getConfig } from '../../lib/config';
@@ -10,13 +11,14 @@ import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { executionName, startAggregationRun } from '../aggregation/start-run';
 
-export const body = z.strictObject({
+/** Other keys are ignored, except `client`, which must be the caller. */
+export const body = drfBody({
   federated_model: EntityIdSchema,
   data: z.unknown(),
   base_aggregate: EntityIdSchema.nullable().default(null),
   /** How many examples the client trained on (weighted FedAvg). */
   num_examples: z.number().int().nonnegative().nullable().default(null),
-});
+}, ['client']);
 
 /**
  * `POST /api/v1/model_updates/`: a client sends an update. The client is the caller, never the
@@ -24,6 +26,7 @@ export const body = z.strictObject({
  * `base_aggregate` of another model 400. A model that allows aggregation gets a run started.
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
+  assertNamesCaller(input.client, caller!, 'client');
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(input.federated_model);
   if (model === null) throw new NotFoundError('Not found.');

@@ -1,13 +1,15 @@
 import { z } from 'zod';
-import { federatedModelJson } from '../../lib/api/representation';
+import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertValidJsonSchema } from '../../lib/api/json-schema';
+import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 
 const JsonSchema = z.record(z.string(), z.unknown()).nullable().default(null);
 
-export const body = z.strictObject({
+/** Other keys are ignored (`id`, `clients`, `current_artifact`, ...), except `developer`, which must be the caller. */
+export const body = drfBody({
   name: z.string(),
   aggregator: z.string(),
   requirement: z.string().nullable().default(null),
@@ -20,10 +22,11 @@ export const body = z.strictObject({
   initial_model: z.array(z.unknown()).optional(),
   /** When set, new clients must show it to register (FMA let anyone in). */
   join_secret: z.string().nullable().default(null),
-});
+}, ['developer']);
 
 /** `POST /api/v1/models/`: a developer creates a model; the developer is the caller, never the body. */
 export const handler = apiRoute(getConnector, { audience: 'developer', body }, async ({ caller, body: input }) => {
+  assertNamesCaller(input.developer, caller!, 'developer');
   assertValidJsonSchema(input.update_schema, 'update_schema');
   assertValidJsonSchema(input.client_agg_results_schema, 'client_agg_results_schema');
   const connector = getConnector();

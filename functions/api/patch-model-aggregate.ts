@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
+import { drfBody } from '../../lib/api/drf-body';
 import { modelAggregateJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 
-export const body = z.strictObject({ validation_score: z.number().finite().nullable() });
+/** Reads `validation_score`, when sent (a partial update, as DRF's PATCH); other keys are ignored. */
+export const body = drfBody({ validation_score: z.number().finite().nullable().optional() });
 
-/** `PATCH /api/v1/model_aggregates/{id}/`: a developer sets the aggregate's `validation_score`. */
+/** `PATCH /api/v1/model_aggregates/{id}/`: a developer sets the aggregate's `validation_score` (without one, nothing changes). */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body }, async ({ caller, params: { id }, body: input }) => {
   const connector = getConnector();
-  await requireVisibleAggregate(connector, caller!, id);
+  const aggregate = await requireVisibleAggregate(connector, caller!, id);
+  if (input.validation_score === undefined) return modelAggregateJson(aggregate);
   return modelAggregateJson(await connector.setAggregateValidationScore(id, input.validation_score));
 });

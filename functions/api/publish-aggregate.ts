@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
+import { drfBody } from '../../lib/api/drf-body';
 import { modelArtifactJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { ConflictError, ValidationError } from '../../lib/errors';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 
-export const body = z.strictObject({ version: z.string().trim().min(1).max(100) });
+/** Reads `version`; other keys are ignored. */
+export const body = drfBody({ version: z.string().trim().min(1).max(100) });
 
 /**
  * `POST /api/v1/model_aggregates/{id}/publish_aggregate/`: the aggregate's weights become a

@@ -1,10 +1,12 @@
 import { z } from 'zod';
+import { drfBody } from '../../lib/api/drf-body';
 import { getConnector } from '../../lib/connector';
 import { ForbiddenError, NotFoundError } from '../../lib/errors';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 
-export const body = z.looseObject({ join_secret: z.string().optional() }).optional();
+/** Reads `join_secret` only (FMA's client sends no body at all). */
+export const body = drfBody({ join_secret: z.string().optional() });
 
 /**
  * `POST /api/v1/models/{id}/register_client/`: with a known client in `CLIENT-UUID`, adds it to
@@ -17,7 +19,7 @@ export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPa
   const model = await connector.pullFederatedModelWId(id);
   if (model === null) throw new NotFoundError('Not found.');
   const alreadyMember = caller !== null && model.clients.includes(caller.id);
-  if (!alreadyMember && !(await connector.verifyJoinSecret(model, input?.join_secret))) {
+  if (!alreadyMember && !(await connector.verifyJoinSecret(model, input.join_secret))) {
     throw new ForbiddenError('This model admits new clients only with its join secret.');
   }
   if (caller !== null) {

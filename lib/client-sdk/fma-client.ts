@@ -175,9 +175,17 @@ export class FmaClient {
     return { values: latest.values, aggregate };
   }
 
-  /** Sends this client's validation results for an aggregate. */
+  /**
+   * Sends this client's validation results for an aggregate. Like FMA's Python client it names its
+   * model and itself too, which the service checks against the aggregate and the caller (400/403).
+   */
   sendValResults(results: unknown, aggregateId: number): Promise<{ id: number; aggregate: number }> {
-    return this.request('POST', 'client_aggregate_scores/', { aggregate: aggregateId, validation_results: results });
+    return this.request('POST', 'client_aggregate_scores/', {
+      validation_results: results,
+      federated_model: this.options.federatedModelId,
+      aggregate: aggregateId,
+      client: this.uuid,
+    });
   }
 
   /**

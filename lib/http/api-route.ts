@@ -74,10 +74,15 @@ async function authenticate(connector: MetadataConnector, event: APIGatewayProxy
     if (developer === null) throw new UnauthorizedError('Invalid token.');
     return { kind: 'developer', id: developer.id };
   }
-  const clientId = headerValue(event, 'client-uuid');
-  if (clientId !== undefined) {
-    if (!(await connector.clientExists(clientId.trim()))) throw new UnauthorizedError('Unknown client.');
-    return { kind: 'client', id: clientId.trim() };
+  // An empty CLIENT-UUID counts as none, as in FMA's ClientAuthentication (`if not uuid`).
+  const clientId = headerValue(event, 'client-uuid')?.trim();
+  if (clientId !== undefined && clientId !== '') {
+    if (!(await connector.clientExists(clientId))) {
+      // Not registered here (another deployment's, or a database that was reset): refused, never
+      // adopted, since a client's UUID is its credential and only the server makes one.
+      throw new UnauthorizedError('Unknown client: CLIENT-UUID names no client of this service. Register without it to get a new UUID.');
+    }
+    return { kind: 'client', id: clientId };
   }
   return null;
 }
