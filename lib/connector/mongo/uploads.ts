@@ -13,6 +13,7 @@ import {
   toStoredWeightsRef,
   WEIGHTS_DTYPES,
   type WeightsRef,
+  WEIGHTS_LIMITS,
 } from '../../weights';
 import { parseArgument } from './arguments';
 import { requireAggregateOfModel } from './aggregates';
@@ -203,6 +204,9 @@ async function checkUploadedBytes(context: ConnectorContext, declared: WeightsRe
   if (check.byteSize !== declared.byteSize) return `${check.byteSize} bytes were read, not ${declared.byteSize}`;
   if (check.sha256 !== declared.sha256) return `the bytes' SHA-256 is ${check.sha256}, not the declared ${declared.sha256}`;
   if (check.firstNonFinite !== null) return `value ${check.firstNonFinite} is NaN or infinite; weights must be finite`;
+  if (check.firstTooLarge !== null) {
+    return `value ${check.firstTooLarge} is beyond ${WEIGHTS_LIMITS.maxMagnitude} in magnitude, the limit that keeps aggregation from overflowing`;
+  }
   return null;
 }
 
