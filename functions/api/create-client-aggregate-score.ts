@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
 import { assertAgrees, assertNamesCaller, drfBody } from '../../lib/api/drf-body';
+import { assertJsonLimits } from '../../lib/api/json-limits';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
@@ -18,6 +19,7 @@ export const body = drfBody({ aggregate: EntityIdSchema, validation_results: z.u
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller!, 'client');
+  assertJsonLimits(input.validation_results, 'validation_results');
   const connector = getConnector();
   const aggregate = await requireVisibleAggregate(connector, caller!, input.aggregate);
   assertAgrees(input.federated_model, aggregate.federatedModel, 'federated_model', "the aggregate's model");
