@@ -247,7 +247,9 @@ describe('the client and developer API under serverless-offline, driven by the T
     await api('POST', '/aggregation/run', { body: { model: model.id } });
 
     const own = await api('GET', '/api/v1/model_updates/', { client: a!.clientUuid });
-    expect(own.body.results).toEqual([expect.objectContaining({ id: sentByA.id, client: a!.clientUuid })]);
+    // The list shows the client's public id, never the CLIENT-UUID it authenticates with.
+    expect(own.body.results).toEqual([expect.objectContaining({ id: sentByA.id, client: sentByA.client })]);
+    expect(sentByA.client).not.toBe(a!.clientUuid);
     expect(own.body.results[0]).not.toHaveProperty('status');
     expect((await api('GET', `/api/v1/model_updates/${sentByA.id}/`, { client: b!.clientUuid })).status).toBe(404);
     expect((await api('GET', `/api/v1/model_updates/${sentByA.id}/`, { client: a!.clientUuid })).body).toMatchObject({

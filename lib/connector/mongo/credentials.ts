@@ -9,13 +9,29 @@ import { sha256 } from './queries';
 
 // Who may call the API: developers (token, kept only as its hash), clients, join secrets.
 
-export async function createClient(context: ConnectorContext): Promise<{ id: string; createdOn: Date }> {
+/**
+ * A new client: its public id (what developers, lists and other clients see) and its credential
+ * (the UUID FMA's wire protocol returns as `uuid` and the client sends as `CLIENT-UUID`), which is
+ * returned once and stored only as its SHA-256, as developer tokens are. A random UUID holds 122
+ * random bits, so an unsalted fast hash suffices: there is nothing to guess from it.
+ */
+export async function createClient(context: ConnectorContext): Promise<{ id: string; createdOn: Date; credential: string }> {
   const { clients } = await context.collections();
-  const client = { _id: randomUUID(), createdOn: new Date() };
+  const credential = randomUUID();
+  const client = { _id: randomUUID(), credentialHash: sha256(credential), createdOn: new Date() };
   await clients.insertOne(client);
-  return { id: client._id, createdOn: client.createdOn };
+  return { id: client._id, createdOn: client.createdOn, credential };
 }
 
+/** The public id of the client whose credential (`CLIENT-UUID`) this is, or null. */
+export async function findClientByCredential(context: ConnectorContext, credential: string): Promise<string | null> {
+  if (!ClientIdSchema.safeParse(credential).success) return null;
+  const { clients } = await context.collections();
+  const found = await clients.findOne({ credentialHash: sha256(credential) }, { projection: { _id: 1 } });
+  return found?._id ?? null;
+}
+
+/** True when a client has this public id. */
 export async function clientExists(context: ConnectorContext, client: string): Promise<boolean> {
   if (!ClientIdSchema.safeParse(client).success) return false;
   const { clients } = await context.collections();

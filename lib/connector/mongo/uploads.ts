@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { assertUsableByAggregator } from '../../algorithms';
 import { allocateIds } from '../../db/counters';
 import type { ModelUpdateUploadDocument } from '../../db/collections';
 import { ClientIdSchema, EntityIdSchema, type ModelUpdate } from '../../entities';
@@ -79,6 +80,7 @@ export async function createModelUpdateUpload(context: ConnectorContext, input: 
     throw new ForbiddenError(`Client ${parsed.client} is not a client of federated model ${model.id}`);
   }
   if (parsed.baseAggregate !== null) await requireAggregateOfModel(context, parsed.baseAggregate, model.id, 'base_aggregate');
+  assertUsableByAggregator(model.aggregator, parsed.numExamples);
   const layout = parsed.layout ?? (parsed.shapes.length === 1 && parsed.shapes[0]!.length === 1 ? 'vector' : 'layers');
   if (layout === 'vector' && (parsed.shapes.length !== 1 || parsed.shapes[0]!.length !== 1)) {
     throw new ValidationError('shapes: a vector has exactly one one-dimensional shape', {
