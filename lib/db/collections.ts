@@ -62,7 +62,7 @@ export interface FederatedModelDocument {
   weightsShape?: StoredShape | null;
   /** Where `weightsShape` came from; an artifact does not override an aggregate's shape. */
   weightsShapeSource?: 'update' | 'aggregate' | 'artifact' | null;
-  /** SHA-256 of the secret a new client must show to join, or null (anyone may join). */
+  /** The secret a new client must show to join, as `scrypt$<salt>$<key>` (older models: its SHA-256), or null (anyone may join). */
   joinSecretHash?: string | null;
   createdOn: Date;
   lastModified: Date;

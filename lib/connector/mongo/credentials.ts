@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID, scryptSync, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ClientIdSchema } from '../../entities';
 import { NotFoundError } from '../../errors';
@@ -69,6 +69,24 @@ export async function verifyJoinSecret(context: ConnectorContext, model: Ref, se
   const expected = found.joinSecretHash ?? null;
   if (expected === null) return true;
   if (secret === undefined) return false;
-  const given = Buffer.from(sha256(secret), 'hex');
-  return timingSafeEqual(given, Buffer.from(expected, 'hex'));
+  const [scheme, salt, hash] = expected.split('$');
+  if (scheme === 'scrypt' && salt !== undefined && hash !== undefined) {
+    const given = scryptSync(secret, Buffer.from(salt, 'hex'), SCRYPT_KEY_BYTES, SCRYPT_OPTIONS);
+    return timingSafeEqual(given, Buffer.from(hash, 'hex'));
+  }
+  // Models created before secrets were salted keep their unsalted SHA-256 until recreated.
+  return timingSafeEqual(Buffer.from(sha256(secret), 'hex'), Buffer.from(expected, 'hex'));
+}
+
+const SCRYPT_KEY_BYTES = 32;
+/** scrypt's defaults (N = 2^14, r = 8): about 16 MiB and tens of milliseconds per try, per guess. */
+const SCRYPT_OPTIONS = { N: 1 << 14, r: 8, p: 1 } as const;
+
+/**
+ * A join secret as stored: `scrypt$<salt>$<key>` (hex), salted and slow, so a leaked database
+ * does not give away short secrets by a precomputed table or a fast guessing run.
+ */
+export function hashJoinSecret(secret: string): string {
+  const salt = randomBytes(16);
+  return `scrypt$${salt.toString('hex')}$${scryptSync(secret, salt, SCRYPT_KEY_BYTES, SCRYPT_OPTIONS).toString('hex')}`;
 }

@@ -113,6 +113,11 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
       // The database holds the credential only as a hash.
       const stored = await database.db.collection('clients').find({}).toArray();
       expect(JSON.stringify(stored)).not.toContain(credential);
+      // and the join secret only as a salted scrypt key.
+      const secretHash = (await database.db.collection('federated_models').findOne({ _id: other.id as never }))!.joinSecretHash as string;
+      expect(secretHash).toMatch(/^scrypt\$[0-9a-f]{32}\$[0-9a-f]{64}$/);
+      const wrong = await writesNothing(() => api('POST', `/api/v1/models/${other.id}/register_client/`, { body: { join_secret: 'a long enough secreT' } }));
+      expect(wrong.status).toBe(403);
     });
   });
 
