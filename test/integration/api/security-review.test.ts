@@ -193,6 +193,17 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
     });
   });
 
+  describe('5. hardening', () => {
+    it('refuses a model whose update_schema holds a catastrophic pattern with 400, creating nothing', async () => {
+      const schema = { type: 'array', items: { type: 'string', pattern: '^(a+)+$' } };
+      const reply = await writesNothing(() =>
+        api('POST', '/api/v1/models/', { token: alice, body: { name: 'm', aggregator: 'avg_values_if_data', update_schema: schema } }),
+      );
+      expect(reply.status).toBe(400);
+      expect(reply.body.update_schema[0]).toMatch(/exponential time/);
+    });
+  });
+
   describe('4. updates that could never be aggregated are refused at the door', () => {
     it('refuses values beyond the magnitude bound even when the update_schema allows them, and the round still aggregates', async () => {
       const model = (await createModel(alice, { update_schema: { type: 'array', items: { type: 'number' } } })).id;
