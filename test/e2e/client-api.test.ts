@@ -74,12 +74,14 @@ describe('the client and developer API under serverless-offline, driven by the T
       const sent = await client.sendUpdate(data[i]!, null);
       expect(sent).toEqual({
         id: expect.any(Number),
-        client: client.clientUuid,
+        // the client's public id: its CLIENT-UUID is a credential no reply repeats
+        client: expect.stringMatching(/^[0-9a-f-]{36}$/),
         federated_model: model.id,
         data: data[i],
         created_on: expect.any(String),
         base_aggregate: null,
       });
+      expect(sent.client).not.toBe(client.clientUuid);
       expect(sent).not.toHaveProperty('status');
     }
 
