@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
 import { invalidPk } from '../../lib/api/body-ids';
 import { assertAgrees, assertNamesCaller, drfBody } from '../../lib/api/drf-body';
+import { assertJsonLimits } from '../../lib/api/json-limits';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { clientAggregateScoreJson } from '../../lib/api/representation';
 import { EntityIdSchema } from '../../lib/entities';
@@ -20,6 +21,7 @@ export const body = drfBody({ aggregate: EntityIdSchema, validation_results: z.u
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller!, 'client');
+  assertJsonLimits(input.validation_results, 'validation_results');
   const connector = getConnector();
   if ((await connector.pullModelAggregate(input.aggregate)) === null) throw invalidPk('aggregate', input.aggregate);
   const aggregate = await requireVisibleAggregate(connector, caller!, input.aggregate);

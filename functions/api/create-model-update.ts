@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { invalidPk } from '../../lib/api/body-ids';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
+import { assertJsonLimits } from '../../lib/api/json-limits';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { clientModelUpdateJson } from '../../lib/api/representation';
 import { getConfig } from '../../lib/config';
@@ -10,6 +11,7 @@ import type { FederatedModel, ModelUpdate } from '../../lib/entities';
 import { ForbiddenError } from '../../lib/errors';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
+import { WEIGHTS_LIMITS } from '../../lib/weights';
 import { executionName, startAggregationRun } from '../aggregation/start-run';
 
 /** Other keys are ignored, except `client`, which must be the caller. */
@@ -29,6 +31,8 @@ export const body = drfBody({
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller!, 'client');
+  // Weights are at most 1 + WEIGHTS_LIMITS.maxDimensions deep; the parser checks the rest.
+  assertJsonLimits(input.data, 'data', { maxDepth: 1 + WEIGHTS_LIMITS.maxDimensions, maxBytes: null });
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(input.federated_model);
   if (model === null) throw invalidPk('federated_model', input.federated_model);

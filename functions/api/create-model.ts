@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
+import { assertJsonLimits } from '../../lib/api/json-limits';
 import { assertValidJsonSchema } from '../../lib/api/json-schema';
 import { modelFields, requireExistingClients } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
+import { parseWeights } from '../../lib/weights';
 
 const JsonSchema = z.record(z.string(), z.unknown()).nullable().default(null);
 
@@ -30,8 +32,14 @@ export const body = drfBody({
 /** `POST /api/v1/models/`: a developer creates a model; the developer is the caller, never the body. */
 export const handler = apiRoute(getConnector, { audience: 'developer', body }, async ({ caller, body: input }) => {
   assertNamesCaller(input.developer, caller!, 'developer');
+  assertJsonLimits(input.update_schema, 'update_schema');
+  assertJsonLimits(input.client_agg_results_schema, 'client_agg_results_schema');
+  assertJsonLimits(input.requirement_args, 'requirement_args');
   assertValidJsonSchema(input.update_schema, 'update_schema');
   assertValidJsonSchema(input.client_agg_results_schema, 'client_agg_results_schema');
+  // Everything is checked before the first write: a refused `initial_model` must not leave a
+  // model behind (the connector parses it again when it stores the artifact).
+  if (input.initial_model !== undefined) parseWeights(input.initial_model, 'initial_model');
   const connector = getConnector();
   const clients = await requireExistingClients(connector, input.clients);
   let model = await connector.createFederatedModel({

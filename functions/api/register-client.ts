@@ -22,11 +22,13 @@ export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPa
   if (!alreadyMember && !(await connector.verifyJoinSecret(model, input.join_secret))) {
     throw new ForbiddenError('This model admits new clients only with its join secret.');
   }
+  // `uuid` is the client's credential (FMA's wire protocol), answered only to the client itself;
+  // the model, lists and developers know it by its public id.
   if (caller !== null) {
     await connector.addClientsToModel(model, [caller.id]);
-    return respond(200, { uuid: caller.id });
+    return respond(200, { uuid: caller.credential });
   }
   const client = await connector.createClient();
   await connector.addClientsToModel(model, [client.id]);
-  return respond(201, { uuid: client.id });
+  return respond(201, { uuid: client.credential });
 });

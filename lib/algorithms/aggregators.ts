@@ -135,6 +135,17 @@ export const WEIGHTED_FEDAVG: MeanAggregator = {
   },
 };
 
+/**
+ * Refuses at the door (400 on `num_examples`) an update that its model's aggregator could never
+ * use: weighted FedAvg needs every update's `num_examples` > 0, and one update without it would
+ * fail every run of the round, honest updates included.
+ */
+export function assertUsableByAggregator(aggregator: string, numExamples: number | null, field = 'num_examples'): void {
+  if (aggregator !== WEIGHTED_FEDAVG.name || (numExamples !== null && numExamples > 0)) return;
+  const message = `is required and must be at least 1: this model's aggregator, weighted_fedavg, weighs each update by it`;
+  throw new ValidationError(`${field} ${message}`, { details: [{ field, message }] });
+}
+
 /** Aggregators by the name a model is created with. */
 export const MEAN_AGGREGATORS: Readonly<Record<string, MeanAggregator>> = Object.freeze({
   avg_values_if_data: AVG_VALUES_IF_DATA,

@@ -29,10 +29,12 @@ export function drfBody<Reads extends z.ZodRawShape, Keys extends string = never
 
 /**
  * A body key that names a party (`client`, `developer`) must name the caller: 403 otherwise
- * (`{"detail": ...}`). Left out, the caller is meant.
+ * (`{"detail": ...}`). Left out, the caller is meant. A client may name itself by its public id or
+ * by its credential (FMA's client sends the `uuid` it registered with).
  */
 export function assertNamesCaller(given: unknown, caller: Caller, key: string): void {
-  if (given === undefined || given === caller.id) return;
+  // FMA's client names itself by the UUID it sends as CLIENT-UUID; others see its public id.
+  if (given === undefined || given === caller.id || (caller.kind === 'client' && given === caller.credential)) return;
   throw new ForbiddenError(`"${key}" must be the calling ${caller.kind} itself (or be left out): you cannot act for another.`);
 }
 

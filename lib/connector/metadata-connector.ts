@@ -108,7 +108,8 @@ export interface MetadataConnector {
   updateDatabase(): Promise<DatabaseLayout>;
 
   // --- Beyond FMA's connector: what the API and the aggregation need -------------------------
-  createClient(): Promise<{ id: string; createdOn: Date }>;
+  /** A new client: `id` is public; `credential` (its CLIENT-UUID) is returned only here and stored hashed. */
+  createClient(): Promise<{ id: string; createdOn: Date; credential: string }>;
   createFederatedModel(input: NewFederatedModel): Promise<FederatedModel>;
   addClientsToModel(model: Ref, clients: readonly string[]): Promise<FederatedModel>;
   /** The model's members become exactly `clients`. */
@@ -167,7 +168,10 @@ export interface MetadataConnector {
   // --- The client and developer API -----------------------------------------------------------
   createDeveloper(name: string): Promise<{ id: string; name: string; token: string }>;
   findDeveloperByToken(token: string): Promise<{ id: string; name: string } | null>;
+  /** True when a client has this public id. */
   clientExists(client: string): Promise<boolean>;
+  /** The public id of the client whose credential (CLIENT-UUID) this is, or null. */
+  findClientByCredential(credential: string): Promise<string | null>;
   /** True when the model needs no join secret, or `secret` is it. */
   verifyJoinSecret(model: Ref, secret: string | undefined): Promise<boolean>;
   /** Ids of the models a client belongs to. */

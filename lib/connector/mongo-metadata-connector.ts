@@ -131,7 +131,7 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   // --- Beyond FMA's connector ---------------------------------------------------------------
 
-  createClient(): Promise<{ id: string; createdOn: Date }> {
+  createClient(): Promise<{ id: string; createdOn: Date; credential: string }> {
     return credentials.createClient(this.context);
   }
 
@@ -250,6 +250,10 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   clientExists(client: string): Promise<boolean> {
     return credentials.clientExists(this.context, client);
+  }
+
+  findClientByCredential(credential: string): Promise<string | null> {
+    return credentials.findClientByCredential(this.context, credential);
   }
 
   verifyJoinSecret(model: Ref, secret: string | undefined): Promise<boolean> {

@@ -27,8 +27,10 @@ export interface CounterDocument {
   seq: number;
 }
 
+/** A client: `_id` is its public id; its credential (`CLIENT-UUID`) is kept only as its SHA-256. */
 export interface ClientDocument {
   _id: string;
+  credentialHash: string;
   createdOn: Date;
 }
 
@@ -60,7 +62,7 @@ export interface FederatedModelDocument {
   weightsShape?: StoredShape | null;
   /** Where `weightsShape` came from; an artifact does not override an aggregate's shape. */
   weightsShapeSource?: 'update' | 'aggregate' | 'artifact' | null;
-  /** SHA-256 of the secret a new client must show to join, or null (anyone may join). */
+  /** The secret a new client must show to join, as `scrypt$<salt>$<key>` (older models: its SHA-256), or null (anyone may join). */
   joinSecretHash?: string | null;
   createdOn: Date;
   lastModified: Date;
@@ -170,7 +172,10 @@ export type Collections = ReturnType<typeof collections>;
  */
 export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[]>> = {
   counters: [],
-  clients: [],
+  // a client's credential (CLIENT-UUID), by its hash
+  // (not unique: clients stored before credentials were hashed lack the field; a UUID's 122 random
+  // bits make a collision of two hashes impossible in practice)
+  clients: [{ key: { credentialHash: 1 }, name: 'credentialHash' }],
   federated_models: [
     // a developer's models, newest first (API listing)
     { key: { developer: 1, createdOn: -1, _id: -1 }, name: 'developer_createdOn' },

@@ -7,7 +7,13 @@ import { headerValue } from './events';
 import { createHandler, jsonBody } from './handler';
 
 /** Who is calling: a federated client (CLIENT-UUID header) or a developer (Authorization: Token). */
-export type Caller = { readonly kind: 'client'; readonly id: string } | { readonly kind: 'developer'; readonly id: string };
+/**
+ * Who is calling: a federated client (CLIENT-UUID header) or a developer (Authorization: Token).
+ * A client's `id` is its public id; `credential` is the CLIENT-UUID it sent, never shown to others.
+ */
+export type Caller =
+  | { readonly kind: 'client'; readonly id: string; readonly credential: string }
+  | { readonly kind: 'developer'; readonly id: string };
 
 export type Audience = 'client' | 'developer' | 'any' | 'anyone';
 
@@ -77,13 +83,14 @@ async function authenticate(connector: MetadataConnector, event: APIGatewayProxy
   // An empty CLIENT-UUID counts as none, as in FMA's ClientAuthentication (`if not uuid`).
   const clientId = headerValue(event, 'client-uuid')?.trim();
   if (clientId !== undefined && clientId !== '') {
-    if (!(await connector.clientExists(clientId))) {
+    const client = await connector.findClientByCredential(clientId);
+    if (client === null) {
       // Not registered here (another deployment's, or a database that was reset): refused, never
       // adopted, since a client's UUID is its credential and only the server makes one. 403 as
       // DRF answers when the authenticator sends no `WWW-Authenticate` (FMA's ClientAuthentication).
       throw new ForbiddenError('Unknown client: CLIENT-UUID names no client of this service. Register without it to get a new UUID.');
     }
-    return { kind: 'client', id: clientId };
+    return { kind: 'client', id: client, credential: clientId };
   }
   return null;
 }

@@ -75,12 +75,14 @@ describe('the client and developer API under serverless-offline, driven by the T
       const sent = await client.sendUpdate(data[i]!, null);
       expect(sent).toEqual({
         id: expect.any(Number),
-        client: client.clientUuid,
+        // the client's public id: its CLIENT-UUID is a credential no reply repeats
+        client: expect.stringMatching(/^[0-9a-f-]{36}$/),
         federated_model: model.id,
         data: data[i],
         created_on: expect.any(String),
         base_aggregate: null,
       });
+      expect(sent.client).not.toBe(client.clientUuid);
       expect(sent).not.toHaveProperty('status');
     }
 
@@ -248,7 +250,9 @@ describe('the client and developer API under serverless-offline, driven by the T
     await api('POST', '/aggregation/run', { body: { model: model.id } });
 
     const own = await api('GET', '/api/v1/model_updates/', { client: a!.clientUuid });
-    expect(own.body).toEqual([expect.objectContaining({ id: sentByA.id, client: a!.clientUuid })]);
+    // The list shows the client's public id, never the CLIENT-UUID it authenticates with.
+    expect(own.body).toEqual([expect.objectContaining({ id: sentByA.id, client: sentByA.client })]);
+    expect(sentByA.client).not.toBe(a!.clientUuid);
     expect(own.body[0]).not.toHaveProperty('status');
     expect((await api('GET', `/api/v1/model_updates/${sentByA.id}/`, { client: b!.clientUuid })).status).toBe(404);
     expect((await api('GET', `/api/v1/model_updates/${sentByA.id}/`, { client: a!.clientUuid })).body).toMatchObject({

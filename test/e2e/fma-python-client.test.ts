@@ -107,6 +107,8 @@ describe("FMA's Python client (fma_connect.WebClient) unchanged, byte for byte, 
       ];
       let base: number | null = null;
       const aggregates: number[] = [];
+      // Each client's public id, as replies show it (its `uuid` is a credential nobody else sees).
+      const publicIds = new Map<FmaPythonWire, string>();
 
       for (const [index, round] of rounds.entries()) {
         for (const [i, client] of clients.entries()) {
@@ -121,10 +123,13 @@ describe("FMA's Python client (fma_connect.WebClient) unchanged, byte for byte, 
           expect(sent).toMatchObject({
             id: expect.any(Number),
             federated_model: model.id,
-            client: client.uuid,
+            client: expect.stringMatching(/^[0-9a-f-]{36}$/),
             data: round.data[i],
             base_aggregate: base,
           });
+          expect(sent.client).not.toBe(client.uuid);
+          if (!publicIds.has(client)) publicIds.set(client, sent.client);
+          expect(sent.client).toBe(publicIds.get(client));
         }
 
         const run = await post('/aggregation/run', { model: model.id });
@@ -148,13 +153,13 @@ describe("FMA's Python client (fma_connect.WebClient) unchanged, byte for byte, 
 
           // send_val_results: 201, with FMA's body (federated_model and client included).
           const scored = expectStatus(await client.sendValResults({ accuracy: new PyFloat(0.875) }, aggregate.id), 201);
-          expect(scored).toMatchObject({ id: expect.any(Number), aggregate: aggregate.id, client: client.uuid, validation_results: { accuracy: 0.875 } });
+          expect(scored).toMatchObject({ id: expect.any(Number), aggregate: aggregate.id, client: publicIds.get(client), validation_results: { accuracy: 0.875 } });
         }
         base = aggregates[index]!;
       }
 
       // The service recorded what the clients did, and nothing else.
-      const uuids = clients.map((c) => c.uuid).sort();
+      const uuids = clients.map((c) => publicIds.get(c)!).sort();
       const storedModel = await database.db.collection('federated_models').findOne({ _id: model.id as never });
       expect([...(storedModel!.clients as string[])].sort()).toEqual(uuids);
       expect(await database.db.collection('clients').countDocuments()).toBe(3);

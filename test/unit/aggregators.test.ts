@@ -55,8 +55,16 @@ describe('aggregators', () => {
     expect(weightsToJson(avgValuesIfData(inputs([[1, 2, 4], null], [[5, 2, 3], null], [[3, 2, 2], null])))).toEqual([3, 2, 3]);
   });
 
-  it('refuses a sum that overflows to Infinity instead of storing it', () => {
-    expect(() => avgValuesIfData(inputs([[1.7e308], null], [[1.7e308], null]))).toThrow(AggregationError);
+  it('refuses a sum that overflows to Infinity instead of storing it (weights stored before the magnitude bound)', () => {
+    // The door (parseWeights, uploads) refuses |x| > 1e150 now; weights built directly still overflow.
+    const huge = { weights: { layout: 'vector' as const, shapes: [[1]], values: Float64Array.of(1.7e308) }, numExamples: null };
+    expect(() => avgValuesIfData([huge, huge])).toThrow(AggregationError);
+  });
+
+  it('cannot overflow on inputs within the door bound: 1,000 updates of ±1e150 weighted by 2^53 - 1', () => {
+    const extreme = [[1e150, -1e150], Number.MAX_SAFE_INTEGER] as [unknown, number];
+    const result = weightedFedAvg(inputs(...Array.from({ length: 1_000 }, () => extreme)));
+    expect(Array.from(result.values).every(Number.isFinite)).toBe(true);
   });
 
   it('names the known aggregators when asked for an unknown one', () => {

@@ -67,13 +67,16 @@ describe('API bodies: keys a route does not read are ignored, keys the caller ca
   });
   afterAll(() => closeMongoClient());
 
-  /** A model of alice's with two clients and one aggregate. */
+  /**
+   * A model of alice's with two clients and one aggregate. `a` and `b` are the clients'
+   * credentials (what they send as CLIENT-UUID); `aId` and `bId` their public ids.
+   */
   async function scenario(joinSecret: string | null = null) {
     const model = await connector.createFederatedModel({ name: 'm', developer: alice.id, aggregator: 'avg_values_if_data', joinSecret });
     const [a, b] = [await connector.createClient(), await connector.createClient()];
     await connector.addClientsToModel(model.id, [a!.id, b!.id]);
     const aggregate = await connector.postNewModelAggregate(model.id, null, [3, 2, 3]);
-    return { model, a: a!.id, b: b!.id, aggregate };
+    return { model, a: a!.credential, b: b!.credential, aId: a!.id, bId: b!.id, aggregate };
   }
 
   /** Runs the request and asserts that it changed nothing in the database. */
@@ -160,7 +163,7 @@ describe('API bodies: keys a route does not read are ignored, keys the caller ca
 
   describe('POST /api/v1/model_updates/ (reads federated_model, data, base_aggregate, num_examples; client must agree)', () => {
     it("accepts FMA's body and ignores keys it does not read, such as status, applied_aggregate and id", async () => {
-      const { model, a } = await scenario();
+      const { model, a, aId } = await scenario();
       const reply = await call(createModelUpdate, 'POST', '/api/v1/model_updates/', {
         client: a,
         body: { federated_model: model.id, data: [1, 2, 3], base_aggregate: null, status: 2, applied_aggregate: 1, id: 999_999 },
@@ -168,17 +171,19 @@ describe('API bodies: keys a route does not read are ignored, keys the caller ca
       expect(reply.status).toBe(201);
       expect(reply.body).not.toHaveProperty('status');
       const [stored] = await connector.pullModelUpdates([reply.body.id]);
-      expect(stored).toMatchObject({ id: reply.body.id, status: 0, appliedAggregate: null, client: a });
+      expect(stored).toMatchObject({ id: reply.body.id, status: 0, appliedAggregate: null, client: aId });
       expect(reply.body.id).not.toBe(999_999);
     });
 
-    it('accepts a client that is the caller', async () => {
-      const { model, a } = await scenario();
-      const reply = await call(createModelUpdate, 'POST', '/api/v1/model_updates/', {
-        client: a,
-        body: { federated_model: model.id, data: [1, 2, 3], base_aggregate: null, client: a },
-      });
-      expect(reply).toMatchObject({ status: 201, body: { client: a } });
+    it('accepts a client that is the caller, named by its credential (as FMA sends it) or its public id', async () => {
+      const { model, a, aId } = await scenario();
+      for (const named of [a, aId]) {
+        const reply = await call(createModelUpdate, 'POST', '/api/v1/model_updates/', {
+          client: a,
+          body: { federated_model: model.id, data: [1, 2, 3], base_aggregate: null, client: named },
+        });
+        expect(reply).toMatchObject({ status: 201, body: { client: aId } });
+      }
     });
 
     it.each([
@@ -258,12 +263,12 @@ describe('API bodies: keys a route does not read are ignored, keys the caller ca
 
   describe('POST /api/v1/client_aggregate_scores/ (reads aggregate, validation_results; client and federated_model must agree)', () => {
     it("accepts FMA's body (client and federated_model agreeing) and ignores keys it does not read", async () => {
-      const { model, a, aggregate } = await scenario();
+      const { model, a, aId, aggregate } = await scenario();
       const reply = await call(createClientAggregateScore, 'POST', '/api/v1/client_aggregate_scores/', {
         client: a,
         body: { validation_results: { accuracy: 0.9 }, federated_model: model.id, aggregate: aggregate.id, client: a, id: 999_999, note: 1 },
       });
-      expect(reply).toMatchObject({ status: 201, body: { aggregate: aggregate.id, client: a, validation_results: { accuracy: 0.9 } } });
+      expect(reply).toMatchObject({ status: 201, body: { aggregate: aggregate.id, client: aId, validation_results: { accuracy: 0.9 } } });
       expect(reply.body.id).not.toBe(999_999);
     });
 

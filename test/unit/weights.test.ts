@@ -1,6 +1,7 @@
 import { ValidationError } from '../../lib/errors';
 import { createHash } from 'node:crypto';
 import { allocateWeightsBuffer, float64Bytes, parseWeights, shapeOfWeights, weightsFromBytes, weightsToJson } from '../../lib/weights';
+import { WEIGHTS_LIMITS } from '../../lib/weights/weights';
 
 describe('weights', () => {
   it('parses a flat vector', () => {
@@ -35,7 +36,7 @@ describe('weights', () => {
   });
 
   it('round-trips through JSON and through the stored binary form exactly', () => {
-    for (const json of [[0.1, -2.5e-300, 1e308], [[2], [2, 4, 5], [2]], [[[1, 2], [3, 4]], [0.3]]]) {
+    for (const json of [[0.1, -2.5e-300, 1e150], [[2], [2, 4, 5], [2]], [[[1, 2], [3, 4]], [0.3]]]) {
       const weights = parseWeights(json);
       const { bytes, sha256 } = float64Bytes(weights.values);
       expect(bytes.byteLength).toBe(weights.values.length * 8);
@@ -58,5 +59,47 @@ describe('weights', () => {
     const { bytes, sha256 } = float64Bytes(Float64Array.from([1, 2]));
     const ref = { key: 'k', dtype: 'float64' as const, layout: 'vector' as const, shapes: [[3]], length: 3, byteSize: 24, sha256 };
     expect(() => weightsFromBytes(ref, bytes)).toThrow(/corrupt/);
+  });
+
+  describe('limits, checked before any value is copied', () => {
+    const nested = (depth: number): unknown => {
+      let value: unknown = [1];
+      for (let i = 1; i < depth; i += 1) value = [value];
+      return value;
+    };
+
+    it('refuses data nested 20,000 deep with a 400 naming the limit, without overflowing the stack', () => {
+      expect(() => parseWeights(nested(20_000), 'data')).toThrow(/more than the limit of 8 dimensions/);
+      expect(() => parseWeights([nested(3_000)], 'data')).toThrow(ValidationError);
+    });
+
+    it('accepts a layer of exactly the dimension limit', () => {
+      const weights = parseWeights([nested(WEIGHTS_LIMITS.maxDimensions)], 'data');
+      expect(weights.shapes).toEqual([Array(WEIGHTS_LIMITS.maxDimensions).fill(1)]);
+    });
+
+    it('refuses more values than the limit, as a vector and as layers', () => {
+      const many = new Array<number>(WEIGHTS_LIMITS.maxValues + 1).fill(0.5);
+      expect(() => parseWeights(many, 'data')).toThrow(`more than the limit of ${WEIGHTS_LIMITS.maxValues}`);
+      const half = new Array<number>(WEIGHTS_LIMITS.maxValues / 2 + 1).fill(0.5);
+      expect(() => parseWeights([half, half], 'data')).toThrow(`more than the limit of ${WEIGHTS_LIMITS.maxValues} values`);
+    });
+
+    it('refuses more layers than the limit', () => {
+      const layers = Array.from({ length: WEIGHTS_LIMITS.maxLayers + 1 }, () => [1]);
+      expect(() => parseWeights(layers, 'data')).toThrow(`more than the limit of ${WEIGHTS_LIMITS.maxLayers}`);
+      expect(parseWeights(layers.slice(1), 'data').shapes).toHaveLength(WEIGHTS_LIMITS.maxLayers);
+    });
+
+    it('refuses magnitudes beyond the bound that keeps aggregation finite, and accepts the bound itself', () => {
+      expect(() => parseWeights([1.7e308, 1.7e308, 1.7e308], 'data')).toThrow(/data\.0 must be at most 1e\+150 in magnitude/);
+      expect(() => parseWeights([[1], [2, -1e151]], 'data')).toThrow(/data\.1\.1 must be at most/);
+      expect(Array.from(parseWeights([1e150, -1e150], 'data').values)).toEqual([1e150, -1e150]);
+    });
+
+    it('still names the deepest offending element of a ragged layer', () => {
+      expect(() => parseWeights([[[1, 2], [3]]], 'data')).toThrow(/data\.0\.1 must be a rectangular list of shape \[2\]/);
+      expect(() => parseWeights([[[1, 2], [3, 'x']]], 'data')).toThrow(/data\.0\.1\.1 must be a number/);
+    });
   });
 });

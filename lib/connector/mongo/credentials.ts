@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID, scryptSync, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ClientIdSchema } from '../../entities';
 import { NotFoundError } from '../../errors';
@@ -9,13 +9,29 @@ import { sha256 } from './queries';
 
 // Who may call the API: developers (token, kept only as its hash), clients, join secrets.
 
-export async function createClient(context: ConnectorContext): Promise<{ id: string; createdOn: Date }> {
+/**
+ * A new client: its public id (what developers, lists and other clients see) and its credential
+ * (the UUID FMA's wire protocol returns as `uuid` and the client sends as `CLIENT-UUID`), which is
+ * returned once and stored only as its SHA-256, as developer tokens are. A random UUID holds 122
+ * random bits, so an unsalted fast hash suffices: there is nothing to guess from it.
+ */
+export async function createClient(context: ConnectorContext): Promise<{ id: string; createdOn: Date; credential: string }> {
   const { clients } = await context.collections();
-  const client = { _id: randomUUID(), createdOn: new Date() };
+  const credential = randomUUID();
+  const client = { _id: randomUUID(), credentialHash: sha256(credential), createdOn: new Date() };
   await clients.insertOne(client);
-  return { id: client._id, createdOn: client.createdOn };
+  return { id: client._id, createdOn: client.createdOn, credential };
 }
 
+/** The public id of the client whose credential (`CLIENT-UUID`) this is, or null. */
+export async function findClientByCredential(context: ConnectorContext, credential: string): Promise<string | null> {
+  if (!ClientIdSchema.safeParse(credential).success) return null;
+  const { clients } = await context.collections();
+  const found = await clients.findOne({ credentialHash: sha256(credential) }, { projection: { _id: 1 } });
+  return found?._id ?? null;
+}
+
+/** True when a client has this public id. */
 export async function clientExists(context: ConnectorContext, client: string): Promise<boolean> {
   if (!ClientIdSchema.safeParse(client).success) return false;
   const { clients } = await context.collections();
@@ -53,6 +69,24 @@ export async function verifyJoinSecret(context: ConnectorContext, model: Ref, se
   const expected = found.joinSecretHash ?? null;
   if (expected === null) return true;
   if (secret === undefined) return false;
-  const given = Buffer.from(sha256(secret), 'hex');
-  return timingSafeEqual(given, Buffer.from(expected, 'hex'));
+  const [scheme, salt, hash] = expected.split('$');
+  if (scheme === 'scrypt' && salt !== undefined && hash !== undefined) {
+    const given = scryptSync(secret, Buffer.from(salt, 'hex'), SCRYPT_KEY_BYTES, SCRYPT_OPTIONS);
+    return timingSafeEqual(given, Buffer.from(hash, 'hex'));
+  }
+  // Models created before secrets were salted keep their unsalted SHA-256 until recreated.
+  return timingSafeEqual(Buffer.from(sha256(secret), 'hex'), Buffer.from(expected, 'hex'));
+}
+
+const SCRYPT_KEY_BYTES = 32;
+/** scrypt's defaults (N = 2^14, r = 8): about 16 MiB and tens of milliseconds per try, per guess. */
+const SCRYPT_OPTIONS = { N: 1 << 14, r: 8, p: 1 } as const;
+
+/**
+ * A join secret as stored: `scrypt$<salt>$<key>` (hex), salted and slow, so a leaked database
+ * does not give away short secrets by a precomputed table or a fast guessing run.
+ */
+export function hashJoinSecret(secret: string): string {
+  const salt = randomBytes(16);
+  return `scrypt$${salt.toString('hex')}$${scryptSync(secret, salt, SCRYPT_KEY_BYTES, SCRYPT_OPTIONS).toString('hex')}`;
 }

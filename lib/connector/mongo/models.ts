@@ -9,8 +9,9 @@ import { describeShape, fromStoredShape, sameShape, toStoredShape, type WeightsS
 import type { NewFederatedModel, Page, Paged, Ref, Requirements } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
+import { hashJoinSecret } from './credentials';
 import { toFederatedModel } from './documents';
-import { newestFirstPage, Sequence, sha256, uniqueStrings } from './queries';
+import { newestFirstPage, Sequence, uniqueStrings } from './queries';
 
 // Federated models and the clients that belong to them.
 
@@ -71,7 +72,7 @@ export async function createFederatedModel(context: ConnectorContext, input: New
     currentArtifact: null,
     weightsShape: null,
     weightsShapeSource: null,
-    joinSecretHash: model.joinSecret === null ? null : sha256(model.joinSecret),
+    joinSecretHash: model.joinSecret === null ? null : hashJoinSecret(model.joinSecret),
     createdOn: now,
     lastModified: now,
   };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Filter } from 'mongodb';
 import { z } from 'zod';
+import { assertUsableByAggregator } from '../../algorithms';
 import { allocateIds } from '../../db/counters';
 import type { ModelUpdateDocument } from '../../db/collections';
 import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, UpdateStatus, type FederatedModel, type ModelUpdate } from '../../entities';
@@ -178,6 +179,7 @@ export async function createModelUpdates(context: ConnectorContext, inputs: read
         });
       }
     }
+    assertUsableByAggregator(model.aggregator, update.numExamples, parsed.length === 1 ? 'num_examples' : `model_updates.${i}.num_examples`);
     return parseWeights(update.data, dataField(parsed.length, i));
   });
   for (const [i, update] of parsed.entries()) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { assertUsableByAggregator } from '../../algorithms';
 import { allocateIds } from '../../db/counters';
 import type { ModelUpdateUploadDocument } from '../../db/collections';
 import { ClientIdSchema, EntityIdSchema, type ModelUpdate } from '../../entities';
@@ -13,6 +14,7 @@ import {
   toStoredWeightsRef,
   WEIGHTS_DTYPES,
   type WeightsRef,
+  WEIGHTS_LIMITS,
 } from '../../weights';
 import { parseArgument } from './arguments';
 import { requireAggregateOfModel } from './aggregates';
@@ -78,6 +80,7 @@ export async function createModelUpdateUpload(context: ConnectorContext, input: 
     throw new ForbiddenError(`Client ${parsed.client} is not a client of federated model ${model.id}`);
   }
   if (parsed.baseAggregate !== null) await requireAggregateOfModel(context, parsed.baseAggregate, model.id, 'base_aggregate');
+  assertUsableByAggregator(model.aggregator, parsed.numExamples);
   const layout = parsed.layout ?? (parsed.shapes.length === 1 && parsed.shapes[0]!.length === 1 ? 'vector' : 'layers');
   if (layout === 'vector' && (parsed.shapes.length !== 1 || parsed.shapes[0]!.length !== 1)) {
     throw new ValidationError('shapes: a vector has exactly one one-dimensional shape', {
@@ -203,6 +206,9 @@ async function checkUploadedBytes(context: ConnectorContext, declared: WeightsRe
   if (check.byteSize !== declared.byteSize) return `${check.byteSize} bytes were read, not ${declared.byteSize}`;
   if (check.sha256 !== declared.sha256) return `the bytes' SHA-256 is ${check.sha256}, not the declared ${declared.sha256}`;
   if (check.firstNonFinite !== null) return `value ${check.firstNonFinite} is NaN or infinite; weights must be finite`;
+  if (check.firstTooLarge !== null) {
+    return `value ${check.firstTooLarge} is beyond ${WEIGHTS_LIMITS.maxMagnitude} in magnitude, the limit that keeps aggregation from overflowing`;
+  }
   return null;
 }
 
