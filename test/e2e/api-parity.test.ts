@@ -243,8 +243,10 @@ describe('FMA API parity under serverless-offline', () => {
   it('lists and retrieves scores: a developer those of their models\' aggregates, a client its own', async () => {
     const model = await createModel({ name: 'scored' });
     const [a, b] = [await registeredClient(model.id), await registeredClient(model.id)];
-    await a.sendUpdate([1]);
-    await b.sendUpdate([3]);
+    // Lists name clients by their public ids (what a sent update answers as `client`), never by
+    // the CLIENT-UUID they authenticate with.
+    const { client: publicA } = await a.sendUpdate([1]);
+    const { client: publicB } = await b.sendUpdate([3]);
     expect((await api('POST', '/aggregation/run', { body: { model: model.id } })).status).toBeLessThan(300);
     const [aggregate] = (await api('GET', `/api/v1/model_aggregates/?federated_model=${model.id}`, { token })).body;
     const score = async (client: FmaClient, results: unknown) =>
@@ -254,15 +256,15 @@ describe('FMA API parity under serverless-offline', () => {
 
     const all = await api('GET', `/api/v1/client_aggregate_scores/?aggregate=${aggregate.id}`, { token });
     expect(all.body).toEqual([
-      { id: ofB.id, aggregate: aggregate.id, client: b.clientUuid, validation_results: { accuracy: 0.7 }, created_on: expect.any(String) },
-      expect.objectContaining({ id: ofA.id, client: a.clientUuid }),
+      { id: ofB.id, aggregate: aggregate.id, client: publicB, validation_results: { accuracy: 0.7 }, created_on: expect.any(String) },
+      expect.objectContaining({ id: ofA.id, client: publicA }),
     ]);
     expect(all.headers.get('x-total-count')).toBe('2');
-    expect(ids((await api('GET', `/api/v1/client_aggregate_scores/?client=${a.clientUuid}`, { token })).body)).toEqual([ofA.id]);
+    expect(ids((await api('GET', `/api/v1/client_aggregate_scores/?client=${publicA}`, { token })).body)).toEqual([ofA.id]);
     expect(ids((await api('GET', '/api/v1/client_aggregate_scores/?ordering=created_on', { token })).body).slice(-2)).toEqual([ofA.id, ofB.id]);
     expect((await api('GET', '/api/v1/client_aggregate_scores/', { token: otherToken })).body).toEqual([]);
     expect(ids((await api('GET', '/api/v1/client_aggregate_scores/', { client: a.clientUuid })).body)).toEqual([ofA.id]);
-    expect((await api('GET', `/api/v1/client_aggregate_scores/?client=${b.clientUuid}`, { client: a.clientUuid })).body).toEqual([]);
+    expect((await api('GET', `/api/v1/client_aggregate_scores/?client=${publicB}`, { client: a.clientUuid })).body).toEqual([]);
 
     expect((await api('GET', `/api/v1/client_aggregate_scores/${ofA.id}/`, { token })).body).toMatchObject({ id: ofA.id, validation_results: { accuracy: 0.9 } });
     expect((await api('GET', `/api/v1/client_aggregate_scores/${ofA.id}/`, { client: a.clientUuid })).status).toBe(200);
@@ -272,11 +274,12 @@ describe('FMA API parity under serverless-offline', () => {
   });
 
   it('creates a model with `clients` (existing ids), refusing unknown ones and another developer', async () => {
-    const [c1, c2] = [(await connector.createClient()).id, (await connector.createClient()).id];
+    const [first, second] = [await connector.createClient(), await connector.createClient()];
+    const [c1, c2] = [first.id, second.id];
     const model = await createModel({ clients: [c1, c2, c1] });
     expect([...model.clients].sort()).toEqual([c1, c2].sort());
-    // A member from the start: it may send updates without registering.
-    expect((await api('POST', '/api/v1/model_updates/', { client: c1, body: { federated_model: model.id, data: [1] } })).status).toBe(201);
+    // A member from the start: it may send updates (with its credential) without registering.
+    expect((await api('POST', '/api/v1/model_updates/', { client: first.credential, body: { federated_model: model.id, data: [1] } })).status).toBe(201);
     const unknown = await api('POST', '/api/v1/models/', { token, body: { name: 'x', aggregator: 'avg_values_if_data', clients: ['00000000-0000-4000-8000-000000000000'] } });
     expect(unknown).toMatchObject({ status: 400, body: { clients: ['Invalid pk "00000000-0000-4000-8000-000000000000" - object does not exist.'] } });
     const other = await api('POST', '/api/v1/models/', { token, body: { name: 'x', aggregator: 'avg_values_if_data', developer: 'someone-else' } });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { checkWeightsStream } from '../../lib/weights';
+import { checkWeightsStream, WEIGHTS_LIMITS } from '../../lib/weights';
 
 /** The bytes cut into chunks of awkward sizes, as a network stream delivers them. */
 function chunked(bytes: Uint8Array, sizes: number[]): Readable {
@@ -24,7 +24,15 @@ describe('checkWeightsStream', () => {
       byteSize: bytes.byteLength,
       sha256: createHash('sha256').update(bytes).digest('hex'),
       firstNonFinite: null,
+      firstTooLarge: null,
     });
+  });
+
+  it('names the first value beyond the magnitude bound (finite, but one that could overflow a sum)', async () => {
+    const copy = Float64Array.from(values);
+    copy[200_001] = -(WEIGHTS_LIMITS.maxMagnitude * 10);
+    const check = await checkWeightsStream(chunked(new Uint8Array(copy.buffer), [4_099]), 'float64');
+    expect(check).toMatchObject({ firstNonFinite: null, firstTooLarge: 200_001 });
   });
 
   it.each([
