@@ -1,8 +1,6 @@
 import { z } from 'zod';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
-import { assertJsonLimits } from '../../lib/api/json-limits';
-import { assertValidJsonSchema } from '../../lib/api/json-schema';
-import { modelFields, requireExistingClients } from '../../lib/api/model-body';
+import { assertModelJson, modelFields, requireExistingClients } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute } from '../../lib/http/api-route';
@@ -32,11 +30,7 @@ export const body = drfBody({
 /** `POST /api/v1/models/`: a developer creates a model; the developer is the caller, never the body. */
 export const handler = apiRoute(getConnector, { audience: 'developer', body }, async ({ caller, body: input }) => {
   assertNamesCaller(input.developer, caller!, 'developer');
-  assertJsonLimits(input.update_schema, 'update_schema');
-  assertJsonLimits(input.client_agg_results_schema, 'client_agg_results_schema');
-  assertJsonLimits(input.requirement_args, 'requirement_args');
-  assertValidJsonSchema(input.update_schema, 'update_schema');
-  assertValidJsonSchema(input.client_agg_results_schema, 'client_agg_results_schema');
+  assertModelJson(input);
   // Everything is checked before the first write: a refused `initial_model` must not leave a
   // model behind (the connector parses it again when it stores the artifact).
   if (input.initial_model !== undefined) parseWeights(input.initial_model, 'initial_model');

@@ -1,7 +1,6 @@
 import { assertNamesCaller } from '../../lib/api/drf-body';
 import { requireVisibleModel } from '../../lib/api/access';
-import { assertValidJsonSchema } from '../../lib/api/json-schema';
-import { modelPatchBody, modelPutBody, requireExistingClients } from '../../lib/api/model-body';
+import { assertModelJson, modelPatchBody, modelPutBody, requireExistingClients } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
@@ -20,8 +19,7 @@ function changeModel(body: typeof modelPatchBody | typeof modelPutBody) {
     assertNamesCaller(input.developer, caller!, 'developer');
     const connector = getConnector();
     const model = await requireVisibleModel(connector, caller!, id);
-    if (input.update_schema != null) assertValidJsonSchema(input.update_schema, 'update_schema');
-    if (input.client_agg_results_schema != null) assertValidJsonSchema(input.client_agg_results_schema, 'client_agg_results_schema');
+    assertModelJson(input);
     const clients = input.clients === undefined ? undefined : await requireExistingClients(connector, input.clients);
     let changed = await connector.updateFederatedModel(model, {
       name: input.name,

@@ -3,6 +3,8 @@ import type { MetadataConnector } from '../connector';
 import { ClientIdSchema } from '../entities';
 import { ValidationError } from '../errors';
 import { drfBody } from './drf-body';
+import { assertJsonLimits } from './json-limits';
+import { assertValidJsonSchema } from './json-schema';
 
 const JsonSchema = z.record(z.string(), z.unknown()).nullable();
 
@@ -50,4 +52,23 @@ export async function requireExistingClients(connector: MetadataConnector, clien
     ids.push(client as string);
   }
   return [...new Set(ids)];
+}
+
+/**
+ * The checks of a model's user JSON, for creation and changes alike, before any write: size and
+ * depth limits on each field, then the JSON Schemas themselves (safe patterns, compilable).
+ * Fields left out (`undefined`, a PATCH that does not touch them) are not checked.
+ */
+export function assertModelJson(input: {
+  readonly update_schema?: Record<string, unknown> | null;
+  readonly client_agg_results_schema?: Record<string, unknown> | null;
+  readonly requirement_args?: unknown[] | null;
+}): void {
+  for (const field of ['update_schema', 'client_agg_results_schema', 'requirement_args'] as const) {
+    if (input[field] !== undefined) assertJsonLimits(input[field], field);
+  }
+  for (const field of ['update_schema', 'client_agg_results_schema'] as const) {
+    const schema = input[field];
+    if (schema !== undefined) assertValidJsonSchema(schema, field);
+  }
 }

@@ -202,6 +202,22 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
       expect(reply.status).toBe(400);
       expect(reply.body.update_schema[0]).toMatch(/exponential time/);
     });
+
+    it('checks a model change (PATCH, PUT) as it checks a creation: unsafe patterns and deep schemas change nothing', async () => {
+      const { id } = await createModel(alice);
+      const unsafe = { type: 'array', items: { type: 'string', pattern: '^(a+)+$' } };
+      const patched = await writesNothing(() => api('PATCH', `/api/v1/models/${id}/`, { token: alice, body: { update_schema: unsafe } }));
+      expect(patched.status).toBe(400);
+      expect(patched.body.update_schema[0]).toMatch(/exponential time/);
+      const deep = await writesNothing(() =>
+        api('PUT', `/api/v1/models/${id}/`, {
+          token: alice,
+          raw: `{"name": "m", "aggregator": "avg_values_if_data", "client_agg_results_schema": {"a": ${nestedJson(20_000)}}}`,
+        }),
+      );
+      expect(deep.status).toBe(400);
+      expect(JSON.stringify(deep.body)).toMatch(/levels/);
+    });
   });
 
   describe('4. updates that could never be aggregated are refused at the door', () => {
