@@ -13,8 +13,9 @@
  * 4. otherwise an immediate error that says what to set.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { buildGoLauncher, hasGo } from '../go-launcher';
 import { createInterface } from 'node:readline';
 import { waitForServer, type ServerDescription } from '../../lib/db/ping';
 
@@ -148,27 +149,14 @@ async function startMemoryServer(): Promise<ResolvedDatabase> {
   }
 }
 
-function hasGo(): boolean {
-  return spawnSync('go', ['version'], { stdio: 'ignore' }).status === 0;
-}
-
-/** Builds the launcher when it is missing or older than its sources. */
 function buildLauncher(log: Log): void {
-  const sources = readdirSync(launcherSource)
-    .filter((file) => file.endsWith('.go') || file === 'go.mod' || file === 'go.sum')
-    .map((file) => path.join(launcherSource, file));
-  const newestSource = Math.max(...sources.map((file) => statSync(file).mtimeMs));
-  if (existsSync(launcherBinary) && statSync(launcherBinary).mtimeMs >= newestSource) return;
-
-  log('database: building the FerretDB launcher (first use; about a minute)');
-  mkdirSync(path.dirname(launcherBinary), { recursive: true });
-  const build = spawnSync('go', ['build', '-o', launcherBinary, '.'], {
-    cwd: launcherSource,
-    stdio: ['ignore', 'inherit', 'inherit'],
+  buildGoLauncher({
+    source: launcherSource,
+    binary: launcherBinary,
+    name: 'FerretDB',
+    duration: 'about a minute',
+    log: (message) => log(`database: ${message}`),
   });
-  if (build.status !== 0) {
-    throw new Error(`Building the FerretDB launcher failed (go build exited with ${build.status ?? build.signal})`);
-  }
 }
 
 /**

@@ -13,9 +13,10 @@
  * `FMA_LOCAL_OBJECT_STORE=s3rver` (or `gofakes3`) picks the local server explicitly. Local servers
  * listen on 127.0.0.1 on a free port and exit when this process goes away (their stdin closes).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { buildGoLauncher, hasGo } from '../go-launcher';
 import { createInterface } from 'node:readline';
 import { CreateBucketCommand, HeadBucketCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../lib/store';
@@ -133,9 +134,6 @@ export async function ensureBucket(client: S3Client, bucket: string): Promise<vo
   }
 }
 
-function hasGo(): boolean {
-  return spawnSync('go', ['version'], { stdio: 'ignore' }).status === 0;
-}
 
 function hasS3rver(): boolean {
   try {
@@ -145,24 +143,14 @@ function hasS3rver(): boolean {
     return false;
   }
 }
-
-/** Builds the launcher when it is missing or older than its sources. */
 function buildLauncher(log: Log): void {
-  const sources = readdirSync(launcherSource)
-    .filter((file) => file.endsWith('.go') || file === 'go.mod' || file === 'go.sum')
-    .map((file) => path.join(launcherSource, file));
-  const newestSource = Math.max(...sources.map((file) => statSync(file).mtimeMs));
-  if (existsSync(launcherBinary) && statSync(launcherBinary).mtimeMs >= newestSource) return;
-
-  log('object store: building the gofakes3 launcher (first use; about 20 s)');
-  mkdirSync(path.dirname(launcherBinary), { recursive: true });
-  const build = spawnSync('go', ['build', '-o', launcherBinary, '.'], {
-    cwd: launcherSource,
-    stdio: ['ignore', 'inherit', 'inherit'],
+  buildGoLauncher({
+    source: launcherSource,
+    binary: launcherBinary,
+    name: 'gofakes3',
+    duration: 'about 20 s',
+    log: (message) => log(`object store: ${message}`),
   });
-  if (build.status !== 0) {
-    throw new Error(`Building the gofakes3 launcher failed (go build exited with ${build.status ?? build.signal})`);
-  }
 }
 
 function readAnnouncedEndpoint(child: ChildProcess): Promise<string> {
