@@ -56,11 +56,17 @@ async function main(): Promise<void> {
   try {
     const databaseName = `bench_submissions_${Date.now()}`;
     const connector = create('MongoMetadataConnector', { connection_string: database.uri, database_name: databaseName });
+    // Public ids make the model's members; each client authenticates with its credential.
     const clientIds: string[] = [];
+    const credentials: string[] = [];
     let modelId: number;
     try {
       await connector.updateDatabase();
-      for (let i = 0; i < clients; i += 1) clientIds.push((await connector.createClient()).id);
+      for (let i = 0; i < clients; i += 1) {
+        const created = await connector.createClient();
+        clientIds.push(created.id);
+        credentials.push(created.credential);
+      }
       const model = await connector.createFederatedModel({
         name: 'submission bench',
         aggregator: 'avg_values_if_data',
@@ -92,9 +98,9 @@ async function main(): Promise<void> {
     // Warm-up, not measured: the first call builds and loads the function; then the callers join
     // one by one, since serverless-offline starts a function instance (a cold start) for each
     // concurrent request, and many cold starts at once on a small machine pass the 15 s timeout.
-    await submit(clientIds[0]!);
+    await submit(credentials[0]!);
     const warmupEnd = performance.now() + warmupSeconds * 1000 + clients * 300;
-    await Promise.all(clientIds.map(async (client, i) => {
+    await Promise.all(credentials.map(async (client, i) => {
       await new Promise((resolve) => setTimeout(resolve, i * 300));
       while (performance.now() < warmupEnd) await submit(client);
     }));
@@ -102,7 +108,7 @@ async function main(): Promise<void> {
     const latencies: number[] = [];
     const started = performance.now();
     const end = started + seconds * 1000;
-    await Promise.all(clientIds.map(async (client) => {
+    await Promise.all(credentials.map(async (client) => {
       while (performance.now() < end) latencies.push(await submit(client));
     }));
     const elapsed = (performance.now() - started) / 1000;
