@@ -2,8 +2,8 @@
  * Our Go launchers (scripts/ferretdb, scripts/object-store/gofakes3) are built from source on
  * first use into .cache/, and again whenever a source file is newer than the binary.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export function hasGo(): boolean {
@@ -34,4 +34,24 @@ export function buildGoLauncher(options: {
   if (build.status !== 0) {
     throw new Error(`Building the ${options.name} launcher failed (go build exited with ${build.status ?? build.signal})`);
   }
+}
+
+/** The version of `module` that the launcher in `source` is built from, as its go.mod pins it. */
+export function goModuleVersion(source: string, module: string): string {
+  const goMod = readFileSync(path.join(source, 'go.mod'), 'utf8');
+  const escaped = module.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  return new RegExp(`${escaped} (v\\S+)`).exec(goMod)?.[1] ?? 'unknown';
+}
+
+/**
+ * Stops a launcher: closing its stdin is its signal to shut down what it owns; SIGTERM, then
+ * SIGKILL after 5 s, cover one that does not listen. Resolves once it has exited.
+ */
+export async function stopLauncher(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(killTimer);
 }

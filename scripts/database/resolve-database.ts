@@ -13,9 +13,9 @@
  * 4. otherwise an immediate error that says what to set.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { buildGoLauncher, hasGo } from '../go-launcher';
+import { buildGoLauncher, goModuleVersion, hasGo, stopLauncher } from '../go-launcher';
 import { createInterface } from 'node:readline';
 import { waitForServer, type ServerDescription } from '../../lib/db/ping';
 
@@ -183,7 +183,7 @@ export async function startFerretDb(
       kind: 'ferretdb',
       uri,
       server,
-      description: `FerretDB ${ferretDbModuleVersion()} (embedded, ${backendName} backend; reports MongoDB ${server.version}) at ${uri}`,
+      description: `FerretDB ${goModuleVersion(launcherSource, 'github.com/FerretDB/FerretDB')} (embedded, ${backendName} backend; reports MongoDB ${server.version}) at ${uri}`,
       launcher: {
         backend: choice.backend,
         launcherPid: child.pid!,
@@ -193,11 +193,11 @@ export async function startFerretDb(
       stop: async () => {
         if (stopped) return;
         stopped = true;
-        await stopChild(child, exited);
+        await stopLauncher(child, exited);
       },
     };
   } catch (error) {
-    await stopChild(child, exited);
+    await stopLauncher(child, exited);
     throw error;
   }
 }
@@ -223,21 +223,6 @@ function readAnnouncement(child: ChildProcess): Promise<Record<string, string>> 
       reject(new Error(`The FerretDB launcher exited early (${code ?? signal})`));
     });
   });
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.stdin?.end();
-  child.kill('SIGTERM');
-  const killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(killTimer);
-}
-
-/** The FerretDB module version the launcher is built from (embedded builds report "unknown"). */
-function ferretDbModuleVersion(): string {
-  const goMod = readFileSync(path.join(launcherSource, 'go.mod'), 'utf8');
-  return /github\.com\/FerretDB\/FerretDB (v\S+)/.exec(goMod)?.[1] ?? 'unknown';
 }
 
 function describeServer(server: ServerDescription): string {

@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildGoLauncher, hasGo } from '../go-launcher';
+import { buildGoLauncher, goModuleVersion, hasGo, stopLauncher } from '../go-launcher';
 import { createInterface } from 'node:readline';
 import { CreateBucketCommand, HeadBucketCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../lib/store';
@@ -85,7 +85,7 @@ export async function resolveObjectStore(log: Log = (m) => console.error(m)): Pr
   if (kind === 'gofakes3') {
     buildLauncher(log);
     child = spawn(launcherBinary, ['-backend', 'memory'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    version = `gofakes3 ${goModuleVersion()} (in-memory backend)`;
+    version = `gofakes3 ${goModuleVersion(launcherSource, 'github.com/johannesboyne/gofakes3')} (in-memory backend)`;
   } else {
     child = spawn(process.execPath, [s3rverLauncher], { stdio: ['pipe', 'pipe', 'inherit'] });
     version = `s3rver ${s3rverVersion()}`;
@@ -107,11 +107,11 @@ export async function resolveObjectStore(log: Log = (m) => console.error(m)): Pr
       stop: async () => {
         if (stopped) return;
         stopped = true;
-        await stopChild(child, exited);
+        await stopLauncher(child, exited);
       },
     };
   } catch (error) {
-    await stopChild(child, exited);
+    await stopLauncher(child, exited);
     throw error;
   }
 }
@@ -169,20 +169,6 @@ function readAnnouncedEndpoint(child: ChildProcess): Promise<string> {
       reject(new Error(`The object-store launcher exited early (${code ?? signal})`));
     });
   });
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.stdin?.end();
-  child.kill('SIGTERM');
-  const killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(killTimer);
-}
-
-function goModuleVersion(): string {
-  const goMod = readFileSync(path.join(launcherSource, 'go.mod'), 'utf8');
-  return /github\.com\/johannesboyne\/gofakes3 (v\S+)/.exec(goMod)?.[1] ?? 'unknown';
 }
 
 function s3rverVersion(): string {
