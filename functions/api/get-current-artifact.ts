@@ -11,6 +11,5 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const record = await connector.pullModelArtifactRecord(model.currentArtifact);
   if (record === null) return {};
   assertJsonSizedWeights(record.weights, `/api/v1/models/${model.id}/get_latest_model/weights/`);
-  const found = await connector.pullModelArtifact(model.currentArtifact);
-  return found === null ? {} : modelArtifactJson(found.artifact, found.values);
+  return modelArtifactJson(record, await connector.pullWeights(record.weights));
 });

@@ -10,5 +10,5 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const latest = await connector.pullLatestModelAggregate(model);
   if (latest === null) return {};
   assertJsonSizedWeights(latest.weights, `/api/v1/model_aggregates/${latest.id}/weights/`);
-  return modelAggregateJson(latest, (await connector.pullModelAggregateWeights(latest.id)) ?? undefined);
+  return modelAggregateJson(latest, await connector.pullWeights(latest.weights));
 });

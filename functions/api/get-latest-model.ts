@@ -15,14 +15,12 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const binaryRoute = `/api/v1/models/${model.id}/get_latest_model/weights/`;
   if (latest !== null) {
     assertJsonSizedWeights(latest.weights, binaryRoute);
-    const weights = await connector.pullModelAggregateWeights(latest.id);
-    if (weights !== null) return { values: weightsToJson(weights), aggregate: latest.id };
+    return { values: weightsToJson(await connector.pullWeights(latest.weights)), aggregate: latest.id };
   }
-  if (model.currentArtifact !== null) {
-    const record = await connector.pullModelArtifactRecord(model.currentArtifact);
-    if (record !== null) assertJsonSizedWeights(record.weights, binaryRoute);
-    const artifact = await connector.pullModelArtifact(model.currentArtifact);
-    if (artifact !== null) return { values: weightsToJson(artifact.values), aggregate: null };
+  const artifact = model.currentArtifact === null ? null : await connector.pullModelArtifactRecord(model.currentArtifact);
+  if (artifact !== null) {
+    assertJsonSizedWeights(artifact.weights, binaryRoute);
+    return { values: weightsToJson(await connector.pullWeights(artifact.weights)), aggregate: null };
   }
   return {};
 });

@@ -8,5 +8,5 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const connector = getConnector();
   const aggregate = await requireVisibleAggregate(connector, caller!, id);
   assertJsonSizedWeights(aggregate.weights, `/api/v1/model_aggregates/${id}/weights/`);
-  return modelAggregateJson(aggregate, (await connector.pullModelAggregateWeights(id)) ?? undefined);
+  return modelAggregateJson(aggregate, await connector.pullWeights(aggregate.weights));
 });

@@ -15,6 +15,5 @@ export async function aggregateJson(
   includeWeights: boolean,
 ) {
   if (aggregate === null) return null;
-  const result = includeWeights ? await connector.pullModelAggregateWeights(aggregate.id) : null;
-  return modelAggregateJson(aggregate, result ?? undefined);
+  return modelAggregateJson(aggregate, includeWeights ? await connector.pullWeights(aggregate.weights) : undefined);
 }

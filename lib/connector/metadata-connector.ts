@@ -146,6 +146,8 @@ export interface MetadataConnector {
   createModelUpdateUpload(input: NewModelUpdateUpload): Promise<ModelUpdateUpload>;
   /** Checks the uploaded bytes and makes them a PENDING update; again: the same update, `created: false`. */
   completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }>;
+  /** Stored weights, whole in memory (for JSON replies), from a reference already in hand. */
+  pullWeights(weights: WeightsRef): Promise<Weights>;
   /** A presigned GET URL for stored weights (large aggregates and artifacts are read this way). */
   presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }>;
   createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore>;

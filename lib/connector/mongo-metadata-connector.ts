@@ -208,6 +208,10 @@ export class MongoMetadataConnector implements MetadataConnector {
     return uploads.completeModelUpdateUpload(this.context, upload, client);
   }
 
+  pullWeights(ref: WeightsRef): Promise<Weights> {
+    return weights.readWeights(this.context, ref);
+  }
+
   presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }> {
     return uploads.presignWeightsDownload(this.context, weights);
   }
