@@ -19,7 +19,7 @@ export const handler = createHandler({ input }, async ({ model, model_updates })
   getMeanAggregator(found.aggregator);
   const updates = await connector.pullModelUpdates(model_updates);
   const verdict = checkRequirement(found.requirement, found.requirementArgs, {
-    modelClients: found.clients,
+    modelClients: found.requirement === 'all_clients' ? await connector.pullModelClients(found.id) : [],
     updateClients: updates.map((update) => update.client),
   });
   return { met: verdict.met, reason: verdict.reason, requirement: found.requirement };

@@ -36,7 +36,7 @@ export const handler = apiRoute(getConnector, { audience: 'client', body }, asyn
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(input.federated_model);
   if (model === null) throw invalidPk('federated_model', input.federated_model);
-  if (!model.clients.includes(caller!.id)) throw new ForbiddenError('This client is not registered with this model.');
+  if (!(await connector.isModelClient(model.id, caller!.id))) throw new ForbiddenError('This client is not registered with this model.');
   assertMatchesSchema(model.updateSchema, input.data, 'data');
   if (input.base_aggregate !== null && (await connector.pullModelAggregate(input.base_aggregate)) === null) {
     throw invalidPk('base_aggregate', input.base_aggregate);

@@ -53,5 +53,5 @@ export const handler = apiRoute(getConnector, { audience: 'developer', body }, a
     await connector.createModelArtifact(model, '1.0.0', input.initial_model);
     model = (await connector.pullFederatedModelWId(model.id))!;
   }
-  return respond(201, federatedModelJson(model));
+  return respond(201, federatedModelJson(model, await connector.pullModelClients(model.id)));
 });

@@ -4,6 +4,8 @@ import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams } from '../../lib/http/api-route';
 
 /** `GET /api/v1/models/{id}/`: one of the developer's own models (others' are 404). */
-export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams }, async ({ caller, params: { id } }) =>
-  federatedModelJson(await requireVisibleModel(getConnector(), caller!, id)),
-);
+export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams }, async ({ caller, params: { id } }) => {
+  const connector = getConnector();
+  const model = await requireVisibleModel(connector, caller!, id);
+  return federatedModelJson(model, await connector.pullModelClients(model.id));
+});

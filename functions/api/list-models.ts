@@ -1,10 +1,17 @@
 import { booleanFilter, ListQuery, listResponse, PAGE_SIZES } from '../../lib/api/lists';
 import { federatedModelJson } from '../../lib/api/representation';
-import { getConnector } from '../../lib/connector';
+import { getConnector, type Page } from '../../lib/connector';
 import { apiRoute } from '../../lib/http/api-route';
 
 /** `GET /api/v1/models/`: the developer's own models, newest first; `?allow_aggregation=`, `?ordering=`. */
 export const handler = apiRoute(getConnector, { audience: 'developer', query: ListQuery }, async ({ caller, query, event }) => {
   const filter = { developer: caller!.id, allowAggregation: booleanFilter(query, 'allow_aggregation') };
-  return listResponse(event, PAGE_SIZES.models, (page) => getConnector().listFederatedModels(filter, page), federatedModelJson);
+  const connector = getConnector();
+  // The page's models, then the members of all of them in one query.
+  const listWithClients = async (page: Page) => {
+    const paged = await connector.listFederatedModels(filter, page);
+    const clients = await connector.pullClientsOfModels(paged.items.map((model) => model.id));
+    return { ...paged, items: paged.items.map((model) => ({ model, clients: clients.get(model.id) ?? [] })) };
+  };
+  return listResponse(event, PAGE_SIZES.models, listWithClients, ({ model, clients }) => federatedModelJson(model, clients));
 });

@@ -18,7 +18,7 @@ export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPa
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(id);
   if (model === null) throw new NotFoundError('Not found.');
-  const alreadyMember = caller !== null && model.clients.includes(caller.id);
+  const alreadyMember = caller !== null && (await connector.isModelClient(model.id, caller.id));
   if (!alreadyMember && !(await connector.verifyJoinSecret(model, input.join_secret))) {
     throw new ForbiddenError('This model admits new clients only with its join secret.');
   }

@@ -32,7 +32,7 @@ function changeModel(body: typeof modelPatchBody | typeof modelPutBody) {
       allowAggregation: input.allow_aggregation,
     });
     if (clients !== undefined) changed = await connector.setModelClients(model, clients);
-    return federatedModelJson(changed);
+    return federatedModelJson(changed, await connector.pullModelClients(changed.id));
   });
 }
 

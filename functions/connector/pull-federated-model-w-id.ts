@@ -9,7 +9,8 @@ export const input = z.strictObject({ fed_model_id: Id });
 
 /** `pull_federated_model_w_id`: the model; 404 / NotFoundError when none has that id. */
 export const handler = createHandler({ input }, async ({ fed_model_id }) => {
-  const model = await getConnector().pullFederatedModelWId(fed_model_id);
+  const connector = getConnector();
+  const model = await connector.pullFederatedModelWId(fed_model_id);
   if (model === null) throw new NotFoundError(`Federated model ${fed_model_id} does not exist`);
-  return federatedModelJson(model);
+  return federatedModelJson(model, await connector.pullModelClients(model.id));
 });

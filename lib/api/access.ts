@@ -16,7 +16,7 @@ export async function requireVisibleModel(
   if (model === null || (caller.kind === 'developer' && model.developer !== caller.id)) {
     throw new NotFoundError('Not found.');
   }
-  if (caller.kind === 'client' && !model.clients.includes(caller.id)) {
+  if (caller.kind === 'client' && !(await connector.isModelClient(model.id, caller.id))) {
     throw new ForbiddenError('This client is not registered with this model.');
   }
   return model;

@@ -6,12 +6,13 @@ import { weightsToJson, type Weights, type WeightsRef } from '../weights';
  * Entities as the HTTP API and the Lambda operations return them: snake_case fields as in FMA's
  * REST API, dates as ISO-8601 strings, weights only when asked for.
  */
-export function federatedModelJson(model: FederatedModel) {
+export function federatedModelJson(model: FederatedModel, clients: readonly string[]) {
   return {
     id: model.id,
     name: model.name,
     developer: model.developer,
-    clients: model.clients,
+    /** Members by public id (never their credentials), in the order they joined. */
+    clients,
     aggregator: model.aggregator,
     requirement: model.requirement,
     requirement_args: model.requirementArgs,

@@ -178,6 +178,12 @@ export interface MetadataConnector {
   verifyJoinSecret(model: Ref, secret: string | undefined): Promise<boolean>;
   /** Ids of the models a client belongs to. */
   pullModelsOfClient(client: string): Promise<number[]>;
+  /** True when the client belongs to the model (one indexed read; no model's member list is loaded). */
+  isModelClient(model: Ref, client: string): Promise<boolean>;
+  /** The model's members (public ids), in the order they joined (those that joined together by id). */
+  pullModelClients(model: Ref): Promise<string[]>;
+  /** The members of each of the models, in one query. */
+  pullClientsOfModels(models: readonly number[]): Promise<Map<number, string[]>>;
   /** Ids of a developer's models. */
   pullModelsOfDeveloper(developer: string): Promise<number[]>;
   listFederatedModels(filter: { developer: string; allowAggregation?: boolean }, page: Page): Promise<Paged<FederatedModel>>;

@@ -31,6 +31,7 @@ import { ConnectorContext } from './mongo/context';
 import * as credentials from './mongo/credentials';
 import * as deletion from './mongo/deletion';
 import * as leases from './mongo/leases';
+import * as modelClients from './mongo/model-clients';
 import * as models from './mongo/models';
 import * as updates from './mongo/updates';
 import * as uploads from './mongo/uploads';
@@ -42,7 +43,8 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * The metadata connector on MongoDB (the official driver): one facade over a module per concern,
  * each in `lib/connector/mongo/`:
  *
- * - `models.ts`: federated models and their clients
+ * - `models.ts`: federated models
+ * - `model-clients.ts`: which clients belong to which model (a collection, not an array)
  * - `updates.ts`: model updates, claims and status transitions
  * - `aggregates.ts`: aggregates, artifacts and clients' scores
  * - `leases.ts`: aggregation leases (one run per model at a time)
@@ -265,7 +267,19 @@ export class MongoMetadataConnector implements MetadataConnector {
   }
 
   pullModelsOfClient(client: string): Promise<number[]> {
-    return models.pullModelsOfClient(this.context, client);
+    return modelClients.pullModelsOfClient(this.context, client);
+  }
+
+  isModelClient(model: Ref, client: string): Promise<boolean> {
+    return modelClients.isModelClient(this.context, model, client);
+  }
+
+  pullModelClients(model: Ref): Promise<string[]> {
+    return modelClients.pullModelClients(this.context, model);
+  }
+
+  pullClientsOfModels(models: readonly number[]): Promise<Map<number, string[]>> {
+    return modelClients.pullClientsOfModels(this.context, models);
   }
 
   pullModelsOfDeveloper(developer: string): Promise<number[]> {

@@ -7,6 +7,7 @@ export const CollectionName = {
   counters: 'counters',
   clients: 'clients',
   federatedModels: 'federated_models',
+  modelClients: 'model_clients',
   modelUpdates: 'model_updates',
   modelUpdateUploads: 'model_update_uploads',
   modelAggregates: 'model_aggregates',
@@ -46,7 +47,6 @@ export interface FederatedModelDocument {
   _id: number;
   name: string;
   developer: string | null;
-  clients: string[];
   aggregator: string;
   requirement: string | null;
   requirementArgsJson: string;
@@ -66,6 +66,18 @@ export interface FederatedModelDocument {
   joinSecretHash?: string | null;
   createdOn: Date;
   lastModified: Date;
+}
+
+/**
+ * A client's membership of a model: one document per (model, client), so that open registration
+ * grows a collection, not the model document, and checking one membership reads one document.
+ * `_id` is `<model>/<client>`, which makes a second insert of the same membership a duplicate key.
+ */
+export interface ModelClientDocument {
+  _id: string;
+  federatedModel: number;
+  client: string;
+  joinedOn: Date;
 }
 
 export interface ModelUpdateDocument {
@@ -154,6 +166,7 @@ export function collections(db: Db) {
     counters: db.collection<CounterDocument>(CollectionName.counters),
     clients: db.collection<ClientDocument>(CollectionName.clients),
     federatedModels: db.collection<FederatedModelDocument>(CollectionName.federatedModels),
+    modelClients: db.collection<ModelClientDocument>(CollectionName.modelClients),
     modelUpdates: db.collection<ModelUpdateDocument>(CollectionName.modelUpdates),
     modelUpdateUploads: db.collection<ModelUpdateUploadDocument>(CollectionName.modelUpdateUploads),
     modelAggregates: db.collection<ModelAggregateDocument>(CollectionName.modelAggregates),
@@ -181,10 +194,14 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
     { key: { developer: 1, createdOn: -1, _id: -1 }, name: 'developer_createdOn' },
     // the same, filtered by ?allow_aggregation=
     { key: { developer: 1, allowAggregation: 1, createdOn: -1, _id: -1 }, name: 'developer_allowAggregation_createdOn' },
-    // the models a client belongs to (client-scoped API reads)
-    { key: { clients: 1 }, name: 'clients' },
     // the scheduled trigger: models that allow aggregation
     { key: { allowAggregation: 1 }, name: 'allowAggregation' },
+  ],
+  model_clients: [
+    // one membership per (model, client), and a model's members (the requirement, the model's JSON)
+    { key: { federatedModel: 1, client: 1 }, name: 'federatedModel_client', unique: true },
+    // the models a client belongs to (client-scoped API reads)
+    { key: { client: 1, federatedModel: 1 }, name: 'client_federatedModel' },
   ],
   model_updates: [
     // pending / ready / registered updates of a model: equality on model and status, then client

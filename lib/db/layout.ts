@@ -1,6 +1,7 @@
 import type { Db } from 'mongodb';
 import { CollectionName, INDEXES } from './collections';
 import { isNamespaceExistsError } from './driver-errors';
+import { moveModelClientArrays } from './migrations';
 import { installValidators, type ValidatorsResult } from './validators';
 
 export interface DatabaseLayout {
@@ -13,7 +14,7 @@ export interface DatabaseLayout {
 
 /**
  * Brings a database to the current layout: every collection and every index (unique ones
- * included). Idempotent and safe to run from several processes at once: an existing collection
+ * included), and data kept in an older layout moved to the current one (lib/db/migrations.ts). Idempotent and safe to run from several processes at once: an existing collection
  * is not an error, and creating an index that exists with the same name and keys is a no-op.
  *
  * `$jsonSchema` validators (lib/db/validators.ts) are installed where the server supports them
@@ -36,6 +37,7 @@ export async function updateDatabaseLayout(db: Db): Promise<DatabaseLayout> {
   for (const name of names) {
     for (const index of INDEXES[name]) await db.collection(name).createIndexes([index]);
   }
+  await moveModelClientArrays(db);
   const validators = await installValidators(db);
   return { ...(await describeDatabaseLayout(db)), validators };
 }

@@ -31,6 +31,11 @@ export const VALIDATORS: Readonly<Partial<Record<CollectionName, Document>>> = {
       createdOn: { bsonType: 'date' },
     },
   },
+  model_clients: {
+    bsonType: 'object',
+    required: ['_id', 'federatedModel', 'client', 'joinedOn'],
+    properties: { _id: { bsonType: 'string' }, federatedModel: number, client: { bsonType: 'string' }, joinedOn: { bsonType: 'date' } },
+  },
   model_updates: {
     bsonType: 'object',
     required: ['_id', 'federatedModel', 'client', 'weights', 'status', 'createdOn'],

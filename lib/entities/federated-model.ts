@@ -1,17 +1,15 @@
 import { z } from 'zod';
-import { ClientIdSchema, EntityIdSchema } from './ids';
+import { EntityIdSchema } from './ids';
 
 /** A JSON Schema document (validated with ajv where it is used). */
 export const JsonSchemaSchema = z.record(z.string(), z.unknown());
 
-/** A federated model: who may join it, how its updates are combined, and when. */
+/** A federated model: how its updates are combined, and when (its members are kept apart, see the connector). */
 export const FederatedModelSchema = z.object({
   id: EntityIdSchema,
   name: z.string(),
   /** The developer who owns the model; null for models created by operators. */
   developer: z.string().nullable(),
-  /** Client UUIDs allowed to send updates. */
-  clients: z.array(ClientIdSchema),
   /** Name of the aggregator (see lib/algorithms). */
   aggregator: z.string(),
   /** Name of the requirement that gates a run, or null for none. */

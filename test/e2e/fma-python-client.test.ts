@@ -160,8 +160,8 @@ describe("FMA's Python client (fma_connect.WebClient) unchanged, byte for byte, 
 
       // The service recorded what the clients did, and nothing else.
       const uuids = clients.map((c) => publicIds.get(c)!).sort();
-      const storedModel = await database.db.collection('federated_models').findOne({ _id: model.id as never });
-      expect([...(storedModel!.clients as string[])].sort()).toEqual(uuids);
+      const members = await database.db.collection('model_clients').find({ federatedModel: model.id }).toArray();
+      expect(members.map((m) => m.client).sort()).toEqual(uuids);
       expect(await database.db.collection('clients').countDocuments()).toBe(3);
       const updates = await database.db.collection('model_updates').find({ federatedModel: model.id }).sort({ _id: 1 }).toArray();
       expect(updates).toHaveLength(6);

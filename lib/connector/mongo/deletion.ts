@@ -5,6 +5,7 @@ import type { Ref } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { acquireAggregationLease, releaseAggregationLease } from './leases';
+import { deleteModelClients } from './model-clients';
 import { requireModel } from './models';
 import { deleteWeights } from './weights';
 
@@ -25,7 +26,7 @@ export interface DeletedModel {
 
 /**
  * Deletes the model with its updates, pending binary uploads, aggregates, artifacts, clients'
- * scores and their stored weights. Refused (ConflictError) while a run holds the model's
+ * scores, memberships and their stored weights. Refused (ConflictError) while a run holds the model's
  * aggregation lease. The delete takes that lease itself, under a run id of its own, so that no
  * run starts while it works (a scheduled run finds the lease held and stops). Documents go
  * before the model, so a delete that fails half-way can be repeated; a second sweep after the
@@ -46,6 +47,8 @@ export async function deleteFederatedModel(context: ConnectorContext, model: Ref
     const { federatedModels } = await context.collections();
     await federatedModels.deleteOne({ _id: id });
     const second = await sweep(context, id);
+    // Memberships last: until the model is gone, its clients keep their access to what remains.
+    await deleteModelClients(context, id);
     return Object.fromEntries(
       Object.entries(first).map(([kind, count]) => [kind, count + second[kind as keyof DeletedModel]]),
     ) as unknown as DeletedModel;

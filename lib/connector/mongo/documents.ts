@@ -16,7 +16,6 @@ export function toFederatedModel(document: FederatedModelDocument): FederatedMod
     id: document._id,
     name: document.name,
     developer: document.developer,
-    clients: document.clients,
     aggregator: document.aggregator,
     requirement: document.requirement,
     requirementArgs: JSON.parse(document.requirementArgsJson) as unknown[],

@@ -11,9 +11,10 @@ import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { hashJoinSecret } from './credentials';
 import { toFederatedModel } from './documents';
-import { newestFirstPage, Sequence, uniqueStrings } from './queries';
+import { addModelClients, replaceModelClients } from './model-clients';
+import { newestFirstPage, Sequence } from './queries';
 
-// Federated models and the clients that belong to them.
+// Federated models (their members are in model-clients.ts).
 
 const NewFederatedModelSchema = z.object({
   name: z.string().trim().min(1, 'must not be empty').max(200),
@@ -61,7 +62,6 @@ export async function createFederatedModel(context: ConnectorContext, input: New
     _id: await allocateIds(counters, Sequence.models),
     name: model.name,
     developer: model.developer,
-    clients: uniqueStrings(model.clients),
     aggregator: model.aggregator,
     requirement: model.requirement,
     requirementArgsJson: JSON.stringify(model.requirementArgs),
@@ -77,32 +77,31 @@ export async function createFederatedModel(context: ConnectorContext, input: New
     lastModified: now,
   };
   await federatedModels.insertOne(document);
+  await addModelClients(context, document._id, model.clients);
   return toFederatedModel(document);
 }
 
 export async function addClientsToModel(context: ConnectorContext, model: Ref, clients: readonly string[]): Promise<FederatedModel> {
   const id = parseArgument(RefSchema, model, 'model');
   const toAdd = parseArgument(z.array(ClientIdSchema), clients, 'clients');
-  const { federatedModels } = await context.collections();
-  const updated = await federatedModels.findOneAndUpdate(
-    { _id: id },
-    { $addToSet: { clients: { $each: toAdd } }, $set: { lastModified: new Date() } },
-    { returnDocument: 'after' },
-  );
-  if (updated === null) throw new NotFoundError(`Federated model ${id} does not exist`);
-  return toFederatedModel(updated);
+  await requireModel(context, id);
+  await addModelClients(context, id, toAdd);
+  return touchModel(context, id);
 }
 
 /** The model's members become exactly `clients` (a PUT or PATCH of `clients`). */
 export async function setModelClients(context: ConnectorContext, model: Ref, clients: readonly string[]): Promise<FederatedModel> {
   const id = parseArgument(RefSchema, model, 'model');
   const members = parseArgument(z.array(ClientIdSchema), clients, 'clients');
+  await requireModel(context, id);
+  await replaceModelClients(context, id, members);
+  return touchModel(context, id);
+}
+
+/** Marks the model changed now (its membership changed) and returns it. */
+async function touchModel(context: ConnectorContext, id: number): Promise<FederatedModel> {
   const { federatedModels } = await context.collections();
-  const updated = await federatedModels.findOneAndUpdate(
-    { _id: id },
-    { $set: { clients: uniqueStrings(members), lastModified: new Date() } },
-    { returnDocument: 'after' },
-  );
+  const updated = await federatedModels.findOneAndUpdate({ _id: id }, { $set: { lastModified: new Date() } }, { returnDocument: 'after' });
   if (updated === null) throw new NotFoundError(`Federated model ${id} does not exist`);
   return toFederatedModel(updated);
 }
@@ -167,11 +166,6 @@ function assertKnownAggregator(aggregator: string): void {
       details: [{ field: 'aggregator', message: `must be one of ${AGGREGATOR_NAMES.join(', ')}` }],
     });
   }
-}
-
-/** Ids of the models a client belongs to. */
-export function pullModelsOfClient(context: ConnectorContext, client: string): Promise<number[]> {
-  return modelIds(context, { clients: client });
 }
 
 /** Ids of a developer's models. */

@@ -12,9 +12,10 @@ import { OptionalRunSchema, parseArgument, parseIdList, RefSchema, uniqueIds } f
 import type { ConnectorContext } from './context';
 import { toFederatedModel, toModelUpdate } from './documents';
 import { ancestorWindow, requireAggregateOfModel } from './aggregates';
+import { membershipId, modelClientsAmong } from './model-clients';
 import { admitWeightsShape, requireModel } from './models';
 import { putWeights, readWeights } from './weights';
-import { historyEntry, idBatchSize, newestFirstPage, Sequence, splitIds } from './queries';
+import { historyEntry, idBatchSize, newestFirstPage, Sequence, splitIds, uniqueStrings } from './queries';
 
 // Model updates and their status transitions. Each transition is one `updateMany` whose filter
 // holds the expected status (and the model, and the run when one is named), so each update moves
@@ -32,7 +33,7 @@ const NewModelUpdateSchema = z.object({
 /** PENDING or FAILED updates of the model whose client is in the model. */
 export async function pullModelUpdatesPendingAggregation(context: ConnectorContext, model: Ref): Promise<ModelUpdate[]> {
   const found = await requireModel(context, model);
-  return findUpdates(context, pendingFilter(found));
+  return findUpdates(context, await pendingFilter(context, found));
 }
 
 /** The pending updates, limited to the `furthestBaseAgg` window ending at `parentAgg` itself. */
@@ -43,7 +44,7 @@ export async function pullModelUpdatesReadyForAggregation(
 ): Promise<ModelUpdate[]> {
   const found = await requireModel(context, model);
   const parent = parentAgg === null ? null : await requireAggregateOfModel(context, parentAgg, found.id, 'parent_agg');
-  const filter = pendingFilter(found);
+  const filter = await pendingFilter(context, found);
   if (parent !== null && found.furthestBaseAgg !== null) {
     filter.baseAggregate = { $in: await ancestorWindow(context, parent, found.furthestBaseAgg) };
   }
@@ -149,7 +150,7 @@ export async function registerModelUpdatesUseInAggregationComplete(
 /** New PENDING updates, checked all before any is written: model, membership, base aggregate, weights. */
 export async function createModelUpdates(context: ConnectorContext, inputs: readonly NewModelUpdate[]): Promise<ModelUpdate[]> {
   const parsed = parseArgument(z.array(NewModelUpdateSchema).min(1), inputs, 'model_updates');
-  const { counters, federatedModels, modelAggregates, modelUpdates } = await context.collections();
+  const { counters, federatedModels, modelAggregates, modelClients, modelUpdates } = await context.collections();
 
   const modelIds = uniqueIds(parsed.map((update) => update.federatedModel));
   const models = new Map((await federatedModels.find({ _id: { $in: modelIds } }).toArray()).map((model) => [model._id, model]));
@@ -163,11 +164,19 @@ export async function createModelUpdates(context: ConnectorContext, inputs: read
         ),
   );
 
+  const memberships = new Set(
+    (
+      await modelClients
+        .find({ _id: { $in: uniqueStrings(parsed.map((update) => membershipId(update.federatedModel, update.client))) } }, { projection: { _id: 1 } })
+        .toArray()
+    ).map((membership) => membership._id),
+  );
+
   // Check everything before writing anything.
   const weights = parsed.map((update, i) => {
     const model = models.get(update.federatedModel);
     if (model === undefined) throw new NotFoundError(`Federated model ${update.federatedModel} does not exist`);
-    if (!model.clients.includes(update.client)) {
+    if (!memberships.has(membershipId(model._id, update.client))) {
       throw new ForbiddenError(`Client ${update.client} is not a client of federated model ${model._id}`);
     }
     if (update.baseAggregate !== null) {
@@ -294,12 +303,16 @@ async function transitioned(context: ConnectorContext, ids: number[], transition
   return splitIds(ids, moved, (updated, notUpdated) => ({ updated, notUpdated }));
 }
 
-function pendingFilter(model: FederatedModel): Filter<ModelUpdateDocument> {
-  return {
-    federatedModel: model.id,
-    status: { $in: [...CLAIMABLE_STATUSES] },
-    client: { $in: model.clients },
-  };
+/**
+ * The model's claimable updates whose client is still a member. Membership lives in its own
+ * collection and FerretDB v1 has no `$lookup`, so the members among the clients with claimable
+ * updates are looked up first (two indexed reads, bounded by the number of such clients).
+ */
+async function pendingFilter(context: ConnectorContext, model: FederatedModel): Promise<Filter<ModelUpdateDocument>> {
+  const { modelUpdates } = await context.collections();
+  const claimable = { federatedModel: model.id, status: { $in: [...CLAIMABLE_STATUSES] } };
+  const senders = (await modelUpdates.distinct('client', claimable)) as string[];
+  return { ...claimable, client: { $in: await modelClientsAmong(context, model.id, senders) } };
 }
 
 /**

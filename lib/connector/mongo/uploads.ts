@@ -19,6 +19,7 @@ import {
 import { parseArgument } from './arguments';
 import { requireAggregateOfModel } from './aggregates';
 import type { ConnectorContext } from './context';
+import { isModelClient } from './model-clients';
 import { toModelUpdate } from './documents';
 import { admitWeightsShape, requireModel } from './models';
 import { Sequence } from './queries';
@@ -76,7 +77,7 @@ export interface ModelUpdateUpload {
 export async function createModelUpdateUpload(context: ConnectorContext, input: NewModelUpdateUpload): Promise<ModelUpdateUpload> {
   const parsed = parseArgument(NewModelUpdateUploadSchema, input, 'upload');
   const model = await requireModel(context, parsed.federatedModel);
-  if (!model.clients.includes(parsed.client)) {
+  if (!(await isModelClient(context, model.id, parsed.client))) {
     throw new ForbiddenError(`Client ${parsed.client} is not a client of federated model ${model.id}`);
   }
   if (parsed.baseAggregate !== null) await requireAggregateOfModel(context, parsed.baseAggregate, model.id, 'base_aggregate');

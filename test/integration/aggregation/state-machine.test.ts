@@ -72,7 +72,7 @@ describe('the aggregation state machine', () => {
   });
 
   it('aggregates [1,2,4] and [5,2,3] into [3, 2, 3.5] and completes both updates (FMA\'s scenario)', async () => {
-    const { model, updates } = await modelWithUpdates([[1, 2, 4], [5, 2, 3]]);
+    const { model, updates, clients } = await modelWithUpdates([[1, 2, 4], [5, 2, 3]]);
     const result = await executeAggregationLocally({ model: model.id, run: nextRun() });
     expect(result).toMatchObject({ status: 'SUCCEEDED', finalState: 'Aggregated' });
 
@@ -87,7 +87,7 @@ describe('the aggregation state machine', () => {
     expect(await database.db.collection('aggregation_leases').countDocuments({ _id: model.id as never })).toBe(0);
 
     // The next round: updates based on the first aggregate make its child, level 1.
-    const [c1, c2] = model.clients;
+    const [c1, c2] = clients;
     for (const [client, data] of [[c1!, [3, 2, 3.5]], [c2!, [1, 2, 3.5]]] as const) {
       await connector.createModelUpdate({ federatedModel: model.id, client, data: [...data], baseAggregate: aggregate!.id });
     }

@@ -218,6 +218,33 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
       expect(deep.status).toBe(400);
       expect(JSON.stringify(deep.body)).toMatch(/levels/);
     });
+
+    it('keeps membership out of the model document: 120 concurrent registrations make 120 memberships and leave the model as it was', async () => {
+      const { id } = await createModel(alice);
+      const modelBefore = await database.db.collection('federated_models').findOne({ _id: id as never });
+      const credentials = await Promise.all(Array.from({ length: 120 }, () => register(id)));
+      // The same clients registering again, all at once, add nothing.
+      await Promise.all(credentials.slice(0, 40).map((credential) => register(id, { client: credential })));
+      const modelAfter = await database.db.collection('federated_models').findOne({ _id: id as never });
+      expect(modelAfter).toEqual({ ...modelBefore, lastModified: expect.any(Date) });
+      expect(modelAfter).not.toHaveProperty('clients');
+      const memberships = await database.db.collection('model_clients').find({ federatedModel: id }).toArray();
+      expect(memberships).toHaveLength(120);
+      expect(new Set(memberships.map((m) => m.client)).size).toBe(120);
+      const shown = await api('GET', `/api/v1/models/${id}/`, { token: alice });
+      expect([...shown.body.clients].sort()).toEqual(memberships.map((m) => m.client).sort());
+      // Membership is what admits a client: every one of them may send, and one removed may not.
+      const sent = await api('POST', '/api/v1/model_updates/', { client: credentials[7], body: { federated_model: id, data: [1] } });
+      expect(sent.status).toBe(201);
+      const removed = sent.body.client as string;
+      const kept = shown.body.clients.filter((client: string) => client !== removed);
+      expect((await api('PATCH', `/api/v1/models/${id}/`, { token: alice, body: { clients: kept } })).status).toBe(200);
+      const refused = await writesNothing(() =>
+        api('POST', '/api/v1/model_updates/', { client: credentials[7], body: { federated_model: id, data: [2] } }),
+      );
+      expect(refused.status).toBe(403);
+      expect((await api('GET', `/api/v1/models/${id}/get_latest_model/`, { client: credentials[7] })).status).toBe(403);
+    });
   });
 
   describe('4. updates that could never be aggregated are refused at the door', () => {

@@ -27,7 +27,6 @@ describe('the MongoDB metadata connector on FMA\'s fixture scenario', () => {
         id: s.models.allClients.id,
         name: 'all clients',
         developer: 'dev-2',
-        clients: [s.clients.c1],
         aggregator: 'average_layers',
         requirement: 'all_clients',
         requirementArgs: [],
@@ -41,6 +40,8 @@ describe('the MongoDB metadata connector on FMA\'s fixture scenario', () => {
         createdOn: expect.any(Date),
         lastModified: expect.any(Date),
       });
+      // Its members are kept apart from it.
+      expect(await connector.pullModelClients(model!)).toEqual([s.clients.c1]);
     });
 
     it('returns null for an id no model has', async () => {
