@@ -36,8 +36,14 @@ const ConfigSchema = z.object({
   // Not checked for an `arn:` prefix: serverless-offline passes CloudFormation's `!Sub` through
   // unresolved, and the local executor never reads it.
   AGGREGATION_STATE_MACHINE_ARN: z.preprocess(blankAsUnset, z.string().optional()),
-  /** How long a run holds its model's lease: longer than the state machine's own timeout. */
-  AGGREGATION_LEASE_SECONDS: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(900)),
+  /**
+   * How long a run's lease on its model lasts without renewal. Each task of a run renews it, and
+   * the aggregation renews it every quarter of this while it streams, so a live run keeps it; a
+   * run that died holds its model for at most this long.
+   */
+  AGGREGATION_LEASE_SECONDS: z.preprocess(blankAsUnset, z.coerce.number().int().min(10).max(3_600).default(60)),
+  /** Failed runs an update goes through before it is given up on (INVALID, with the reason). */
+  AGGREGATION_MAX_ATTEMPTS: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).max(100).default(3)),
   /** An S3-compatible server (local runs, tests); unset in AWS, where the SDK finds S3 itself. */
   S3_ENDPOINT: z.preprocess(blankAsUnset, z.url().optional()),
   /**

@@ -8,10 +8,14 @@ export const input = z.strictObject({ model: Id, run: Run });
 
 /**
  * Takes the model's aggregation lease for the run (first state of the state machine). When a dead
- * run's lease has expired, its RUNNING updates are returned to the pool first.
+ * run's lease has expired, the updates it left RUNNING are settled first: completed if it wrote
+ * its aggregate, else returned to the pool with one more failed attempt.
  */
 export const handler = createHandler({ input }, async ({ model, run }) => {
-  const lease = await getConnector().acquireAggregationLease(model, run, getConfig().AGGREGATION_LEASE_SECONDS);
+  const config = getConfig();
+  const lease = await getConnector().acquireAggregationLease(model, run, config.AGGREGATION_LEASE_SECONDS, {
+    maxAttempts: config.AGGREGATION_MAX_ATTEMPTS,
+  });
   return {
     acquired: lease.acquired,
     held_by: lease.heldBy,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Id, OptionalParent, Run } from '../../lib/api/operation-fields';
 import { aggregateModelUpdates } from '../../lib/aggregation/aggregate-model-updates';
+import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { createHandler } from '../../lib/http/handler';
 
@@ -8,9 +9,16 @@ export const input = z.strictObject({ model: Id, run: Run, parent_agg: OptionalP
 
 /**
  * Combines the updates the run claimed with the model's aggregator and stores the aggregate under
- * `parent_agg`. Weights are read and written here; the state machine only sees ids.
+ * `parent_agg`. Weights are read and written here; the state machine only sees the aggregate's id
+ * and counts. Updates that can never be aggregated are set aside as INVALID (see the library).
  */
 export const handler = createHandler({ input }, async ({ model, run, parent_agg }) => {
-  const { aggregate, modelUpdates } = await aggregateModelUpdates(getConnector(), { model, run, parentAgg: parent_agg });
-  return { id: aggregate.id, parent: aggregate.parent, level: aggregate.level, model_updates: modelUpdates };
+  const { aggregate, modelUpdates, invalid } = await aggregateModelUpdates(getConnector(), {
+    model,
+    run,
+    parentAgg: parent_agg,
+    leaseSeconds: getConfig().AGGREGATION_LEASE_SECONDS,
+  });
+  // Counts, never ids: the state stays small whatever the number of updates.
+  return { id: aggregate.id, parent: aggregate.parent, level: aggregate.level, model_updates: modelUpdates, invalid };
 });

@@ -1,21 +1,18 @@
 import { z } from 'zod';
 import { Id, Run } from '../../lib/api/operation-fields';
+import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { createHandler } from '../../lib/http/handler';
 
 export const input = z.strictObject({ model: Id, run: Run, reason: z.string().max(1_000).optional() });
 
 /**
- * After a failure past the claim: every update the run holds goes RUNNING → FAILED (eligible
- * again). Works from the database, so it needs no list of ids from the failed state.
+ * After a failure past the claim, settles the run from the database (no id list needed): if it
+ * wrote its aggregate, the aggregate stands and its updates complete (never counted twice);
+ * otherwise its updates go back to the pool with one more failed attempt, and those at
+ * AGGREGATION_MAX_ATTEMPTS become INVALID with the reason.
  */
 export const handler = createHandler({ input }, async ({ model, run, reason }) => {
-  const connector = getConnector();
-  const held = await connector.pullModelUpdatesRegisteredForAggregation(model, { run });
-  const result = await connector.registerModelUpdatesUseInAggregationComplete(
-    held.map((update) => update.id),
-    false,
-    { run, reason: reason ?? 'the aggregation run failed' },
-  );
-  return { failed: result.updated };
+  const settled = await getConnector().settleRun(model, run, reason ?? 'the aggregation run failed', getConfig().AGGREGATION_MAX_ATTEMPTS);
+  return settled;
 });

@@ -4,13 +4,11 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import definition from '../../state-machines/aggregation.json';
 import { handler as pullFederatedModelWId } from '../connector/pull-federated-model-w-id';
 import { handler as pullLatestModelAggregate } from '../connector/pull-latest-model-aggregate';
-import { handler as pullModelUpdatesReadyForAggregation } from '../connector/pull-model-updates-ready-for-aggregation';
-import { handler as registerModelUpdatesForAggregation } from '../connector/register-model-updates-for-aggregation';
-import { handler as registerModelUpdateUsedInAggregate } from '../connector/register-model-update-used-in-aggregate';
-import { handler as registerModelUpdatesUseInAggregationComplete } from '../connector/register-model-updates-use-in-aggregation-complete';
 import { handler as acquireAggregationLease } from './acquire-lease';
 import { handler as aggregateUpdates } from './aggregate-updates';
 import { handler as checkAggregationRequirement } from './check-requirement';
+import { handler as claimAggregationUpdates } from './claim-updates';
+import { handler as completeAggregationRun } from './complete-run';
 import { handler as failAggregationRun } from './fail-run';
 import { handler as releaseAggregationLease } from './release-lease';
 
@@ -24,14 +22,12 @@ const TASK_HANDLERS: Record<string, (event: unknown, context: Context) => Promis
   acquireAggregationLease,
   releaseAggregationLease,
   checkAggregationRequirement,
+  claimAggregationUpdates,
   aggregateUpdates,
+  completeAggregationRun,
   failAggregationRun,
   pullFederatedModelWId,
   pullLatestModelAggregate,
-  pullModelUpdatesReadyForAggregation,
-  registerModelUpdatesForAggregation,
-  registerModelUpdateUsedInAggregate,
-  registerModelUpdatesUseInAggregationComplete,
 };
 
 interface TaskState {
@@ -60,6 +56,13 @@ export interface LocalExecutionOptions {
    * Stop the run right after this Task state, as if it had crashed there (tests of recovery).
    */
   readonly haltAfter?: string;
+  /**
+   * Fault injection (tests): these Task states throw before doing anything, as a task whose
+   * Lambda failed would.
+   */
+  readonly failBefore?: readonly string[];
+  /** Fault injection (tests): these Task states do their work, then throw (the answer was lost). */
+  readonly failAfter?: readonly string[];
 }
 
 export interface LocalExecutionResult {
@@ -79,8 +82,8 @@ export async function executeAggregationLocally(
   for (const [name, functionKey] of Object.entries(tasks)) {
     source.States[name]!.Resource = `arn:aws:lambda:local:000000000000:function:${functionKey}`;
   }
-  if (options.haltAfter !== undefined && tasks[options.haltAfter] === undefined) {
-    throw new Error(`No Task state ${options.haltAfter} in the aggregation state machine`);
+  for (const state of [...(options.haltAfter === undefined ? [] : [options.haltAfter]), ...(options.failBefore ?? []), ...(options.failAfter ?? [])]) {
+    if (tasks[state] === undefined) throw new Error(`No Task state ${state} in the aggregation state machine`);
   }
   // Halting: once the chosen state's handler has returned, the execution is aborted and every
   // later task fails before touching anything (a crash, as far as the database can tell).
@@ -97,7 +100,9 @@ export async function executeAggregationLocally(
         async (event: unknown) => {
           // Fails fast rather than hanging: a hanging task would hold its 60 s task timer.
           if (halted) throw new Error(`halted after ${options.haltAfter}; ${stateName} does not run`);
+          if (options.failBefore?.includes(stateName)) throw new Error(`injected failure before ${stateName}`);
           const output = await handler(event, lambdaContext(functionKey));
+          if (options.failAfter?.includes(stateName)) throw new Error(`injected failure after ${stateName}`);
           if (stateName === options.haltAfter) {
             halted = true;
             setImmediate(() => abort());

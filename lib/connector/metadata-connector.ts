@@ -1,3 +1,4 @@
+import type { RunSettlement } from './mongo/runs';
 import type {
   ClientAggregateScore,
   FederatedModel,
@@ -158,7 +159,20 @@ export interface MetadataConnector {
    * that expired is taken over, and the updates its dead run left RUNNING are marked FAILED first,
    * so they are eligible again.
    */
-  acquireAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<LeaseResult>;
+  acquireAggregationLease(model: Ref, run: string, ttlSeconds: number, options?: { readonly maxAttempts?: number }): Promise<LeaseResult>;
+  /** Extends the lease the run holds; ConflictError when another run has taken it over. */
+  renewAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<{ expiresAt: Date }>;
+  /** Claims every ready update of the model for the run (one guarded `updateMany`); answers how many the run holds. */
+  claimReadyUpdates(model: Ref, parentAgg: Ref | null, run: string): Promise<{ run: string; claimed: number }>;
+  /** RUNNING → COMPLETE, with the aggregate recorded, for every update the run holds, in one write. */
+  completeRun(model: Ref, run: string, aggregate: Ref): Promise<{ completed: number }>;
+  /**
+   * Ends a failed or dead run: its aggregate, if written, stands and its updates complete;
+   * otherwise they go back to the pool with one more failed attempt, INVALID at `maxAttempts`.
+   */
+  settleRun(model: Ref, run: string, reason: string, maxAttempts: number): Promise<RunSettlement>;
+  /** RUNNING → INVALID for updates of the run that can never be aggregated. */
+  invalidateRunUpdates(run: string, updates: readonly number[], reason: string): Promise<{ invalid: number }>;
   /** Throws ConflictError unless `run` holds an unexpired lease on the model. */
   assertAggregationLease(model: Ref, run: string): Promise<void>;
   releaseAggregationLease(model: Ref, run: string): Promise<{ released: boolean }>;
@@ -226,5 +240,6 @@ export interface LeaseResult {
   readonly heldBy: string;
   readonly expiresAt: Date;
   /** Updates of dead runs returned to the pool (RUNNING → FAILED) when the lease was taken. */
-  readonly recovered: number[];
+  /** How many updates that dead runs had left RUNNING were settled (completed, returned or given up on). */
+  readonly recovered: number;
 }

@@ -32,6 +32,7 @@ import * as credentials from './mongo/credentials';
 import * as deletion from './mongo/deletion';
 import * as leases from './mongo/leases';
 import * as modelClients from './mongo/model-clients';
+import * as runs from './mongo/runs';
 import * as models from './mongo/models';
 import * as updates from './mongo/updates';
 import * as uploads from './mongo/uploads';
@@ -48,6 +49,7 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `updates.ts`: model updates, claims and status transitions
  * - `aggregates.ts`: aggregates, artifacts and clients' scores
  * - `leases.ts`: aggregation leases (one run per model at a time)
+ * - `runs.ts`: what a run holds, by its run id (claim, complete, settle after a failure)
  * - `credentials.ts`: developers' tokens, clients, join secrets
  * - `deletion.ts`: deleting a model with everything that belongs to it
  * - `uploads.ts`: binary updates uploaded with presigned URLs, checked, then made updates
@@ -224,8 +226,28 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   // --- Aggregation runs ---------------------------------------------------------------------
 
-  acquireAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<LeaseResult> {
-    return leases.acquireAggregationLease(this.context, model, run, ttlSeconds);
+  acquireAggregationLease(model: Ref, run: string, ttlSeconds: number, options?: { readonly maxAttempts?: number }): Promise<LeaseResult> {
+    return leases.acquireAggregationLease(this.context, model, run, ttlSeconds, options);
+  }
+
+  renewAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<{ expiresAt: Date }> {
+    return leases.renewAggregationLease(this.context, model, run, ttlSeconds);
+  }
+
+  claimReadyUpdates(model: Ref, parentAgg: Ref | null, run: string): Promise<{ run: string; claimed: number }> {
+    return runs.claimReadyUpdates(this.context, model, parentAgg, run);
+  }
+
+  completeRun(model: Ref, run: string, aggregate: Ref): Promise<{ completed: number }> {
+    return runs.completeRun(this.context, model, run, aggregate);
+  }
+
+  settleRun(model: Ref, run: string, reason: string, maxAttempts: number): Promise<runs.RunSettlement> {
+    return runs.settleRun(this.context, model, run, reason, maxAttempts);
+  }
+
+  invalidateRunUpdates(run: string, updates: readonly number[], reason: string): Promise<{ invalid: number }> {
+    return runs.invalidateRunUpdates(this.context, run, updates, reason);
   }
 
   assertAggregationLease(model: Ref, run: string): Promise<void> {

@@ -94,6 +94,8 @@ export interface ModelUpdateDocument {
   claimedAt: Date | null;
   statusReason: string | null;
   statusHistory: StatusChange[];
+  /** Runs that claimed it and failed; at AGGREGATION_MAX_ATTEMPTS it becomes INVALID. Absent: none. */
+  failedAttempts?: number;
   /** The binary upload it came from, if any. */
   upload?: string | null;
   /** Id of the last bookkeeping transition that moved this update (see the connector). */

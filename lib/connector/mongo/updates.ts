@@ -42,13 +42,22 @@ export async function pullModelUpdatesReadyForAggregation(
   model: Ref,
   parentAgg: Ref | null,
 ): Promise<ModelUpdate[]> {
+  return findUpdates(context, (await readyUpdatesFilter(context, model, parentAgg)).filter);
+}
+
+/** The filter of the model's ready updates: pending, from members, within the base window of `parentAgg`. */
+export async function readyUpdatesFilter(
+  context: ConnectorContext,
+  model: Ref,
+  parentAgg: Ref | null,
+): Promise<{ model: number; filter: Filter<ModelUpdateDocument> }> {
   const found = await requireModel(context, model);
   const parent = parentAgg === null ? null : await requireAggregateOfModel(context, parentAgg, found.id, 'parent_agg');
   const filter = await pendingFilter(context, found);
   if (parent !== null && found.furthestBaseAgg !== null) {
     filter.baseAggregate = { $in: await ancestorWindow(context, parent, found.furthestBaseAgg) };
   }
-  return findUpdates(context, filter);
+  return { model: found.id, filter };
 }
 
 /** PENDING/FAILED → RUNNING for exactly these updates, in one guarded `updateMany`. */
@@ -313,25 +322,4 @@ async function pendingFilter(context: ConnectorContext, model: FederatedModel): 
   const claimable = { federatedModel: model.id, status: { $in: [...CLAIMABLE_STATUSES] } };
   const senders = (await modelUpdates.distinct('client', claimable)) as string[];
   return { ...claimable, client: { $in: await modelClientsAmong(context, model.id, senders) } };
-}
-
-/**
- * RUNNING → FAILED for the model's updates held by any run but `run`. Called by the run that has
- * just taken the model's lease: no other run of the model is alive, so those updates were left
- * behind by a run that died, and become eligible again.
- */
-export async function recoverAbandonedUpdates(context: ConnectorContext, model: number, run: string): Promise<number[]> {
-  const { modelUpdates } = await context.collections();
-  const now = new Date();
-  const transition = randomUUID();
-  const reason = `abandoned by its run; recovered by ${run}`;
-  await modelUpdates.updateMany(
-    { federatedModel: model, status: UpdateStatus.RUNNING, claimedBy: { $ne: run } },
-    {
-      $set: { status: UpdateStatus.FAILED, statusReason: reason, transition },
-      $push: historyEntry({ status: UpdateStatus.FAILED, at: now, run, reason }),
-    },
-  );
-  const recovered = await modelUpdates.find({ federatedModel: model, transition }, { projection: { _id: 1 } }).toArray();
-  return recovered.map((update) => update._id).sort((a, b) => a - b);
 }

@@ -8,6 +8,7 @@ import {
   type Weights,
   type WeightsRef,
 } from '../../weights';
+import { ObjectNotFoundError } from '../../store';
 import type { ConnectorContext } from './context';
 
 // Weight bytes in the object store. Documents hold a WeightsRef; only this module moves bytes.
@@ -47,6 +48,23 @@ export async function readWeights(context: ConnectorContext, ref: WeightsRef): P
   return weightsFromBytes(ref, bytes);
 }
 
+/**
+ * Stored weights that can never be read as their reference says: the object is gone or has
+ * another size. Carries the position of the reference in the streamed list, so a run can set that
+ * one update aside and aggregate the rest.
+ */
+export class UnreadableWeightsError extends AggregationError {
+  static {
+    this.prototype.name = 'UnreadableWeightsError';
+  }
+  constructor(
+    message: string,
+    readonly index: number,
+  ) {
+    super(message);
+  }
+}
+
 /** How many objects a streamed read keeps in flight: reads overlap, memory stays bounded. */
 export const DEFAULT_READ_CONCURRENCY = 4;
 
@@ -73,12 +91,19 @@ export async function streamWeights(
     const ref = refs[index]!;
     const buffer = free.pop()!;
     started += 1;
-    reads[index] = store.readInto(ref.key, buffer.subarray(0, ref.byteSize)).then((read) => {
-      if (read !== ref.byteSize) {
-        throw new AggregationError(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`);
-      }
-      return buffer;
-    });
+    reads[index] = store.readInto(ref.key, buffer.subarray(0, ref.byteSize)).then(
+      (read) => {
+        if (read !== ref.byteSize) {
+          throw new UnreadableWeightsError(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`, index);
+        }
+        return buffer;
+      },
+      (error: unknown) => {
+        // A missing object never comes back; a store that is away (DependencyError) may.
+        if (error instanceof ObjectNotFoundError) throw new UnreadableWeightsError(`Stored weights ${ref.key} are missing`, index);
+        throw error;
+      },
+    );
     // Awaited in order below; until then a failure must not count as unhandled.
     reads[index].catch(() => undefined);
   };

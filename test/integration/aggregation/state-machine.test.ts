@@ -58,14 +58,12 @@ describe('the aggregation state machine', () => {
         'acquireAggregationLease',
         'releaseAggregationLease',
         'checkAggregationRequirement',
+        'claimAggregationUpdates',
         'aggregateUpdates',
+        'completeAggregationRun',
         'failAggregationRun',
         'pullFederatedModelWId',
         'pullLatestModelAggregate',
-        'pullModelUpdatesReadyForAggregation',
-        'registerModelUpdatesForAggregation',
-        'registerModelUpdateUsedInAggregate',
-        'registerModelUpdatesUseInAggregationComplete',
       ]),
     );
     expect(definition.StartAt).toBe('AcquireLease');
@@ -106,28 +104,20 @@ describe('the aggregation state machine', () => {
     expect(await connector.pullModelUpdates(updates)).toEqual(before);
   });
 
-  it('marks the claimed updates FAILED when the aggregation fails after the claim, and the next run aggregates them', async () => {
-    // Shapes that differ are refused at the door now; a corrupt object in the store makes the
-    // aggregation throw after the claim instead.
-    const { model, updates, clients } = await modelWithUpdates([[1, 2], [5, 6]]);
-    const [, corrupt] = await connector.pullModelUpdates(updates);
+  it('sets an update whose stored bytes are corrupt or missing aside as INVALID and aggregates the rest', async () => {
+    const { model, updates } = await modelWithUpdates([[1, 2], [5, 6], [3, 4]]);
+    const [, corrupt, missing] = await connector.pullModelUpdates(updates);
     await getObjectStore().put(corrupt!.weights.key, new Uint8Array(3));
-    const failed = await executeAggregationLocally({ model: model.id, run: nextRun() });
-    expect(failed).toMatchObject({ status: 'FAILED', finalState: 'AggregationFailed' });
-    const afterFailure = await connector.pullModelUpdates(updates);
-    expect(afterFailure.map((u) => u.status)).toEqual([UpdateStatus.FAILED, UpdateStatus.FAILED]);
-    expect(afterFailure[0]!.statusReason).toBe('AggregationError');
-    expect(await connector.pullLatestModelAggregate(model)).toBeNull();
-
-    // The client sends its update again; both failed ones are pending again and the next run takes them.
-    await database.db.collection('model_updates').deleteOne({ _id: updates[1] as never });
-    const fixed = await connector.createModelUpdate({ federatedModel: model.id, client: clients[1]!, data: [3, 4] });
-    const next = await executeAggregationLocally({ model: model.id, run: nextRun() });
-    expect(next).toMatchObject({ status: 'SUCCEEDED', finalState: 'Aggregated' });
+    await getObjectStore().delete([missing!.weights.key]);
+    const result = await executeAggregationLocally({ model: model.id, run: nextRun() });
+    expect(result).toMatchObject({ status: 'SUCCEEDED', finalState: 'Aggregated' });
     const aggregate = await connector.pullLatestModelAggregate(model);
-    expect(await connector.pullModelAggregateResults(aggregate!)).toEqual([2, 3]);
-    const done = await connector.pullModelUpdates([updates[0]!, fixed.id]);
-    expect(done.map((u) => u.status)).toEqual([UpdateStatus.COMPLETE, UpdateStatus.COMPLETE]);
+    expect(await connector.pullModelAggregateResults(aggregate!)).toEqual([1, 2]);
+    const after = await connector.pullModelUpdates(updates);
+    expect(after.map((u) => u.status)).toEqual([UpdateStatus.COMPLETE, UpdateStatus.INVALID, UpdateStatus.INVALID]);
+    expect(after[1]!.statusReason).toMatch(/corrupt: 3 of 16 bytes/);
+    expect(after[2]!.statusReason).toMatch(/missing/);
+    expect(after[1]!.appliedAggregate).toBeNull();
   });
 
   it('fails before claiming when the model\'s requirement is unknown (FMA skipped the check)', async () => {
