@@ -1,3 +1,4 @@
+import type { LocalExecution } from './mongo/executions';
 import type { RunSettlement } from './mongo/runs';
 import type {
   ClientAggregateScore,
@@ -180,6 +181,11 @@ export interface MetadataConnector {
   postNewModelAggregateWeights(model: Ref, parentAgg: Ref | null, weights: Weights, options?: RunScope): Promise<ModelAggregate>;
   /** Ids of the models whose `allowAggregation` is set (the scheduled trigger). */
   pullModelsAllowingAggregation(): Promise<number[]>;
+  /** The local executor's record of a run it starts; false when one of that name exists. */
+  recordExecutionStart(name: string, model: number): Promise<boolean>;
+  recordExecutionEnd(name: string, end: { status: 'SUCCEEDED' | 'FAILED'; finalState: string; error: string | null }): Promise<void>;
+  /** How a run started by the local executor is going or ended; null for an unknown name. */
+  pullExecution(name: string): Promise<LocalExecution | null>;
 
   // --- The client and developer API -----------------------------------------------------------
   createDeveloper(name: string): Promise<{ id: string; name: string; token: string }>;

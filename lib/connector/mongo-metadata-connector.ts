@@ -30,6 +30,7 @@ import * as aggregates from './mongo/aggregates';
 import { ConnectorContext } from './mongo/context';
 import * as credentials from './mongo/credentials';
 import * as deletion from './mongo/deletion';
+import * as executions from './mongo/executions';
 import * as leases from './mongo/leases';
 import * as modelClients from './mongo/model-clients';
 import * as runs from './mongo/runs';
@@ -49,6 +50,7 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `updates.ts`: model updates, claims and status transitions
  * - `aggregates.ts`: aggregates, artifacts and clients' scores
  * - `leases.ts`: aggregation leases (one run per model at a time)
+ * - `executions.ts`: runs the local executor started (what DescribeExecution tells on AWS)
  * - `runs.ts`: what a run holds, by its run id (claim, complete, settle after a failure)
  * - `credentials.ts`: developers' tokens, clients, join secrets
  * - `deletion.ts`: deleting a model with everything that belongs to it
@@ -232,6 +234,18 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   renewAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<{ expiresAt: Date }> {
     return leases.renewAggregationLease(this.context, model, run, ttlSeconds);
+  }
+
+  recordExecutionStart(name: string, model: number): Promise<boolean> {
+    return executions.recordExecutionStart(this.context, name, model);
+  }
+
+  recordExecutionEnd(name: string, end: { status: 'SUCCEEDED' | 'FAILED'; finalState: string; error: string | null }): Promise<void> {
+    return executions.recordExecutionEnd(this.context, name, end);
+  }
+
+  pullExecution(name: string): Promise<executions.LocalExecution | null> {
+    return executions.pullExecution(this.context, name);
   }
 
   claimReadyUpdates(model: Ref, parentAgg: Ref | null, run: string): Promise<{ run: string; claimed: number }> {

@@ -15,6 +15,7 @@ export const CollectionName = {
   clientAggregateScores: 'client_aggregate_scores',
   aggregationLeases: 'aggregation_leases',
   developers: 'developers',
+  localExecutions: 'local_executions',
 } as const;
 
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
@@ -162,6 +163,21 @@ export interface AggregationLeaseDocument {
   expiresAt: Date;
 }
 
+/**
+ * A run started by the local executor (`npm start`), which has no Step Functions service to ask:
+ * `_id` is the execution name, unique as Step Functions makes it, so a duplicate trigger starts
+ * nothing. Unused on AWS, where DescribeExecution answers.
+ */
+export interface LocalExecutionDocument {
+  _id: string;
+  model: number;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  finalState: string | null;
+  error: string | null;
+  startedAt: Date;
+  stoppedAt: Date | null;
+}
+
 /** Typed handles on every collection of one database. */
 export function collections(db: Db) {
   return {
@@ -176,6 +192,7 @@ export function collections(db: Db) {
     clientAggregateScores: db.collection<ClientAggregateScoreDocument>(CollectionName.clientAggregateScores),
     aggregationLeases: db.collection<AggregationLeaseDocument>(CollectionName.aggregationLeases),
     developers: db.collection<DeveloperDocument>(CollectionName.developers),
+    localExecutions: db.collection<LocalExecutionDocument>(CollectionName.localExecutions),
   } satisfies Record<keyof typeof CollectionName, unknown>;
 }
 
@@ -245,4 +262,6 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   aggregation_leases: [],
   // a developer's API token, by its hash
   developers: [{ key: { tokenHash: 1 }, name: 'tokenHash', unique: true }],
+  // looked up by name (_id) only
+  local_executions: [],
 };

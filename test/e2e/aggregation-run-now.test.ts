@@ -2,7 +2,7 @@ import { MongoMetadataConnector } from '../../lib/connector';
 import { UpdateStatus } from '../../lib/entities';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
-import { offlineClient } from '../helpers/offline-client';
+import { offlineClient, waitForRun } from '../helpers/offline-client';
 
 describe('POST /aggregation/run under serverless-offline (the local way to aggregate now)', () => {
   const database = useTestDatabase();
@@ -23,7 +23,7 @@ describe('POST /aggregation/run under serverless-offline (the local way to aggre
     await offline?.stop();
   });
 
-  it('runs the state machine for the model and answers how it ended', async () => {
+  it('starts the run in the background, answers at once with its name, and tells how it ended at GET /aggregation/runs/{name}', async () => {
     const connector = new MongoMetadataConnector(database.db);
     const [a, b] = [(await connector.createClient()).id, (await connector.createClient()).id];
     const model = await connector.createFederatedModel({ name: 'now', aggregator: 'avg_values_if_data', clients: [a, b] });
@@ -32,7 +32,9 @@ describe('POST /aggregation/run under serverless-offline (the local way to aggre
 
     const reply = await client.post('/aggregation/run', { model: model.id });
     expect(reply.status).toBe(200);
-    expect(reply.body).toMatchObject({ model: model.id, started: true, finalState: 'Aggregated', run: expect.stringMatching(/^model-/) });
+    const { run } = reply.body as { run: string };
+    expect(reply.body).toEqual({ model: model.id, started: true, run: expect.stringMatching(/^model-/), status_url: `/aggregation/runs/${run}` });
+    expect(await waitForRun(offline.httpUrl, run)).toMatchObject({ name: run, model: model.id, status: 'SUCCEEDED', final_state: 'Aggregated', error: null });
 
     const aggregate = await connector.pullLatestModelAggregate(model);
     expect(await connector.pullModelAggregateResults(aggregate!)).toEqual([3, 2, 3.5]);
@@ -40,9 +42,27 @@ describe('POST /aggregation/run under serverless-offline (the local way to aggre
     expect(updates.map((u) => u.status)).toEqual([UpdateStatus.COMPLETE, UpdateStatus.COMPLETE]);
   });
 
-  it('answers 404 for a model that does not exist', async () => {
+  it('answers 404 for a model that does not exist, and for a run nobody started', async () => {
     const reply = await client.post('/aggregation/run', { model: 424_242 });
     expect(reply.status).toBe(404);
     expect(reply.body).toMatchObject({ error: 'NotFoundError' });
+    const unknown = await fetch(`${offline.httpUrl}/aggregation/runs/model-1-manual-nobody`);
+    expect(unknown.status).toBe(404);
+  });
+
+  it('answers while the run it started is still going, and the run goes on to the end after the call', async () => {
+    const connector = new MongoMetadataConnector(database.db);
+    const clients = await Promise.all(Array.from({ length: 40 }, async () => (await connector.createClient()).id));
+    const model = await connector.createFederatedModel({ name: 'slow', aggregator: 'avg_values_if_data', clients });
+    await connector.createModelUpdates(clients.map((client, i) => ({ federatedModel: model.id, client, data: Array.from({ length: 50_000 }, () => i) })));
+    const reply = await client.post('/aggregation/run', { model: model.id });
+    const { run } = reply.body as { run: string };
+    // The call answered while the run was still going (it reads 40 objects of 400 kB first).
+    const rightAfter = (await (await fetch(`${offline.httpUrl}/aggregation/runs/${run}`)).json()) as { status: string; stopped_at: string | null };
+    expect(rightAfter).toMatchObject({ status: 'RUNNING', stopped_at: null });
+    const ended = await waitForRun(offline.httpUrl, run);
+    expect(ended).toMatchObject({ status: 'SUCCEEDED', final_state: 'Aggregated' });
+    const aggregate = await connector.pullLatestModelAggregate(model);
+    expect((await connector.pullModelAggregateWeights(aggregate!))!.values[0]).toBe(19.5);
   });
 });

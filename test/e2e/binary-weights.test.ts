@@ -2,6 +2,7 @@ import { FmaApiError, FmaClient } from '../../lib/client-sdk/fma-client';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
+import { runAggregation } from '../helpers/offline-client';
 import { snapshotDatabase } from '../helpers/snapshot';
 
 /**
@@ -48,8 +49,7 @@ describe('binary weights through the API under serverless-offline', () => {
       const sent = await client.sendUpdateBinary(updates[i]!, { shapes: [[2, 2]] });
       expect(sent).toMatchObject({ federated_model: model, base_aggregate: null, id: expect.any(Number) });
     }
-    const run = await post('/aggregation/run', JSON.stringify({ model }), {});
-    expect(run.body).toMatchObject({ finalState: 'Aggregated' });
+    expect(await runAggregation(offline.httpUrl, model)).toMatchObject({ final_state: 'Aggregated' });
 
     const downloaded = await clients[0]!.downloadLatestModel();
     expect(downloaded).toMatchObject({ layout: 'layers', shapes: [[2, 2]], aggregate: expect.any(Number) });

@@ -2,6 +2,7 @@ import { FmaApiError, FmaClient } from '../../lib/client-sdk/fma-client';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
+import { runAggregation } from '../helpers/offline-client';
 import { snapshotDatabase } from '../helpers/snapshot';
 
 describe('the client and developer API under serverless-offline, driven by the TypeScript SDK', () => {
@@ -86,8 +87,7 @@ describe('the client and developer API under serverless-offline, driven by the T
       expect(sent).not.toHaveProperty('status');
     }
 
-    const run = await api('POST', '/aggregation/run', { body: { model: model.id } });
-    expect(run.body).toMatchObject({ finalState: 'Aggregated' });
+    expect(await runAggregation(offline.httpUrl, model.id)).toMatchObject({ status: 'SUCCEEDED', final_state: 'Aggregated' });
 
     for (const client of clients) {
       const aggregate = await client.checkForNewModelAggregate();
@@ -201,7 +201,7 @@ describe('the client and developer API under serverless-offline, driven by the T
       const otherClient = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: other.id });
       await otherClient.register();
       await otherClient.sendUpdate([1, 1, 1]);
-      await api('POST', '/aggregation/run', { body: { model: other.id } });
+      await runAggregation(offline.httpUrl, other.id);
       const foreign = (await otherClient.checkForNewModelAggregate())!;
       const client = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id });
       await client.register();
@@ -216,7 +216,7 @@ describe('the client and developer API under serverless-offline, driven by the T
       const client = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model.id });
       await client.register();
       await client.sendUpdate([1, 1, 1]);
-      await api('POST', '/aggregation/run', { body: { model: model.id } });
+      await runAggregation(offline.httpUrl, model.id);
       const aggregate = (await client.checkForNewModelAggregate())!;
       await expect(client.sendValResults({ recall: 1 }, aggregate.id)).rejects.toMatchObject({
         status: 400,
@@ -247,7 +247,7 @@ describe('the client and developer API under serverless-offline, driven by the T
     await b!.register();
     const sentByA = await a!.sendUpdate([1, 1, 1]);
     await b!.sendUpdate([3, 3, 3]);
-    await api('POST', '/aggregation/run', { body: { model: model.id } });
+    await runAggregation(offline.httpUrl, model.id);
 
     const own = await api('GET', '/api/v1/model_updates/', { client: a!.clientUuid });
     // The list shows the client's public id, never the CLIENT-UUID it authenticates with.

@@ -2,6 +2,7 @@ import { MongoMetadataConnector } from '../../lib/connector';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { FmaPythonWire, PyFloat, pyFloats, sendRaw, type WireReply } from '../helpers/fma-python-client';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
+import { runAggregation } from '../helpers/offline-client';
 import { snapshotDatabase } from '../helpers/snapshot';
 
 /**
@@ -132,8 +133,7 @@ describe("FMA's Python client (fma_connect.WebClient) unchanged, byte for byte, 
           expect(sent.client).toBe(publicIds.get(client));
         }
 
-        const run = await post('/aggregation/run', { model: model.id });
-        expect(run.body).toMatchObject({ finalState: 'Aggregated' });
+        expect(await runAggregation(offline.httpUrl, model.id)).toMatchObject({ final_state: 'Aggregated' });
 
         for (const client of clients) {
           // check_for_new_model_aggregate: 200, a truthy object with `id` (and the weights as `result`).
@@ -180,7 +180,7 @@ describe("FMA's Python client (fma_connect.WebClient) unchanged, byte for byte, 
       for (const client of [a!, b!]) expectStatus(await client.register(), 201);
       expectStatus(await a!.sendUpdate(pyFloats([1, 1, 1])), 201);
       expectStatus(await b!.sendUpdate(pyFloats([3, 3, 3])), 201);
-      await post('/aggregation/run', { model: model.id });
+      await runAggregation(offline.httpUrl, model.id);
       const aggregate = expectStatus(await a!.getLatestAggregate(), 200);
       const before = await snapshotDatabase(database.db);
 

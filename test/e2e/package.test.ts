@@ -64,6 +64,7 @@ describe('serverless package (no AWS account)', () => {
         'GET /health',
         'POST /connector/register_model_updates_for_aggregation',
         'POST /aggregation/run',
+        'GET /aggregation/runs/{name}',
         'ANY /api/v1/{proxy+}',
       ]),
     );
@@ -75,7 +76,7 @@ describe('serverless package (no AWS account)', () => {
       route.Properties.AuthorizationType ?? 'NONE',
     ]);
     for (const [key, authorization] of routes) {
-      const operator = /^POST \/(connector|aggregation)\//.test(String(key));
+      const operator = /^(POST|GET) \/(connector|aggregation)\//.test(String(key));
       expect({ key, authorization }).toEqual({ key, authorization: operator ? 'AWS_IAM' : 'NONE' });
     }
     expect(routes.filter(([, authorization]) => authorization === 'AWS_IAM')).toHaveLength(12);

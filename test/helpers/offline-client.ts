@@ -31,6 +31,40 @@ export function functionKey(operation: string): string {
   return operation.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }
 
+/** How a run ended, as `GET /aggregation/runs/{name}` tells it. */
+export interface RunDescription {
+  name: string;
+  model: number;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  final_state: string | null;
+  error: string | null;
+}
+
+/** Polls `GET /aggregation/runs/{name}` until the run has ended (runs go on in the background). */
+export async function waitForRun(httpUrl: string, name: string, timeoutMs = 120_000): Promise<RunDescription> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await fetch(`${httpUrl}/aggregation/runs/${encodeURIComponent(name)}`);
+    const body = (await response.json()) as RunDescription;
+    if (response.status !== 200) throw new Error(`GET /aggregation/runs/${name} answered ${response.status}: ${JSON.stringify(body)}`);
+    if (body.status !== 'RUNNING') return body;
+    if (Date.now() > deadline) throw new Error(`run ${name} is still RUNNING after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Starts a run of the model with `POST /aggregation/run` and waits for it to end. */
+export async function runAggregation(httpUrl: string, model: number): Promise<RunDescription> {
+  const response = await fetch(`${httpUrl}/aggregation/run`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model }),
+  });
+  const body = (await response.json()) as { run: string; started: boolean };
+  if (response.status !== 200 || !body.started) throw new Error(`POST /aggregation/run answered ${response.status}: ${JSON.stringify(body)}`);
+  return waitForRun(httpUrl, body.run);
+}
+
 /** Calls serverless-offline the two ways a deployed stack is called: HTTP, and Lambda Invoke. */
 export function offlineClient(offline: RunningOffline) {
   const lambda = new LambdaClient({

@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { closeMongoClient } from '../../../lib/db/client';
 import { MongoMetadataConnector } from '../../../lib/connector';
-import { executionName } from '../../../functions/aggregation/start-run';
+import { executionName, settleLocalRuns } from '../../../functions/aggregation/start-run';
 import { testMongoUri, useTestDatabase } from '../../helpers/database';
 
 describe('aggregation triggers', () => {
@@ -31,11 +31,14 @@ describe('aggregation triggers', () => {
 
     const { handler } = await import('../../../functions/aggregation/start-scheduled-runs');
     const result = (await handler({ time: '2026-11-27T04:01:00Z', source: 'aws.events' }, {} as Context)) as {
-      runs: { model: number; run: string; finalState: string }[];
+      runs: { model: number; run: string; started: boolean }[];
     };
-    expect(result.runs).toEqual([
-      { model: on.id, run: `model-${on.id}-schedule-202611270401`, started: true, finalState: 'Aggregated' },
-    ]);
+    expect(result.runs).toEqual([{ model: on.id, run: `model-${on.id}-schedule-202611270401`, started: true }]);
+    await settleLocalRuns();
+    expect(await connector.pullExecution(result.runs[0]!.run)).toMatchObject({ status: 'SUCCEEDED', finalState: 'Aggregated' });
+    // The same minute delivered again starts nothing (the name is taken, as on Step Functions).
+    const again = (await handler({ time: '2026-11-27T04:01:00Z', source: 'aws.events' }, {} as Context)) as { runs: { started: boolean }[] };
+    expect(again.runs).toEqual([expect.objectContaining({ started: false })]);
     expect(await connector.pullLatestModelAggregate(on)).not.toBeNull();
     expect(await connector.pullLatestModelAggregate(off)).toBeNull();
   });

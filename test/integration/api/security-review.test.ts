@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { handler as runNow } from '../../../functions/aggregation/run-now';
+import { settleLocalRuns } from '../../../functions/aggregation/start-run';
 import { handler as router } from '../../../functions/api/router';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { closeMongoClient } from '../../../lib/db/client';
@@ -54,6 +55,8 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
     } as unknown as APIGatewayProxyEventV2;
     const handler = (path.startsWith('/api/v1/') ? router : runNow) as unknown as Handler;
     const response = (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
+    // Runs go on in the background; each request here is taken to its end, runs included.
+    await settleLocalRuns();
     const text = typeof response.body === 'string' ? response.body : '';
     return { status: response.statusCode!, text, body: text === '' ? undefined : (JSON.parse(text) as any) };
   }
@@ -259,7 +262,7 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
       for (const [client, data] of [[a, [1, 2, 4]], [b, [5, 2, 3]]] as const) {
         expect((await api('POST', '/api/v1/model_updates/', { client, body: { federated_model: model, data } })).status).toBe(201);
       }
-      expect((await api('POST', '/aggregation/run', { body: { model } })).body).toMatchObject({ finalState: 'Aggregated' });
+      expect((await api('POST', '/aggregation/run', { body: { model } })).body).toMatchObject({ started: true });
       expect((await api('GET', `/api/v1/models/${model}/get_latest_model/`, { client: a })).body.values).toEqual([3, 2, 3.5]);
     });
 
