@@ -37,7 +37,7 @@ describe('serverless package (no AWS account)', () => {
 
   it('emits every function on nodejs22.x, one bundle each', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(20);
+    expect(functions.length).toBe(23);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe('nodejs22.x');
   });
 
@@ -79,7 +79,7 @@ describe('serverless package (no AWS account)', () => {
       const operator = /^(POST|GET) \/(connector|aggregation)\//.test(String(key));
       expect({ key, authorization }).toEqual({ key, authorization: operator ? 'AWS_IAM' : 'NONE' });
     }
-    expect(routes.filter(([, authorization]) => authorization === 'AWS_IAM')).toHaveLength(12);
+    expect(routes.filter(([, authorization]) => authorization === 'AWS_IAM')).toHaveLength(13);
   });
 
   describe('the weights bucket', () => {
