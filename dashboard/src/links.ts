@@ -9,7 +9,10 @@
  * `https://x.execute-api.../dev/dashboard` → `https://x.execute-api.../dev/api/v1/`.
  */
 export function apiBaseFor(pageUrl: string): URL {
-  return new URL('api/v1/', new URL('.', pageUrl));
+  const page = new URL(pageUrl);
+  // Opened as .../dashboard/ the API is still beside the dashboard, not under it.
+  page.pathname = page.pathname.replace(/\/dashboard\/$/, '/dashboard');
+  return new URL('api/v1/', new URL('.', page));
 }
 
 /** The links of an RFC 8288 `Link` header by relation: `{next: '/api/v1/...?page=2', ...}`. */

@@ -3,7 +3,7 @@ import { assets } from 'fma:dashboard-assets';
 import { headerValue } from '../../lib/http/events';
 import { staticFileResponse, type StaticFile } from '../../lib/http/static-files';
 
-/** The page and its files, by the path's last segment (`GET /dashboard`, `GET /dashboard/{file}`). */
+/** The page and its files, by the path's last segment (`GET /dashboard`, `GET /dashboard/{file+}`). */
 const FILES: Readonly<Record<string, StaticFile>> = {
   '': { contentType: 'text/html; charset=utf-8', body: assets['index.html'] },
   'app.js': { contentType: 'text/javascript; charset=utf-8', body: assets['app.js'] },
@@ -16,6 +16,8 @@ const FILES: Readonly<Record<string, StaticFile>> = {
  * `/api/v1` routes with the developer's token. This function reads no data and holds no secret.
  */
 export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-  const name = event.pathParameters?.file ?? '';
+  // Opened as /dashboard/ (serverless-offline hands that to this function as /dashboard), the
+  // page's relative URLs ask for /dashboard/dashboard/app.js: the same file.
+  const name = (event.pathParameters?.file ?? '').replace(/^dashboard\//, '');
   return staticFileResponse(Object.hasOwn(FILES, name) ? FILES[name] : undefined, headerValue(event, 'if-none-match'));
 }

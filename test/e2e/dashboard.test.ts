@@ -347,6 +347,20 @@ describe('the dashboard in chromium against serverless-offline', () => {
     }
   }, 120_000);
 
+  it('serves only its own files, each with the security headers', async () => {
+    for (const file of ['app.js', 'styles.css', 'favicon.svg']) {
+      const response = await fetch(`${offline!.httpUrl}/dashboard/${file}`);
+      expect({ file, status: response.status, nosniff: response.headers.get('x-content-type-options') }).toEqual({ file, status: 200, nosniff: 'nosniff' });
+      expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
+    }
+    const missing = await fetch(`${offline!.httpUrl}/dashboard/secrets.json`);
+    expect(missing.status).toBe(404);
+    const page = await fetch(`${offline!.httpUrl}/dashboard`);
+    const etag = page.headers.get('etag')!;
+    expect(await page.text()).toContain('<script defer src="dashboard/app.js"></script>');
+    expect((await fetch(`${offline!.httpUrl}/dashboard`, { headers: { 'if-none-match': etag } })).status).toBe(304);
+  });
+
   it('works under a stage prefix (/dev/dashboard), calling /dev/api/v1, as behind API Gateway', async () => {
     const { page, requests } = await openTab();
     try {
@@ -368,6 +382,14 @@ describe('the dashboard in chromium against serverless-offline', () => {
       expect(paths).toEqual(expect.arrayContaining(['/dev/dashboard', '/dev/dashboard/app.js', '/dev/dashboard/styles.css']));
       expect(paths.filter((p) => p.includes('/api/v1/')).length).toBeGreaterThan(5);
       expect(paths.filter((p) => !p.startsWith('/dev/'))).toEqual([]);
+
+      // Opened with a trailing slash, the relative URLs gain a segment: the same files, the same API.
+      requests.length = 0;
+      await page.goto(`${offline!.httpUrl}/dev/dashboard/#/models/${seeded.fraud.id}`);
+      await page.waitForSelector('#aggregates');
+      expect(await page.locator('#update-counts tr[data-status="pending"] td').innerText()).toBe('2');
+      const slashed = requests.map((request) => new URL(request.url()).pathname);
+      expect(slashed).toEqual(expect.arrayContaining(['/dev/dashboard/', '/dev/dashboard/dashboard/app.js', '/dev/api/v1/models/' + seeded.fraud.id + '/']));
     } finally {
       await page.close();
     }

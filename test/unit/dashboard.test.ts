@@ -7,6 +7,8 @@ describe('the dashboard\'s pure parts', () => {
   it('finds the API beside the page, under a stage prefix too', () => {
     expect(apiBaseFor('http://127.0.0.1:3000/dashboard').href).toBe('http://127.0.0.1:3000/api/v1/');
     expect(apiBaseFor('http://127.0.0.1:3000/dashboard#/models/3').href).toBe('http://127.0.0.1:3000/api/v1/');
+    expect(apiBaseFor('http://127.0.0.1:3000/dashboard/').href).toBe('http://127.0.0.1:3000/api/v1/');
+    expect(apiBaseFor('https://h.example/dev/dashboard/#/models/3').href).toBe('https://h.example/dev/api/v1/');
     expect(apiBaseFor('https://abc.execute-api.us-east-1.amazonaws.com/dev/dashboard').href).toBe(
       'https://abc.execute-api.us-east-1.amazonaws.com/dev/api/v1/',
     );
