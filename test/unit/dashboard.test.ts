@@ -96,3 +96,23 @@ describe('static files (the dashboard\'s Lambda)', () => {
     expect(response.headers).toMatchObject(STATIC_SECURITY_HEADERS);
   });
 });
+
+describe('the dashboard bundle (dashboard/build.js)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- plain CommonJS that serverless-esbuild loads
+  const { buildDashboard } = require('../../dashboard/build.js') as { buildDashboard: () => Promise<Record<string, string>> };
+
+  it('stays small and loads nothing from elsewhere', async () => {
+    const assets = await buildDashboard();
+    expect(Object.keys(assets).sort()).toEqual(['app.js', 'favicon.svg', 'index.html', 'styles.css']);
+    expect(Buffer.byteLength(assets['app.js']!)).toBeLessThan(40_000);
+    expect(Object.values(assets).reduce((sum, body) => sum + Buffer.byteLength(body), 0)).toBeLessThan(50_000);
+    // No CDN scripts, fonts or stylesheets: the only absolute URLs are XML namespaces.
+    for (const [name, body] of Object.entries(assets)) {
+      const urls = (body.match(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s"')]*/gi) ?? []).filter((url) => !url.startsWith('http://www.w3.org/'));
+      expect({ name, urls }).toEqual({ name, urls: [] });
+    }
+    expect(assets['styles.css']).not.toMatch(/@import|url\(/);
+    // No inline script or style for the CSP to refuse.
+    expect(assets['index.html']).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i);
+  });
+});
