@@ -37,7 +37,7 @@ describe('serverless package (no AWS account)', () => {
 
   it('emits every function on nodejs22.x, one bundle each', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(23);
+    expect(functions.length).toBe(24);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe('nodejs22.x');
   });
 
@@ -66,8 +66,16 @@ describe('serverless package (no AWS account)', () => {
         'POST /aggregation/run',
         'GET /aggregation/runs/{name}',
         'ANY /api/v1/{proxy+}',
+        'GET /dashboard',
+        'GET /dashboard/{file+}',
       ]),
     );
+  });
+
+  it('serves the dashboard from a function that can reach neither the weights nor the database', () => {
+    const dashboard = template.Resources.DashboardLambdaFunction!;
+    expect(dashboard.Properties.Role).toEqual({ 'Fn::GetAtt': ['NoWeightsRole', 'Arn'] });
+    expect((dashboard.Properties.Environment as { Variables: Record<string, unknown> }).Variables.MONGODB_URI).toBe('');
   });
 
   it('lets only IAM-signed requests reach the operator routes; the client API and health stay open', () => {
@@ -135,6 +143,7 @@ describe('serverless package (no AWS account)', () => {
 
     it('grants each function only the S3 actions it uses', () => {
       expect(s3Actions('health')).toEqual([]);
+      expect(s3Actions('dashboard')).toEqual([]);
       expect(s3Actions('startScheduledAggregations')).toEqual([]);
       expect(s3Actions('registerModelUpdatesForAggregation')).toEqual([]);
       expect(s3Actions('pullLatestModelAggregate').sort()).toEqual(['s3:GetObject', 's3:ListBucket']);

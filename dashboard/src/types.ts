@@ -1,0 +1,53 @@
+/** The API's JSON, as far as the dashboard reads it (lib/api/representation.ts). */
+export interface ModelJson {
+  id: number;
+  name: string;
+  clients: string[];
+  aggregator: string;
+  requirement: string | null;
+  requirement_args: unknown[];
+  allow_aggregation: boolean;
+  current_artifact: number | null;
+  created_on: string;
+}
+
+export interface UpdateJson {
+  id: number;
+  client: string;
+  status: number;
+  applied_aggregate: number | null;
+  status_reason: string | null;
+  created_on: string;
+}
+
+export interface AggregateJson {
+  id: number;
+  parent: number | null;
+  level: number;
+  validation_score: number | null;
+  created_on: string;
+}
+
+export interface ScoreJson {
+  id: number;
+  aggregate: number;
+  client: string;
+  validation_results: unknown;
+}
+
+/** `get_current_artifact` answers `{}` when the model has none. */
+export interface ArtifactJson {
+  id?: number;
+  version?: string;
+  values?: unknown;
+  created_on?: string;
+}
+
+/** FMA's status codes (lib/entities/update-status.ts). */
+export const STATUSES = [
+  { code: 0, name: 'pending' },
+  { code: 1, name: 'running' },
+  { code: 2, name: 'complete' },
+  { code: 3, name: 'failed' },
+  { code: 4, name: 'invalid' },
+] as const;

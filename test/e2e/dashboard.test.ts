@@ -1,0 +1,397 @@
+import { constants } from 'node:fs';
+import { access, mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
+import { MongoMetadataConnector } from '../../lib/connector';
+import { UpdateStatus } from '../../lib/entities';
+import { startOffline, type RunningOffline } from '../../scripts/offline';
+import { testMongoUri, useTestDatabase } from '../helpers/database';
+
+/**
+ * The developers' dashboard (GET /dashboard) in a real browser: Debian's chromium driven by
+ * playwright-core, against serverless-offline on a seeded database and object store. Every
+ * figure the page shows is read back from its DOM and compared with what was seeded.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = path.resolve(__dirname, '..', '..', 'test-results', 'dashboard');
+
+describe('the dashboard in chromium against serverless-offline', () => {
+  const database = useTestDatabase();
+  let offline: RunningOffline | undefined;
+  let browser: BrowserContext | undefined;
+  let userDataDir: string | undefined;
+  let seeded: Awaited<ReturnType<typeof seed>>;
+
+  async function seed(connector: MongoMetadataConnector) {
+    await connector.updateDatabase();
+    const alice = await connector.createDeveloper('alice');
+    const bob = await connector.createDeveloper('bob');
+    const [c1, c2, c3] = await Promise.all([1, 2, 3].map(async () => (await connector.createClient()).id));
+    const fraud = await connector.createFederatedModel({
+      name: 'fraud detector',
+      developer: alice.id,
+      clients: [c1!, c2!, c3!],
+      aggregator: 'avg_values_if_data',
+      requirement: 'require_x_updates',
+      requirementArgs: [3],
+      allowAggregation: true,
+    });
+    const firstArtifact = await connector.createModelArtifact(fraud, '1.0.0', [0, 0, 0]);
+    const spam = await connector.createFederatedModel({
+      name: 'spam filter',
+      developer: alice.id,
+      clients: [c1!],
+      aggregator: 'weighted_fedavg',
+      requirement: 'all_clients',
+      allowAggregation: false,
+    });
+    await connector.createFederatedModel({ name: "bob's model", developer: bob.id, aggregator: 'avg_values_if_data' });
+
+    const agg1 = await connector.postNewModelAggregate(fraud, null, [1, 1, 1]);
+    const agg2 = await connector.postNewModelAggregate(fraud, agg1, [2, 2, 2]);
+    const agg3 = await connector.postNewModelAggregate(fraud, agg2, [3, 3, 3]);
+    const clients = [c1!, c2!, c3!];
+    const send = async (n: number) =>
+      (await connector.createModelUpdates(
+        Array.from({ length: n }, (_, i) => ({ federatedModel: fraud.id, client: clients[i % 3]!, data: [i, i, i] })),
+      )).map((update) => update.id);
+    // 10 + 8 + 5 = 23 complete updates: more than one page (at most 20), so the page follows Link.
+    const used = { [agg1.id]: 10, [agg2.id]: 8, [agg3.id]: 5 };
+    for (const [aggregate, n] of Object.entries(used)) {
+      const ids = await send(n);
+      const run = `run-${aggregate}`;
+      await connector.registerModelUpdatesForAggregation(ids, { run });
+      await connector.registerModelUpdateUsedInAggregate(ids, Number(aggregate), { run });
+      await connector.registerModelUpdatesUseInAggregationComplete(ids, true, { run });
+    }
+    await send(2); // pending
+    await connector.registerModelUpdatesForAggregation(await send(1), { run: 'run-live' }); // running
+    const [failedA, failedB] = await send(2);
+    await connector.registerModelUpdatesForAggregation([failedA!], { run: 'run-f1' });
+    await connector.registerModelUpdatesUseInAggregationComplete([failedA!], false, { run: 'run-f1', reason: 'aggregator ran out of memory' });
+    await connector.registerModelUpdatesForAggregation([failedB!], { run: 'run-f2' });
+    await connector.registerModelUpdatesUseInAggregationComplete([failedB!], false, { run: 'run-f2', reason: 'lease lost before the aggregate was written' });
+    // No operation marks an update INVALID (as in test/fixtures/scenario.ts): set it directly.
+    const [invalid] = await send(1);
+    await database.db
+      .collection('model_updates')
+      .updateOne({ _id: invalid as never }, { $set: { status: UpdateStatus.INVALID, statusReason: 'data did not match the update schema' } });
+
+    await connector.setAggregateValidationScore(agg1, 0.61);
+    await connector.setAggregateValidationScore(agg2, 0.72);
+    await connector.setAggregateValidationScore(agg3, 0.83);
+    const accuracy = { [c1!]: [0.6, 0.7, 0.8], [c2!]: [0.55, 0.65, 0.85], [c3!]: [0.5, null, 0.9] };
+    for (const [client, values] of Object.entries(accuracy)) {
+      for (const [round, value] of values.entries()) {
+        if (value === null) continue;
+        await connector.createClientAggregateScore([agg1, agg2, agg3][round]!, client, { accuracy: value, loss: 1 - value });
+      }
+    }
+    return { alice, bob, clients, fraud, spam, firstArtifact, aggregates: [agg1, agg2, agg3], used, accuracy, failed: [failedA!, failedB!], invalid: invalid! };
+  }
+
+  beforeAll(async () => {
+    await access(CHROMIUM, constants.X_OK).catch(() => {
+      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)`);
+    });
+    seeded = await seed(new MongoMetadataConnector(database.db));
+    offline = await startOffline({
+      env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name, AGGREGATION_EXECUTOR: 'local' },
+      esbuildWorkFolder: '.esbuild/dashboard',
+      readyTimeoutMs: 280_000,
+    });
+    await mkdir(SCREENSHOTS, { recursive: true });
+    userDataDir = await mkdtemp(path.join(tmpdir(), 'fma-dashboard-chromium-'));
+    browser = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 300_000); // serverless-offline builds the functions first: slow on a busy machine
+
+  afterAll(async () => {
+    // The browser, its profile and the service go whatever the tests did.
+    try {
+      await browser?.close();
+    } finally {
+      if (userDataDir !== undefined) await rm(userDataDir, { recursive: true, force: true });
+      await offline?.stop();
+    }
+  }, 60_000);
+
+  /** A fresh tab (its own sessionStorage) that records every request and every error the page logs. */
+  async function openTab() {
+    const page = await browser!.newPage();
+    const requests: Request[] = [];
+    const problems: string[] = [];
+    page.on('request', (request) => requests.push(request));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('pageerror', (error) => problems.push(String(error)));
+    page.on('response', (response) => {
+      if (response.status() >= 400) problems.push(`${response.status()} ${response.request().method()} ${new URL(response.url()).pathname}`);
+    });
+    return { page, requests, problems };
+  }
+
+  async function signIn(page: Page, token: string) {
+    await page.fill('#token', token);
+    await page.click('#token-form button[type=submit]');
+  }
+
+  const cell = (page: Page, row: string, field: string) => page.locator(`${row} [data-field="${field}"]`).innerText();
+
+  it('shows the models, one model\'s counts, lineage and scores as seeded, and publishes an aggregate', async () => {
+    const { page, requests, problems } = await openTab();
+    try {
+      const response = await page.goto(`${offline!.httpUrl}/dashboard`);
+      expect(response!.status()).toBe(200);
+      const headers = response!.headers();
+      expect(headers['content-security-policy']).toContain("script-src 'self'");
+      expect(headers['content-security-policy']).not.toContain('unsafe-inline');
+      expect(headers['x-content-type-options']).toBe('nosniff');
+      expect(headers['referrer-policy']).toBe('no-referrer');
+
+      await signIn(page, seeded.alice.token);
+      await page.waitForSelector('#models tbody tr');
+      // Alice's two models, not Bob's.
+      expect(await page.locator('#models tbody tr').count()).toBe(2);
+      const fraudRow = `#models tr[data-model-id="${seeded.fraud.id}"]`;
+      const spamRow = `#models tr[data-model-id="${seeded.spam.id}"]`;
+      expect({
+        name: await cell(page, fraudRow, 'name'),
+        aggregator: await cell(page, fraudRow, 'aggregator'),
+        requirement: await cell(page, fraudRow, 'requirement'),
+        clients: await cell(page, fraudRow, 'clients'),
+        rounds: await cell(page, fraudRow, 'rounds'),
+        artifact: await cell(page, fraudRow, 'artifact'),
+        aggregation: await cell(page, fraudRow, 'aggregation'),
+      }).toEqual({
+        name: 'fraud detector',
+        aggregator: 'avg_values_if_data',
+        requirement: 'require_x_updates [3]',
+        clients: '3',
+        rounds: '3',
+        artifact: '1.0.0',
+        aggregation: 'on',
+      });
+      expect({
+        requirement: await cell(page, spamRow, 'requirement'),
+        clients: await cell(page, spamRow, 'clients'),
+        rounds: await cell(page, spamRow, 'rounds'),
+        artifact: await cell(page, spamRow, 'artifact'),
+        aggregation: await cell(page, spamRow, 'aggregation'),
+      }).toEqual({ requirement: 'all_clients', clients: '1', rounds: '0', artifact: 'none', aggregation: 'off' });
+      await page.screenshot({ path: path.join(SCREENSHOTS, '1-models.png'), fullPage: true });
+
+      await page.click(`${fraudRow} a`);
+      await page.waitForSelector('#update-counts');
+      const counts = await page.$$eval('#update-counts tbody tr', (rows) =>
+        Object.fromEntries(rows.map((row) => [row.getAttribute('data-status'), Number(row.querySelector('td')!.textContent)])),
+      );
+      expect(counts).toEqual({ pending: 2, running: 1, complete: 23, failed: 2, invalid: 1 });
+      const problemsShown = await page.$$eval('#update-problems tbody tr', (rows) =>
+        rows.map((row) => [Number(row.getAttribute('data-update-id')), row.getAttribute('data-status'), row.querySelector('[data-field="reason"]')!.textContent]),
+      );
+      expect(problemsShown).toEqual([
+        [seeded.failed[0], 'failed', 'aggregator ran out of memory'],
+        [seeded.failed[1], 'failed', 'lease lost before the aggregate was written'],
+        [seeded.invalid, 'invalid', 'data did not match the update schema'],
+      ]);
+
+      const [agg1, agg2, agg3] = seeded.aggregates.map((aggregate) => aggregate.id) as [number, number, number];
+      const lineage = await page.$$eval('#aggregates tbody tr', (rows) =>
+        rows.map((row) => {
+          const field = (name: string) => row.querySelector(`[data-field="${name}"]`)!.textContent;
+          return [Number(row.getAttribute('data-aggregate-id')), field('parent'), field('level'), field('updates-used'), field('validation-score')];
+        }),
+      );
+      expect(lineage).toEqual([
+        [agg1, '(root)', '0', '10', '0.61'],
+        [agg2, `#${agg1}`, '1', '8', '0.72'],
+        [agg3, `#${agg2}`, '2', '5', '0.83'],
+      ]);
+
+      // The chart: one series for the aggregates' scores, one per client, points read from the SVG.
+      const series = async () =>
+        page.$$eval('#scores svg circle', (circles) => {
+          const bySeries: Record<string, [number, number, number][]> = {};
+          for (const circle of circles) {
+            const name = circle.getAttribute('data-series')!;
+            (bySeries[name] ??= []).push([Number(circle.getAttribute('data-x')), Number(circle.getAttribute('data-y')), Number(circle.getAttribute('cy'))]);
+          }
+          return bySeries;
+        });
+      const accuracy = await series();
+      const values = (points: [number, number, number][] | undefined) => points?.map(([x, y]) => [x, y]);
+      expect(values(accuracy['aggregate validation score'])).toEqual([[1, 0.61], [2, 0.72], [3, 0.83]]);
+      const [c1, c2, c3] = seeded.clients as [string, string, string];
+      expect(Object.keys(accuracy).sort()).toEqual(
+        ['aggregate validation score', ...[c1, c2, c3].map((c) => `client ${c.slice(0, 8)} accuracy`)].sort(),
+      );
+      expect(values(accuracy[`client ${c1.slice(0, 8)} accuracy`])).toEqual([[1, 0.6], [2, 0.7], [3, 0.8]]);
+      expect(values(accuracy[`client ${c2.slice(0, 8)} accuracy`])).toEqual([[1, 0.55], [2, 0.65], [3, 0.85]]);
+      expect(values(accuracy[`client ${c3.slice(0, 8)} accuracy`])).toEqual([[1, 0.5], [3, 0.9]]);
+      // Higher scores are drawn higher up (smaller y in SVG).
+      const heights = accuracy['aggregate validation score']!.map(([, , cy]) => cy);
+      expect(heights[0]).toBeGreaterThan(heights[1]!);
+      expect(heights[1]).toBeGreaterThan(heights[2]!);
+      await page.selectOption('#metric', 'loss');
+      const loss = await series();
+      expect(values(loss[`client ${c1.slice(0, 8)} loss`])?.map(([x, y]) => [x, Number(y!.toFixed(6))])).toEqual([[1, 0.4], [2, 0.3], [3, 0.2]]);
+      expect(await page.locator('#artifact-version').innerText()).toBe('1.0.0');
+      await page.screenshot({ path: path.join(SCREENSHOTS, '2-model.png'), fullPage: true });
+
+      // Publishing asks first: dismissed, nothing is published.
+      const artifacts = database.db.collection('model_artifacts');
+      const before = await artifacts.countDocuments({ federatedModel: seeded.fraud.id });
+      await page.selectOption('#publish-aggregate', String(agg2));
+      await page.fill('#publish-version', '1.5.0');
+      const dismissed = page.waitForEvent('dialog').then((dialog) => dialog.dismiss());
+      await page.click('#publish-button');
+      await dismissed;
+      expect(await artifacts.countDocuments({ federatedModel: seeded.fraud.id })).toBe(before);
+
+      // A version the model has: the API's 400 is shown, nothing is published.
+      await page.fill('#publish-version', '1.0.0');
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.click('#publish-button');
+      await page.waitForSelector('#publish-error:not([hidden])');
+      const refused = await page.locator('#publish-error').innerText();
+      expect(refused).toContain('Not published');
+      expect(refused).toContain('400');
+      expect(refused).toContain('1.0.0');
+      expect(await artifacts.countDocuments({ federatedModel: seeded.fraud.id })).toBe(before);
+
+      // Accepted: the new artifact is the current one, on the page and in the database.
+      await page.selectOption('#publish-aggregate', String(agg3));
+      await page.fill('#publish-version', '2.0.0');
+      page.once('dialog', (dialog) => void dialog.accept());
+      await page.click('#publish-button');
+      await page.waitForSelector('#notice');
+      expect(await page.locator('#notice').innerText()).toContain(`Published aggregate #${agg3} as version 2.0.0`);
+      expect(await page.locator('#artifact-version').innerText()).toBe('2.0.0');
+      const model = await database.db.collection('federated_models').findOne({ _id: seeded.fraud.id as never });
+      const current = await artifacts.findOne({ _id: model!.currentArtifact });
+      expect(current).toMatchObject({ federatedModel: seeded.fraud.id, version: '2.0.0' });
+      expect(await page.locator('[data-artifact-id]').getAttribute('data-artifact-id')).toBe(String(model!.currentArtifact));
+      await page.screenshot({ path: path.join(SCREENSHOTS, '3-published.png'), fullPage: true });
+
+      await page.click('text=← All models');
+      await page.waitForSelector('#models');
+      expect(await cell(page, fraudRow, 'artifact')).toBe('2.0.0');
+
+      // The token went in the Authorization header of API calls, never in a URL; the page logged no error (a CSP violation would be one).
+      const apiCalls = requests.filter((request) => new URL(request.url()).pathname.startsWith('/api/v1/'));
+      expect(apiCalls.length).toBeGreaterThan(10);
+      for (const request of apiCalls) expect(await request.headerValue('authorization')).toBe(`Token ${seeded.alice.token}`);
+      for (const request of requests) expect(request.url()).not.toContain(seeded.alice.token);
+      // Only the refused publish answered an error.
+      expect(problems.sort()).toEqual([
+        `400 POST /api/v1/model_aggregates/${agg2}/publish_aggregate/`,
+        'Failed to load resource: the server responded with a status of 400 (Bad Request)',
+      ]);
+    } finally {
+      await page.close();
+    }
+  }, 120_000);
+
+  it('says in plain words that a wrong token was refused, or that the service cannot be reached, and never puts a token in a URL', async () => {
+    const { page, requests } = await openTab();
+    const wrong = 'not-a-real-token-7f3a9c';
+    try {
+      await page.goto(`${offline!.httpUrl}/dashboard`);
+      await signIn(page, wrong);
+      await page.waitForSelector('#message.error');
+      const message = await page.locator('#message').innerText();
+      expect(message).toContain('did not accept this token');
+      expect(message).toContain('401');
+      // Asked again, and the refused token is not kept.
+      await page.waitForSelector('#token-form');
+      expect(await page.evaluate('Object.keys(sessionStorage).length')).toBe(0);
+      expect(await page.locator('#models').count()).toBe(0);
+      await page.screenshot({ path: path.join(SCREENSHOTS, '4-wrong-token.png'), fullPage: true });
+
+      // The right token, then the service goes away: a network failure, said so.
+      await signIn(page, seeded.alice.token);
+      await page.waitForSelector('#models');
+      await page.route('**/api/v1/**', (route) => route.abort('connectionrefused'));
+      await page.reload();
+      await page.waitForSelector('#message.error');
+      expect(await page.locator('#message').innerText()).toContain('Could not reach the service');
+      expect(await page.locator('#retry').count()).toBe(1);
+      await page.unroute('**/api/v1/**');
+      await page.click('#retry');
+      await page.waitForSelector('#models');
+      await page.screenshot({ path: path.join(SCREENSHOTS, '5-recovered.png'), fullPage: true });
+
+      expect(requests.some((request) => request.url().includes('/api/v1/'))).toBe(true);
+      for (const request of requests) {
+        expect(request.url()).not.toContain(wrong);
+        expect(request.url()).not.toContain(seeded.alice.token);
+      }
+      expect(page.url()).not.toContain(seeded.alice.token);
+    } finally {
+      await page.close();
+    }
+  }, 120_000);
+
+  it('serves only its own files, each with the security headers', async () => {
+    for (const file of ['app.js', 'styles.css', 'favicon.svg']) {
+      const response = await fetch(`${offline!.httpUrl}/dashboard/${file}`);
+      expect({ file, status: response.status, nosniff: response.headers.get('x-content-type-options') }).toEqual({ file, status: 200, nosniff: 'nosniff' });
+      expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
+    }
+    const missing = await fetch(`${offline!.httpUrl}/dashboard/secrets.json`);
+    expect(missing.status).toBe(404);
+    const page = await fetch(`${offline!.httpUrl}/dashboard`);
+    const etag = page.headers.get('etag')!;
+    expect(await page.text()).toContain('<script defer src="dashboard/app.js"></script>');
+    expect((await fetch(`${offline!.httpUrl}/dashboard`, { headers: { 'if-none-match': etag } })).status).toBe(304);
+  });
+
+  it('works under a stage prefix (/dev/dashboard), calling /dev/api/v1, as behind API Gateway', async () => {
+    const { page, requests } = await openTab();
+    try {
+      // Stand in for API Gateway's stage: strip /dev before the request reaches serverless-offline.
+      await page.route(
+        (url) => url.pathname.startsWith('/dev/'),
+        async (route) => {
+          const url = new URL(route.request().url());
+          url.pathname = url.pathname.slice('/dev'.length);
+          await route.fulfill({ response: await route.fetch({ url: url.href }) });
+        },
+      );
+      await page.goto(`${offline!.httpUrl}/dev/dashboard`);
+      await signIn(page, seeded.alice.token);
+      await page.click(`#models tr[data-model-id="${seeded.fraud.id}"] a`);
+      await page.waitForSelector('#aggregates');
+      expect(await page.locator('#update-counts tr[data-status="complete"] td').innerText()).toBe('23');
+      const paths = requests.map((request) => new URL(request.url()).pathname);
+      expect(paths).toEqual(expect.arrayContaining(['/dev/dashboard', '/dev/dashboard/app.js', '/dev/dashboard/styles.css']));
+      expect(paths.filter((p) => p.includes('/api/v1/')).length).toBeGreaterThan(5);
+      expect(paths.filter((p) => !p.startsWith('/dev/'))).toEqual([]);
+
+      // Opened with a trailing slash, the relative URLs gain a segment: the same files, the same API.
+      requests.length = 0;
+      await page.goto(`${offline!.httpUrl}/dev/dashboard/#/models/${seeded.fraud.id}`);
+      await page.waitForSelector('#aggregates');
+      expect(await page.locator('#update-counts tr[data-status="pending"] td').innerText()).toBe('2');
+      const slashed = requests.map((request) => new URL(request.url()).pathname);
+      expect(slashed).toEqual(expect.arrayContaining(['/dev/dashboard/', '/dev/dashboard/dashboard/app.js', '/dev/api/v1/models/' + seeded.fraud.id + '/']));
+    } finally {
+      await page.close();
+    }
+  }, 120_000);
+});
