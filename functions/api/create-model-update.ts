@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { invalidPk } from '../../lib/api/body-ids';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
@@ -7,8 +8,9 @@ import { clientModelUpdateJson } from '../../lib/api/representation';
 import { getConfig } from '../../lib/config';
 import { EntityIdSchema } from '../../lib/entities';
 import { getConnector, type MetadataConnector } from '../../lib/connector';
+import { IdempotencyKeySchema } from '../../lib/connector/mongo/idempotency';
 import type { FederatedModel, ModelUpdate } from '../../lib/entities';
-import { ForbiddenError } from '../../lib/errors';
+import { ForbiddenError, ValidationError } from '../../lib/errors';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { WEIGHTS_LIMITS } from '../../lib/weights';
@@ -28,8 +30,17 @@ export const body = drfBody({
  * body; `data` must match the model's `update_schema`; a client outside the model gets 403, a
  * `federated_model` or `base_aggregate` that names nothing 400 ("Invalid pk", as DRF) and a
  * `base_aggregate` of another model 400. A model that allows aggregation gets a run started.
+ *
+ * With an `Idempotency-Key` header, a retried request (same client, key and body) answers the
+ * update the first one created, marked `Idempotent-Replayed: true`, instead of creating another;
+ * the same key with another body, or while the first request is still at work, is a 409.
  */
-export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input, event }) => {
+  const idempotencyKey = headerValue(event.headers, 'idempotency-key');
+  if (idempotencyKey !== undefined) {
+    const parsed = IdempotencyKeySchema.safeParse(idempotencyKey);
+    if (!parsed.success) throw new ValidationError(`Idempotency-Key ${parsed.error.issues[0]!.message}`, { details: [{ field: 'Idempotency-Key', message: parsed.error.issues[0]!.message }] });
+  }
   assertNamesCaller(input.client, caller!, 'client');
   // Weights are at most 1 + WEIGHTS_LIMITS.maxDimensions deep; the parser checks the rest.
   assertJsonLimits(input.data, 'data', { maxDepth: 1 + WEIGHTS_LIMITS.maxDimensions, maxBytes: null });
@@ -41,13 +52,19 @@ export const handler = apiRoute(getConnector, { audience: 'client', body }, asyn
   if (input.base_aggregate !== null && (await connector.pullModelAggregate(input.base_aggregate)) === null) {
     throw invalidPk('base_aggregate', input.base_aggregate);
   }
-  const update = await connector.createModelUpdate({
+  const newUpdate = {
     federatedModel: model.id,
     client: caller!.id,
     data: input.data,
     baseAggregate: input.base_aggregate,
     numExamples: input.num_examples,
-  });
+  };
+  if (idempotencyKey !== undefined) {
+    const { update, replayed } = await connector.createModelUpdateIdempotently(newUpdate, idempotencyKey, requestHash(event.body, model.id));
+    if (!replayed) await startRunForNewUpdate(connector, update, model);
+    return respond(201, { ...clientModelUpdateJson(update), data: input.data }, replayed ? { 'Idempotent-Replayed': 'true' } : undefined);
+  }
+  const update = await connector.createModelUpdate(newUpdate);
   await startRunForNewUpdate(connector, update, model);
   // The connector accepted `data` only as finite numbers in rectangular lists, which are stored
   // exactly; echo it rather than read the weights back.
@@ -65,4 +82,15 @@ export async function startRunForNewUpdate(connector: MetadataConnector, update:
   await startAggregationRun(found.id, executionName(found.id, `update-${update.id}`)).catch((error: unknown) =>
     console.error('starting an aggregation run failed', error),
   );
+}
+
+/** A header's value, whatever its case (API Gateway lower-cases them; direct events may not). */
+function headerValue(headers: Readonly<Record<string, string | undefined>> | undefined, name: string): string | undefined {
+  const found = Object.entries(headers ?? {}).find(([key]) => key.toLowerCase() === name);
+  return found?.[1];
+}
+
+/** What makes two requests "the same" for an Idempotency-Key: the body as sent, for one model. */
+function requestHash(body: string | undefined | null, model: number): string {
+  return createHash('sha256').update(`${model}\n${body ?? ''}`).digest('hex');
 }

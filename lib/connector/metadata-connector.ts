@@ -65,6 +65,8 @@ export interface NewModelUpdate {
   readonly data: unknown;
   readonly baseAggregate?: number | null;
   readonly numExamples?: number | null;
+  /** The client's Idempotency-Key (see createModelUpdateIdempotently). */
+  readonly idempotencyKey?: string | null;
 }
 
 /**
@@ -124,6 +126,11 @@ export interface MetadataConnector {
    */
   deleteFederatedModel(model: Ref): Promise<DeletedModel>;
   createModelUpdate(input: NewModelUpdate): Promise<ModelUpdate>;
+  /**
+   * The same, once per (client, Idempotency-Key): a retry gets the update the first request
+   * created (`replayed`), even when the two race; a key reused for another request is a ConflictError.
+   */
+  createModelUpdateIdempotently(input: NewModelUpdate, idempotencyKey: string, requestHash: string): Promise<{ update: ModelUpdate; replayed: boolean }>;
   /** Many updates in one write (bulk loads, benchmarks); the same checks as createModelUpdate. */
   createModelUpdates(inputs: readonly NewModelUpdate[]): Promise<ModelUpdate[]>;
   pullModelUpdates(ids: readonly Ref[]): Promise<ModelUpdate[]>;

@@ -31,6 +31,7 @@ import { ConnectorContext } from './mongo/context';
 import * as credentials from './mongo/credentials';
 import * as deletion from './mongo/deletion';
 import * as executions from './mongo/executions';
+import * as idempotency from './mongo/idempotency';
 import * as leases from './mongo/leases';
 import * as modelClients from './mongo/model-clients';
 import * as runs from './mongo/runs';
@@ -50,6 +51,7 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `updates.ts`: model updates, claims and status transitions
  * - `aggregates.ts`: aggregates, artifacts and clients' scores
  * - `leases.ts`: aggregation leases (one run per model at a time)
+ * - `idempotency.ts`: one update per client and Idempotency-Key
  * - `executions.ts`: runs the local executor started (what DescribeExecution tells on AWS)
  * - `runs.ts`: what a run holds, by its run id (claim, complete, settle after a failure)
  * - `credentials.ts`: developers' tokens, clients, join secrets
@@ -234,6 +236,10 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   renewAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<{ expiresAt: Date }> {
     return leases.renewAggregationLease(this.context, model, run, ttlSeconds);
+  }
+
+  createModelUpdateIdempotently(input: NewModelUpdate, idempotencyKey: string, requestHash: string): Promise<{ update: ModelUpdate; replayed: boolean }> {
+    return idempotency.createModelUpdateIdempotently(this.context, input, idempotencyKey, requestHash);
   }
 
   recordExecutionStart(name: string, model: number): Promise<boolean> {

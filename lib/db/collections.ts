@@ -16,6 +16,7 @@ export const CollectionName = {
   aggregationLeases: 'aggregation_leases',
   developers: 'developers',
   localExecutions: 'local_executions',
+  idempotencyKeys: 'idempotency_keys',
 } as const;
 
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
@@ -97,6 +98,8 @@ export interface ModelUpdateDocument {
   statusHistory: StatusChange[];
   /** Runs that claimed it and failed; at AGGREGATION_MAX_ATTEMPTS it becomes INVALID. Absent: none. */
   failedAttempts?: number;
+  /** The client's Idempotency-Key of the request that created it, if it sent one. */
+  idempotencyKey?: string;
   /** The binary upload it came from, if any. */
   upload?: string | null;
   /** Id of the last bookkeeping transition that moved this update (see the connector). */
@@ -178,6 +181,18 @@ export interface LocalExecutionDocument {
   stoppedAt: Date | null;
 }
 
+/** A client's `Idempotency-Key` and the update its first request created (see the connector). */
+export interface IdempotencyKeyDocument {
+  /** `<client>/<key>` */
+  _id: string;
+  /** SHA-256 of the request, so a key reused for another request is refused. */
+  requestHash: string;
+  update: number | null;
+  /** Until when the first request holds the key; a retry after that may take it over. */
+  lockedUntil: Date;
+  createdOn: Date;
+}
+
 /** Typed handles on every collection of one database. */
 export function collections(db: Db) {
   return {
@@ -193,6 +208,7 @@ export function collections(db: Db) {
     aggregationLeases: db.collection<AggregationLeaseDocument>(CollectionName.aggregationLeases),
     developers: db.collection<DeveloperDocument>(CollectionName.developers),
     localExecutions: db.collection<LocalExecutionDocument>(CollectionName.localExecutions),
+    idempotencyKeys: db.collection<IdempotencyKeyDocument>(CollectionName.idempotencyKeys),
   } satisfies Record<keyof typeof CollectionName, unknown>;
 }
 
@@ -264,4 +280,6 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   developers: [{ key: { tokenHash: 1 }, name: 'tokenHash', unique: true }],
   // looked up by name (_id) only
   local_executions: [],
+  // looked up by `<client>/<key>` (_id) only
+  idempotency_keys: [],
 };

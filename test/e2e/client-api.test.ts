@@ -115,6 +115,51 @@ describe('the client and developer API under serverless-offline, driven by the T
     expect(duplicate.body).toHaveProperty('version');
   });
 
+  describe('Idempotency-Key on POST /api/v1/model_updates/', () => {
+    async function send(credential: string, key: string | undefined, body: unknown) {
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'CLIENT-UUID': credential };
+      if (key !== undefined) headers['Idempotency-Key'] = key;
+      const response = await fetch(`${offline.httpUrl}/api/v1/model_updates/`, { method: 'POST', headers, body: JSON.stringify(body) });
+      const text = await response.text();
+      return { status: response.status, replayed: response.headers.get('idempotent-replayed'), body: JSON.parse(text) as any };
+    }
+
+    it('gives 12 racing requests with one key one update, and the same answer to each', async () => {
+      const model = await createModel();
+      const credential = (await api('POST', `/api/v1/models/${model.id}/register_client/`)).body.uuid as string;
+      const body = { federated_model: model.id, data: [1, 2, 3] };
+      const replies = await Promise.all(Array.from({ length: 12 }, () => send(credential, 'round-1-try', body)));
+      expect(replies.map((r) => r.status)).toEqual(replies.map(() => 201));
+      expect(new Set(replies.map((r) => r.body.id)).size).toBe(1);
+      expect(replies.filter((r) => r.replayed === null)).toHaveLength(1);
+      expect(await database.db.collection('model_updates').countDocuments({ federatedModel: model.id })).toBe(1);
+      // A retry long after answers the same; another key is another update.
+      expect((await send(credential, 'round-1-try', body)).body.id).toBe(replies[0]!.body.id);
+      expect((await send(credential, 'round-1-other', body)).body.id).not.toBe(replies[0]!.body.id);
+      expect(await database.db.collection('model_updates').countDocuments({ federatedModel: model.id })).toBe(2);
+    });
+
+    it('refuses the key reused with another body (409), frees a key whose request was refused, and rejects a malformed key (400)', async () => {
+      const model = await createModel();
+      const credential = (await api('POST', `/api/v1/models/${model.id}/register_client/`)).body.uuid as string;
+      const first = await send(credential, 'k-1', { federated_model: model.id, data: [1, 2, 3] });
+      expect(first.status).toBe(201);
+      const reused = await send(credential, 'k-1', { federated_model: model.id, data: [9, 9, 9] });
+      expect(reused).toMatchObject({ status: 409 });
+      // The schema wants 3 numbers: refused, and the key is free again for the corrected request.
+      expect((await send(credential, 'k-2', { federated_model: model.id, data: [1, 2] })).status).toBe(400);
+      const corrected = await send(credential, 'k-2', { federated_model: model.id, data: [4, 5, 6] });
+      expect(corrected).toMatchObject({ status: 201, replayed: null });
+      const before = await snapshotDatabase(database.db);
+      expect((await send(credential, 'has space', { federated_model: model.id, data: [4, 5, 6] })).status).toBe(400);
+      expect((await send(credential, 'x'.repeat(256), { federated_model: model.id, data: [4, 5, 6] })).status).toBe(400);
+      expect(await snapshotDatabase(database.db)).toEqual(before);
+      // The same key from another client is that client's own.
+      const other = (await api('POST', `/api/v1/models/${model.id}/register_client/`)).body.uuid as string;
+      expect((await send(other, 'k-1', { federated_model: model.id, data: [9, 9, 9] })).status).toBe(201);
+    });
+  });
+
   describe('credentials and roles', () => {
     it('answers 401 without credentials or with an unknown token, 403 with an unknown CLIENT-UUID (as DRF)', async () => {
       const model = await createModel();

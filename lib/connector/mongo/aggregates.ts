@@ -108,6 +108,13 @@ async function insertAggregate(
   options: RunScope,
 ): Promise<ModelAggregate> {
   const run = parseArgument(OptionalRunSchema, options.run, 'run') ?? null;
+  if (run !== null) {
+    // A run writes one aggregate: a retried post (its answer was lost) gets the one it wrote.
+    // Runs of a model hold its lease, so two posts of one run never race.
+    const { modelAggregates } = await context.collections();
+    const written = await modelAggregates.findOne({ federatedModel: found.id, run });
+    if (written !== null) return toModelAggregate(written);
+  }
   const ref = await putWeights(context, 'aggregates', found.id, weights);
   return insertAggregateDocument(context, found.id, parent, ref, run);
 }

@@ -28,6 +28,7 @@ const NewModelUpdateSchema = z.object({
   data: z.unknown(),
   baseAggregate: EntityIdSchema.nullable().default(null),
   numExamples: z.number().int().nonnegative().nullable().default(null),
+  idempotencyKey: z.string().min(1).max(255).nullable().default(null),
 });
 
 /** PENDING or FAILED updates of the model whose client is in the model. */
@@ -221,11 +222,12 @@ function dataField(count: number, index: number): string {
 /** A new PENDING update document. */
 export function newUpdateDocument(
   id: number,
-  update: { federatedModel: number; client: string; baseAggregate: number | null; numExamples: number | null },
+  update: { federatedModel: number; client: string; baseAggregate: number | null; numExamples: number | null; idempotencyKey?: string | null },
   ref: WeightsRef,
 ): ModelUpdateDocument {
   const now = new Date();
   return {
+    ...(update.idempotencyKey == null ? {} : { idempotencyKey: update.idempotencyKey }),
     _id: id,
     federatedModel: update.federatedModel,
     client: update.client,
