@@ -1,7 +1,9 @@
 import { accumulate, finish, getMeanAggregator } from '../algorithms';
+import { parseStrategy } from '../algorithms/strategies';
 import type { MetadataConnector } from '../connector';
 import type { ModelAggregate } from '../entities';
 import { NotFoundError } from '../errors';
+import { combineWithStrategy, isPlainMean } from './combine-with-strategy';
 
 export interface AggregationStep {
   readonly model: number;
@@ -26,8 +28,22 @@ export async function aggregateModelUpdates(
 ): Promise<{ aggregate: ModelAggregate; modelUpdates: number[] }> {
   const found = await connector.pullFederatedModelWId(model);
   if (found === null) throw new NotFoundError(`Federated model ${model} does not exist`);
-  const aggregator = getMeanAggregator(found.aggregator);
+  const strategy = parseStrategy(found.aggregator, found.aggregatorParams);
   const updates = await connector.pullModelUpdatesRegisteredForAggregation(model, { run });
+  if (!isPlainMean(strategy)) {
+    // Issue #11: robust aggregators, server optimizers, clipping and DP, staleness weighting.
+    const parent = parentAgg === null ? null : await connector.pullModelAggregate(parentAgg);
+    const { shape, values, record } = await combineWithStrategy(connector, { model: found, strategy, updates, parent });
+    await connector.assertAggregationLease(model, run);
+    const aggregate = await connector.postNewModelAggregateWeights(
+      model,
+      parentAgg,
+      { layout: shape.layout, shapes: shape.shapes, values },
+      { run, strategy: record },
+    );
+    return { aggregate, modelUpdates: updates.map((update) => update.id) };
+  }
+  const aggregator = getMeanAggregator(found.aggregator);
   const plan = aggregator.plan(updates.map((update) => ({ shape: update.weights, numExamples: update.numExamples })));
   const sum = new Float64Array(plan.shape.length);
   await connector.streamModelUpdateWeights(updates, (values, i) => accumulate(sum, values, plan.factors[i]!));

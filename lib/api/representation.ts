@@ -13,6 +13,7 @@ export function federatedModelJson(model: FederatedModel) {
     developer: model.developer,
     clients: model.clients,
     aggregator: model.aggregator,
+    aggregator_params: model.aggregatorParams,
     requirement: model.requirement,
     requirement_args: model.requirementArgs,
     update_schema: model.updateSchema,

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { ValidationError } from '../../errors';
 import { validationErrorFromZod } from '../../errors/from-zod';
-import { AGGREGATOR_NAMES } from '../aggregators';
+import { AGGREGATOR_NAMES, AggregationError } from '../aggregators';
 
 /**
  * The aggregation strategies a model can be created with, and the parameters each takes
@@ -87,8 +86,11 @@ const SCHEMAS = {
 /** Every name a model's `aggregator` may hold: FMA's, weighted FedAvg, and the strategies of issue #11. */
 export const STRATEGY_NAMES = Object.keys(SCHEMAS);
 
-/** An unknown strategy or bad parameters: 400 at creation, fatal for a run (before its claim). */
-export class StrategyError extends ValidationError {
+/**
+ * An unknown strategy, bad parameters, or too few updates for them: 400 at creation, fatal for a
+ * run (before its claim). An AggregationError, as an unknown aggregator always was.
+ */
+export class StrategyError extends AggregationError {
   static {
     this.prototype.name = 'StrategyError';
   }
