@@ -23,6 +23,7 @@ export const handler = createHandler({ input }, async ({ model, model_updates })
   const verdict = checkRequirement(found.requirement, found.requirementArgs, {
     modelClients: found.clients,
     updateClients: updates.map((update) => update.client),
+    updateCreatedOn: updates.map((update) => update.createdOn),
   });
   return { met: verdict.met, reason: verdict.reason, requirement: found.requirement };
 });

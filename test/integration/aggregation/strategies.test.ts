@@ -244,6 +244,25 @@ describe('aggregation strategies through the state machine', () => {
     });
   });
 
+  describe('the deadline requirement', () => {
+    it('waits for the deadline while some clients have not sent, then aggregates what came', async () => {
+      const { model, clients } = await newModel(3, { aggregator: 'avg_values_if_data', requirement: 'deadline', requirementArgs: [2, 600] });
+      const updates = await send(model, clients, [[1, 2], [3, 4]]);
+      expect(await executeAggregationLocally({ model: model.id, run: nextRun() })).toMatchObject({ finalState: 'NothingToAggregate' });
+      expect((await connector.pullModelUpdates(updates)).map((update) => update.status)).toEqual([UpdateStatus.PENDING, UpdateStatus.PENDING]);
+      // Ten minutes later (the first update's arrival moved back): the deadline has passed.
+      await database.db.collection('model_updates').updateOne({ _id: updates[0] as never }, { $set: { createdOn: new Date(Date.now() - 601_000) } });
+      const { values } = await aggregateOnce(model);
+      expect([...values]).toEqual([2, 3]);
+    });
+
+    it('aggregates before the deadline once every client has sent', async () => {
+      const { model, clients } = await newModel(2, { aggregator: 'avg_values_if_data', requirement: 'deadline', requirementArgs: [5, 3600] });
+      await send(model, clients, [[1], [2]]);
+      expect([...(await aggregateOnce(model)).values]).toEqual([1.5]);
+    });
+  });
+
   describe('configuration through the HTTP API (POST /api/v1/models/)', () => {
     let token: string;
     beforeAll(async () => {
