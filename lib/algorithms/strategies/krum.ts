@@ -11,21 +11,48 @@
 type Values = Float32Array | Float64Array;
 
 /**
+ * Coordinates per tile of the distance loop: n tiles of 512 float64 values (400 KB at n = 100)
+ * stay in the CPU's cache while all n²/2 pairs pass over them, so the block is read from memory
+ * about once rather than once per pair (at n = 100 and P = 1M, 80 GB of memory traffic).
+ */
+export const DISTANCE_TILE_VALUES = 512;
+
+/**
  * distances[i·n + j] += Σ_k (columns[i][k] − columns[j][k])², for i < j and k < length (the upper
  * triangle; `krumScores` reads it symmetrically). Differences and sums are float64.
  */
 export function accumulateSquaredDistances(columns: readonly Values[], length: number, distances: Float64Array): void {
   const n = columns.length;
-  for (let i = 0; i < n; i += 1) {
-    const a = columns[i]!;
-    for (let j = i + 1; j < n; j += 1) {
-      const b = columns[j]!;
-      let sum = 0;
-      for (let k = 0; k < length; k += 1) {
-        const d = a[k]! - b[k]!;
-        sum += d * d;
+  for (let start = 0; start < length; start += DISTANCE_TILE_VALUES) {
+    const end = Math.min(length, start + DISTANCE_TILE_VALUES);
+    for (let i = 0; i < n; i += 1) {
+      const a = columns[i]!;
+      for (let j = i + 1; j < n; j += 1) {
+        const b = columns[j]!;
+        // Four independent sums: one chain of dependent additions waits out the adder's latency
+        // on every element; four keep it busier (with the tiles, 20 to 30% faster on this loaded
+        // 2-core machine at n = 100).
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let k = start;
+        for (; k + 3 < end; k += 4) {
+          const d0 = a[k]! - b[k]!;
+          const d1 = a[k + 1]! - b[k + 1]!;
+          const d2 = a[k + 2]! - b[k + 2]!;
+          const d3 = a[k + 3]! - b[k + 3]!;
+          s0 += d0 * d0;
+          s1 += d1 * d1;
+          s2 += d2 * d2;
+          s3 += d3 * d3;
+        }
+        for (; k < end; k += 1) {
+          const d = a[k]! - b[k]!;
+          s0 += d * d;
+        }
+        distances[i * n + j]! += s0 + s1 + (s2 + s3);
       }
-      distances[i * n + j]! += sum;
     }
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { executeAggregationLocally } from '../../../functions/aggregation/local-executor';
 import { handler as router } from '../../../functions/api/router';
+import { modelAggregateJson } from '../../../lib/api/representation';
 import { coordinateMedianBlock } from '../../../lib/algorithms/strategies';
 import { MongoMetadataConnector, type NewFederatedModel } from '../../../lib/connector';
 import { closeMongoClient } from '../../../lib/db/client';
@@ -201,6 +202,10 @@ describe('aggregation strategies through the state machine', () => {
       const { aggregate, values } = await aggregateOnce(model);
       const sigma = (0.8 * 1000) / 4;
       expect(aggregate.strategy).toMatchObject({ clipNorm: 1000, noiseMultiplier: 0.8, noiseStd: sigma, numUpdates: 4, clippedUpdates: 0 });
+      // The API shows the record with the aggregate (snake_case, as every field there).
+      expect(modelAggregateJson(aggregate)).toMatchObject({
+        strategy: { aggregator: 'avg_values_if_data', clip_norm: 1000, noise_multiplier: 0.8, noise_std: sigma, num_updates: 4, optimizer: null },
+      });
       const residual = Array.from(values, (value, j) => value - row[j]!);
       const mean = residual.reduce((a, b) => a + b, 0) / length;
       const std = Math.sqrt(residual.reduce((a, b) => a + (b - mean) ** 2, 0) / length);
