@@ -9,6 +9,7 @@ import {
   krumScores,
   seededGaussian,
   cryptoGaussian,
+  selectInPlace,
   selectLowest,
   serverOptimizerStep,
   stalenessOf,
@@ -260,3 +261,39 @@ function seededUniform(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+describe('selectInPlace (the selection under the median and trimmed mean)', () => {
+  it('puts the k-th smallest value at k, smaller before and larger after, as a sort would (generated cases with ties)', () => {
+    const random = seededUniform(3);
+    for (let round = 0; round < 500; round += 1) {
+      const n = 1 + Math.floor(random() * 60);
+      const distinct = 1 + Math.floor(random() * n);
+      const values = Float64Array.from({ length: n }, () => Math.floor(random() * distinct) - distinct / 2);
+      const sorted = Float64Array.from(values).sort();
+      const k = Math.floor(random() * n);
+      const a = Float64Array.from(values);
+      selectInPlace(a, 0, n - 1, k);
+      expect(a[k]).toBe(sorted[k]);
+      for (let i = 0; i < k; i += 1) expect(a[i]!).toBeLessThanOrEqual(a[k]!);
+      for (let i = k + 1; i < n; i += 1) expect(a[i]!).toBeGreaterThanOrEqual(a[k]!);
+      expect(Float64Array.from(a).sort()).toEqual(sorted);
+    }
+  });
+
+  it('stays correct on inputs made to defeat its pivots (sorted, reversed, organ-pipe, all equal)', () => {
+    const n = 101;
+    const inputs = [
+      Float64Array.from({ length: n }, (_, i) => i),
+      Float64Array.from({ length: n }, (_, i) => n - i),
+      Float64Array.from({ length: n }, (_, i) => Math.min(i, n - i)),
+      new Float64Array(n).fill(7),
+    ];
+    for (const input of inputs) {
+      for (const k of [0, 1, 50, 99, 100]) {
+        const a = Float64Array.from(input);
+        selectInPlace(a, 0, n - 1, k);
+        expect(a[k]).toBe(Float64Array.from(input).sort()[k]);
+      }
+    }
+  });
+});
