@@ -274,16 +274,15 @@ describe('aggregation strategies through the state machine', () => {
       token = (await connector.createDeveloper('strategist')).token;
     });
 
-    async function createModel(body: unknown) {
-      const path = '/api/v1/models/';
+    async function api(method: string, path: string, body: unknown) {
       const event = {
         ...httpEvent,
         routeKey: 'ANY /api/v1/{proxy+}',
         rawPath: path,
         rawQueryString: '',
         headers: { 'content-type': 'application/json', host: 'api.example.com', authorization: `Token ${token}` },
-        requestContext: { ...httpEvent.requestContext, routeKey: 'ANY /api/v1/{proxy+}', http: { ...httpEvent.requestContext.http, method: 'POST', path } },
-        pathParameters: { proxy: 'models/' },
+        requestContext: { ...httpEvent.requestContext, routeKey: 'ANY /api/v1/{proxy+}', http: { ...httpEvent.requestContext.http, method, path } },
+        pathParameters: { proxy: path.slice('/api/v1/'.length) },
         queryStringParameters: undefined,
         body: JSON.stringify(body),
         isBase64Encoded: false,
@@ -294,6 +293,7 @@ describe('aggregation strategies through the state machine', () => {
       } as Context)) as APIGatewayProxyStructuredResultV2;
       return { status: response.statusCode!, body: JSON.parse(response.body as string) as Record<string, unknown> };
     }
+    const createModel = (body: unknown) => api('POST', '/api/v1/models/', body);
 
     it('creates a model with a strategy and its parameters, and answers them back', async () => {
       const reply = await createModel({ name: 'robust', aggregator: 'trimmed_mean', aggregator_params: { beta: 0.1 } });
@@ -301,6 +301,25 @@ describe('aggregation strategies through the state machine', () => {
       expect(reply.body).toMatchObject({ aggregator: 'trimmed_mean', aggregator_params: { beta: 0.1 } });
       const plain = await createModel({ name: 'plain', aggregator: 'avg_values_if_data' });
       expect(plain).toMatchObject({ status: 201, body: { aggregator_params: null } });
+    });
+
+    it('changes the strategy with PATCH, with the checks of creation, and a refused change changes nothing', async () => {
+      const created = await createModel({ name: 'changing', aggregator: 'trimmed_mean', aggregator_params: { beta: 0.1 } });
+      const path = `/api/v1/models/${created.body.id as number}/`;
+      expect(await api('PATCH', path, { aggregator_params: { beta: 0.2 } })).toMatchObject({ status: 200, body: { aggregator_params: { beta: 0.2 } } });
+      // The old parameters do not fit the new strategy: 400, nothing changes.
+      const refused = await api('PATCH', path, { aggregator: 'krum' });
+      expect(refused.status).toBe(400);
+      expect(refused.body['aggregator_params.f']).toBeDefined();
+      expect(await connector.pullFederatedModelWId(created.body.id as number)).toMatchObject({ aggregator: 'trimmed_mean', aggregatorParams: { beta: 0.2 } });
+      const changed = await api('PATCH', path, { aggregator: 'fedavgm', aggregator_params: { server_lr: 1, momentum: 0.9 } });
+      expect(changed).toMatchObject({ status: 200, body: { aggregator: 'fedavgm', aggregator_params: { server_lr: 1, momentum: 0.9 } } });
+      const model = await connector.pullFederatedModelWId(created.body.id as number);
+      expect(model).toMatchObject({ aggregator: 'fedavgm', aggregatorParams: { server_lr: 1, momentum: 0.9 } });
+      expect(await api('PATCH', path, { aggregator: 'avg_values_if_data', aggregator_params: null })).toMatchObject({
+        status: 200,
+        body: { aggregator: 'avg_values_if_data', aggregator_params: null },
+      });
     });
 
     it.each([
