@@ -297,3 +297,24 @@ describe('selectInPlace (the selection under the median and trimmed mean)', () =
     }
   });
 });
+
+describe('Krum at the magnitude bound', () => {
+  it('keeps away outliers at the magnitude bound, and ties infinite scores instead of comparing NaN', () => {
+    const columns = [
+      Float64Array.of(1e150, -1e150),
+      Float64Array.of(0.1, 0.2),
+      Float64Array.of(-1e150, 1e150),
+      Float64Array.of(0.2, 0.1),
+      Float64Array.of(0.15, 0.15),
+      Float64Array.of(0.12, 0.18),
+      Float64Array.of(0.11, 0.16),
+    ];
+    const distances = new Float64Array(49);
+    accumulateSquaredDistances(columns, 2, distances);
+    const scores = krumScores(distances, 7, 2);
+    expect(scores[0]).toBeGreaterThan(1e300);
+    expect(selectLowest(scores, 3).some((index) => index === 0 || index === 2)).toBe(false);
+    expect(selectLowest(Float64Array.of(Infinity, 1, Infinity, 0), 4)).toEqual([0, 1, 2, 3]);
+    expect(selectLowest(Float64Array.of(Infinity, 1, Infinity, 0), 3)).toEqual([0, 1, 3]);
+  });
+});

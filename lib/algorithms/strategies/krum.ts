@@ -78,6 +78,7 @@ export function krumScores(distances: Float64Array, n: number, f: number): Float
 
 /** The indices of the m lowest scores (ties: the lower index), in ascending index order. */
 export function selectLowest(scores: Float64Array, m: number): number[] {
-  const order = Array.from(scores.keys()).sort((a, b) => scores[a]! - scores[b]! || a - b);
+  // Compared, not subtracted: two infinite scores (outliers near the 1e150 bound) must tie, not give NaN.
+  const order = Array.from(scores.keys()).sort((a, b) => (scores[a]! < scores[b]! ? -1 : scores[a]! > scores[b]! ? 1 : a - b));
   return order.slice(0, m).sort((a, b) => a - b);
 }
