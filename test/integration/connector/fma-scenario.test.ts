@@ -29,6 +29,7 @@ describe('the MongoDB metadata connector on FMA\'s fixture scenario', () => {
         developer: 'dev-2',
         clients: [s.clients.c1],
         aggregator: 'average_layers',
+        aggregatorParams: null,
         requirement: 'all_clients',
         requirementArgs: [],
         updateSchema: null,
