@@ -152,6 +152,24 @@ describe('aggregation strategies through the state machine', () => {
       },
     );
 
+    it('FedAvgM with momentum 0 and learning rate 1 gives the plain mean, round after round', async () => {
+      const rows = fixtures.coordinate.updates.slice(0, 3);
+      const avgm = await newModel(3, { aggregator: 'fedavgm', aggregatorParams: { server_lr: 1, momentum: 0 } });
+      const plain = await newModel(3, { aggregator: 'avg_values_if_data' });
+      for (const { model } of [avgm, plain]) await connector.createModelArtifact(model, '1.0.0', fixtures.coordinate.updates[6]!);
+      let parents: [number | null, number | null] = [null, null];
+      for (let round = 0; round < 2; round += 1) {
+        const shifted = rows.map((row) => row.map((value) => value + round));
+        await send(avgm.model, avgm.clients, shifted, parents[0]);
+        await send(plain.model, plain.clients, shifted, parents[1]);
+        const a = await aggregateOnce(avgm.model);
+        const b = await aggregateOnce(plain.model);
+        expectClose(a.values, [...b.values]);
+        expect(a.aggregate.strategy?.optimizerState?.optimizer).toBe('fedavgm');
+        parents = [a.aggregate.id, b.aggregate.id];
+      }
+    });
+
     it('a failed run leaves the parent\'s state untouched, and the next run resumes from it', async () => {
       const c = fixtures.optimizers.cases.find((x) => x.name === 'fedadam')!;
       const { model, clients } = await newModel(3, { aggregator: 'fedadam', aggregatorParams: c.params });
