@@ -18,6 +18,8 @@ interface Benchmark {
 const BENCHMARKS: readonly Benchmark[] = [
   // Whole aggregation runs from the store and the database: 10x100k, 100x100k, 10x1M, 100x1M.
   { name: 'aggregation run', script: 'aggregation-run.ts' },
+  // The strategies of issue #11 (median, trimmed mean, Krum, optimizers, DP) at 100x1M, beside the mean.
+  { name: 'aggregation strategies', script: 'aggregation-strategies.ts' },
   // Claims of 10,000 and 100,000 updates (FerretDB on SQLite needs hours for 100,000: not run here).
   { name: 'claims', script: 'register-updates.ts', args: ['10000', '100000'] },
   { name: 'submission rate', script: 'submission-rate.ts', args: ['--clients', '10', '--seconds', '20'] },

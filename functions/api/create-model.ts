@@ -13,6 +13,8 @@ const JsonSchema = z.record(z.string(), z.unknown()).nullable().default(null);
 export const body = drfBody({
   name: z.string(),
   aggregator: z.string(),
+  /** The strategy's parameters (issue #11), e.g. `{"beta": 0.1}` for `trimmed_mean`. */
+  aggregator_params: z.record(z.string(), z.unknown()).nullable().default(null),
   requirement: z.string().nullable().default(null),
   requirement_args: z.array(z.unknown()).nullable().default(null),
   update_schema: JsonSchema,
@@ -41,6 +43,7 @@ export const handler = apiRoute(getConnector, { audience: 'developer', body }, a
     developer: caller!.id,
     clients,
     aggregator: input.aggregator,
+    aggregatorParams: input.aggregator_params,
     requirement: input.requirement,
     requirementArgs: input.requirement_args ?? [],
     updateSchema: input.update_schema,

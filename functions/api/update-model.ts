@@ -24,6 +24,7 @@ function changeModel(body: typeof modelPatchBody | typeof modelPutBody) {
     let changed = await connector.updateFederatedModel(model, {
       name: input.name,
       aggregator: input.aggregator,
+      aggregatorParams: input.aggregator_params,
       requirement: input.requirement,
       requirementArgs: input.requirement_args === null ? [] : input.requirement_args,
       updateSchema: input.update_schema,

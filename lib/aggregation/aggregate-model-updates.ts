@@ -1,10 +1,12 @@
 import { accumulate, finish, getMeanAggregator, type MeanAggregator } from '../algorithms';
+import { parseStrategy } from '../algorithms/strategies';
 import type { MetadataConnector } from '../connector';
 import { UnreadableWeightsError } from '../connector/mongo/weights';
 import type { FederatedModel, ModelAggregate, ModelUpdate } from '../entities';
 import { AggregationError } from '../algorithms';
 import { NotFoundError } from '../errors';
 import { describeShape, sameShape } from '../weights';
+import { combineWithStrategy, isPlainMean } from './combine-with-strategy';
 
 export interface AggregationStep {
   readonly model: number;
@@ -36,7 +38,8 @@ export async function aggregateModelUpdates(
 ): Promise<{ aggregate: ModelAggregate; modelUpdates: number; invalid: number }> {
   const found = await connector.pullFederatedModelWId(model);
   if (found === null) throw new NotFoundError(`Federated model ${model} does not exist`);
-  const aggregator = getMeanAggregator(found.aggregator);
+  const strategy = parseStrategy(found.aggregator, found.aggregatorParams);
+  const aggregator = isPlainMean(strategy) ? getMeanAggregator(found.aggregator) : null;
   return withLeaseRenewal(connector, model, run, leaseSeconds, async () => {
     let updates = await connector.pullModelUpdatesRegisteredForAggregation(model, { run });
     let invalid = 0;
@@ -47,6 +50,20 @@ export async function aggregateModelUpdates(
     };
     const unusable = unusableUpdates(updates, aggregator, found);
     await setAside(unusable.map(([update]) => update), (update) => unusable.find(([u]) => u === update)![1]);
+    if (aggregator === null) {
+      // Issue #11: robust aggregators, server optimizers, clipping and DP, staleness weighting.
+      if (updates.length === 0) throw new AggregationError('no update of this run can be aggregated (all were set aside as INVALID)');
+      const parent = parentAgg === null ? null : await connector.pullModelAggregate(parentAgg);
+      const { shape, values, record } = await combineWithStrategy(connector, { model: found, strategy, updates, parent });
+      await connector.renewAggregationLease(model, run, leaseSeconds);
+      const aggregate = await connector.postNewModelAggregateWeights(
+        model,
+        parentAgg,
+        { layout: shape.layout, shapes: shape.shapes, values },
+        { run, strategy: record },
+      );
+      return { aggregate, modelUpdates: updates.length, invalid };
+    }
     // Each pass either aggregates or sets one more update aside, so this ends.
     for (;;) {
       if (updates.length === 0) throw new AggregationError('no update of this run can be aggregated (all were set aside as INVALID)');
@@ -79,7 +96,7 @@ export async function aggregateModelUpdates(
  * (weighted FedAvg without `num_examples`). The door refuses both; this catches documents
  * written around it or before the checks existed.
  */
-function unusableUpdates(updates: readonly ModelUpdate[], aggregator: MeanAggregator, model: FederatedModel): [ModelUpdate, string][] {
+function unusableUpdates(updates: readonly ModelUpdate[], aggregator: MeanAggregator | null, model: FederatedModel): [ModelUpdate, string][] {
   const expected = model.weightsShape ?? updates[0]?.weights;
   const bad: [ModelUpdate, string][] = [];
   for (const update of updates) {
@@ -88,7 +105,7 @@ function unusableUpdates(updates: readonly ModelUpdate[], aggregator: MeanAggreg
       continue;
     }
     try {
-      aggregator.plan([{ shape: update.weights, numExamples: update.numExamples }]);
+      aggregator?.plan([{ shape: update.weights, numExamples: update.numExamples }]);
     } catch (error) {
       if (!(error instanceof AggregationError)) throw error;
       bad.push([update, error.message]);

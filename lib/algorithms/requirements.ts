@@ -6,6 +6,10 @@ import { validationErrorFromZod } from '../errors/from-zod';
 export interface RequirementContext {
   readonly modelClients: readonly string[];
   readonly updateClients: readonly string[];
+  /** When each ready update arrived (same order as updateClients); `deadline` needs it. */
+  readonly updateCreatedOn?: readonly Date[];
+  /** The time of the check (a run's clock; tests pass their own). */
+  readonly now?: Date;
 }
 
 export interface RequirementVerdict {
@@ -40,9 +44,34 @@ const requireXUpdates: Requirement = {
       : { met: false, reason: `${updateClients.length} updates, ${x} required` },
 };
 
+/**
+ * `deadline(k, T)` (issue #11, asynchronous rounds): aggregate once at least k updates are ready
+ * and the oldest of them has waited T seconds, or once every client of the model has sent one, so
+ * that a round never waits forever for a client that has gone.
+ */
+const deadline: Requirement = {
+  args: z.tuple([
+    z.number().int('k must be a positive integer').positive('k must be a positive integer'),
+    z.number().finite('T must be a number of seconds ≥ 0').nonnegative('T must be a number of seconds ≥ 0'),
+  ]),
+  check: ([k, seconds]: [number, number], context: RequirementContext) => {
+    const all = allClients.check([] as never, context);
+    if (all.met) return all;
+    const count = context.updateClients.length;
+    if (count < k) return { met: false, reason: `${count} updates, ${k} required before the deadline` };
+    const arrivals = context.updateCreatedOn ?? [];
+    const oldest = arrivals.reduce((min, date) => Math.min(min, date.getTime()), Number.POSITIVE_INFINITY);
+    const waited = Number.isFinite(oldest) ? ((context.now ?? new Date()).getTime() - oldest) / 1000 : 0;
+    return waited >= seconds
+      ? { met: true, reason: `${count} updates (${k} required), the oldest waited ${Math.floor(waited)} s of ${seconds}` }
+      : { met: false, reason: `${count} updates (${k} required), the oldest has waited ${Math.floor(waited)} s of ${seconds}` };
+  },
+};
+
 export const REQUIREMENTS: Readonly<Record<string, Requirement>> = Object.freeze({
   all_clients: allClients,
   require_x_updates: requireXUpdates,
+  deadline,
 });
 
 export const REQUIREMENT_NAMES = Object.keys(REQUIREMENTS);

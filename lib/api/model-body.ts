@@ -16,6 +16,8 @@ const JsonSchema = z.record(z.string(), z.unknown()).nullable();
 export const modelFields = {
   name: z.string(),
   aggregator: z.string(),
+  /** The strategy's parameters (issue #11); null: none. */
+  aggregator_params: z.record(z.string(), z.unknown()).nullable(),
   requirement: z.string().nullable(),
   requirement_args: z.array(z.unknown()).nullable(),
   update_schema: JsonSchema,
@@ -63,8 +65,9 @@ export function assertModelJson(input: {
   readonly update_schema?: Record<string, unknown> | null;
   readonly client_agg_results_schema?: Record<string, unknown> | null;
   readonly requirement_args?: unknown[] | null;
+  readonly aggregator_params?: Record<string, unknown> | null;
 }): void {
-  for (const field of ['update_schema', 'client_agg_results_schema', 'requirement_args'] as const) {
+  for (const field of ['update_schema', 'client_agg_results_schema', 'requirement_args', 'aggregator_params'] as const) {
     if (input[field] !== undefined) assertJsonLimits(input[field], field);
   }
   for (const field of ['update_schema', 'client_agg_results_schema'] as const) {

@@ -1,4 +1,4 @@
-import type { ClientAggregateScore, FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate, StatusChange } from '../entities';
+import type { AggregateStrategy, ClientAggregateScore, FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate, StatusChange } from '../entities';
 import { PayloadTooLargeError } from '../errors';
 import { weightsToJson, type Weights, type WeightsRef } from '../weights';
 
@@ -14,6 +14,7 @@ export function federatedModelJson(model: FederatedModel, clients: readonly stri
     /** Members by public id (never their credentials), in the order they joined. */
     clients,
     aggregator: model.aggregator,
+    aggregator_params: model.aggregatorParams,
     requirement: model.requirement,
     requirement_args: model.requirementArgs,
     update_schema: model.updateSchema,
@@ -57,7 +58,24 @@ export function modelAggregateJson(aggregate: ModelAggregate, result?: Weights) 
     validation_score: aggregate.validationScore,
     run: aggregate.run,
     created_on: aggregate.createdOn.toISOString(),
+    ...(aggregate.strategy === undefined ? {} : { strategy: aggregateStrategyJson(aggregate.strategy) }),
     ...(result === undefined ? {} : { result: weightsToJson(result) }),
+  };
+}
+
+/** How an aggregate was computed (strategies beyond the plain mean, issue #11); the optimizer state's key stays internal. */
+function aggregateStrategyJson(strategy: AggregateStrategy) {
+  return {
+    aggregator: strategy.aggregator,
+    aggregator_params: strategy.params,
+    num_updates: strategy.numUpdates,
+    selected_updates: strategy.selectedUpdates,
+    clip_norm: strategy.clipNorm,
+    clipped_updates: strategy.clippedUpdates,
+    noise_multiplier: strategy.noiseMultiplier,
+    noise_std: strategy.noiseStd,
+    staleness_exponent: strategy.stalenessExponent,
+    optimizer: strategy.optimizerState?.optimizer ?? null,
   };
 }
 

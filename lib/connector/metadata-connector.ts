@@ -7,6 +7,8 @@ import type {
   ModelArtifact,
   ModelUpdate,
 } from '../entities';
+import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategies';
+import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
 import type { DatabaseLayout } from '../db/layout';
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
 import type { DeletedModel } from './mongo/deletion';
@@ -49,6 +51,8 @@ export interface NewFederatedModel {
   readonly developer?: string | null;
   readonly clients?: readonly string[];
   readonly aggregator: string;
+  /** The strategy's parameters (issue #11); null or absent: none. */
+  readonly aggregatorParams?: Readonly<Record<string, unknown>> | null;
   readonly requirement?: string | null;
   readonly requirementArgs?: readonly unknown[];
   readonly updateSchema?: Record<string, unknown> | null;
@@ -185,7 +189,12 @@ export interface MetadataConnector {
   assertAggregationLease(model: Ref, run: string): Promise<void>;
   releaseAggregationLease(model: Ref, run: string): Promise<{ released: boolean }>;
   /** Stores an aggregate from weights already in memory (the aggregation Lambda's path). */
-  postNewModelAggregateWeights(model: Ref, parentAgg: Ref | null, weights: Weights, options?: RunScope): Promise<ModelAggregate>;
+  postNewModelAggregateWeights(
+    model: Ref,
+    parentAgg: Ref | null,
+    weights: Weights,
+    options?: RunScope & { readonly strategy?: AggregateStrategy },
+  ): Promise<ModelAggregate>;
   /** Ids of the models whose `allowAggregation` is set (the scheduled trigger). */
   pullModelsAllowingAggregation(): Promise<number[]>;
   /** The local executor's record of a run it starts; false when one of that name exists. */
@@ -232,6 +241,20 @@ export interface MetadataConnector {
   /** The artifact's record (with its weights reference), without reading its bytes. */
   pullModelArtifactRecord(id: Ref): Promise<ModelArtifact | null>;
   pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null>;
+
+  // --- Aggregation strategies (issue #11) ---------------------------------------------------
+  /**
+   * Reads the updates block by block of `blockValues` coordinates with ranged reads, each block as
+   * one column per update (memory N × block, never N × P).
+   */
+  streamModelUpdateWeightBlocks(
+    modelUpdates: readonly ModelUpdate[],
+    blockValues: number,
+    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
+  ): Promise<void>;
+  /** Stores a server optimizer's state under a fresh key (never over another's). */
+  putOptimizerState(model: number, optimizer: ServerOptimizerName, state: OptimizerState): Promise<OptimizerStateRef>;
+  pullOptimizerState(ref: OptimizerStateRef): Promise<OptimizerState>;
 }
 
 export interface Page {

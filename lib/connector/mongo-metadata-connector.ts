@@ -9,6 +9,8 @@ import type {
   ModelUpdate,
 } from '../entities';
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
+import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategies';
+import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
 import type {
   ClaimResult,
   DeletedModel,
@@ -37,6 +39,7 @@ import * as modelClients from './mongo/model-clients';
 import * as runs from './mongo/runs';
 import * as models from './mongo/models';
 import * as updates from './mongo/updates';
+import * as strategyWeights from './mongo/strategy-weights';
 import * as uploads from './mongo/uploads';
 import * as weights from './mongo/weights';
 
@@ -278,7 +281,12 @@ export class MongoMetadataConnector implements MetadataConnector {
     return leases.releaseAggregationLease(this.context, model, run);
   }
 
-  postNewModelAggregateWeights(model: Ref, parentAgg: Ref | null, weights: Weights, options?: RunScope): Promise<ModelAggregate> {
+  postNewModelAggregateWeights(
+    model: Ref,
+    parentAgg: Ref | null,
+    weights: Weights,
+    options?: RunScope & { readonly strategy?: AggregateStrategy },
+  ): Promise<ModelAggregate> {
     return aggregates.postNewModelAggregateWeights(this.context, model, parentAgg, weights, options);
   }
 
@@ -361,5 +369,23 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null> {
     return aggregates.pullModelArtifact(this.context, id);
+  }
+
+  // --- Aggregation strategies (issue #11) ---------------------------------------------------
+
+  streamModelUpdateWeightBlocks(
+    modelUpdates: readonly ModelUpdate[],
+    blockValues: number,
+    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
+  ): Promise<void> {
+    return strategyWeights.streamWeightBlocks(this.context, modelUpdates.map((update) => update.weights), blockValues, visit);
+  }
+
+  putOptimizerState(model: number, optimizer: ServerOptimizerName, state: OptimizerState): Promise<OptimizerStateRef> {
+    return strategyWeights.putOptimizerState(this.context, model, optimizer, state);
+  }
+
+  pullOptimizerState(ref: OptimizerStateRef): Promise<OptimizerState> {
+    return strategyWeights.readOptimizerState(this.context, ref);
   }
 }

@@ -1,5 +1,5 @@
 import type { Db, IndexDescription } from 'mongodb';
-import type { StatusChange, UpdateStatus } from '../entities';
+import type { StatusChange, StoredAggregateStrategy, UpdateStatus } from '../entities';
 import type { StoredShape, StoredWeightsRef } from '../weights';
 
 /** Collection names: one per entity, plus id counters. */
@@ -50,6 +50,8 @@ export interface FederatedModelDocument {
   name: string;
   developer: string | null;
   aggregator: string;
+  /** The strategy's parameters as JSON text (issue #11); absent or null: none. */
+  aggregatorParamsJson?: string | null;
   requirement: string | null;
   requirementArgsJson: string;
   updateSchemaJson: string | null;
@@ -115,6 +117,8 @@ export interface ModelAggregateDocument {
   weights: StoredWeightsRef;
   validationScore: number | null;
   run: string | null;
+  /** How it was computed, for strategies beyond the plain mean (issue #11); absent otherwise. */
+  strategy?: StoredAggregateStrategy;
   createdOn: Date;
 }
 

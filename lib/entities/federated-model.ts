@@ -12,6 +12,8 @@ export const FederatedModelSchema = z.object({
   developer: z.string().nullable(),
   /** Name of the aggregator (see lib/algorithms). */
   aggregator: z.string(),
+  /** The strategy's parameters (issue #11), or null for none. */
+  aggregatorParams: z.record(z.string(), z.unknown()).nullable(),
   /** Name of the requirement that gates a run, or null for none. */
   requirement: z.string().nullable(),
   requirementArgs: z.array(z.unknown()),

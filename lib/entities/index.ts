@@ -1,3 +1,4 @@
+export * from './aggregate-strategy';
 export * from './client';
 export * from './client-aggregate-score';
 export * from './federated-model';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { WeightsRefSchema } from '../weights/stored-weights';
+import { AggregateStrategySchema } from './aggregate-strategy';
 import { EntityIdSchema } from './ids';
 
 /** The combined weights of one aggregation run; `level` counts the ancestors. */
@@ -13,6 +14,8 @@ export const ModelAggregateSchema = z.object({
   run: z.string().nullable(),
   /** Where its weights are in the object store, and their shape, dtype, size and SHA-256. */
   weights: WeightsRefSchema,
+  /** How it was computed, for strategies beyond the plain mean (absent for a plain mean). */
+  strategy: AggregateStrategySchema.optional(),
   createdOn: z.date(),
 });
 

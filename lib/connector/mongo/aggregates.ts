@@ -4,6 +4,7 @@ import { allocateIds } from '../../db/counters';
 import type { ClientAggregateScoreDocument, ModelAggregateDocument, ModelArtifactDocument } from '../../db/collections';
 import { isDuplicateKeyError } from '../../db/driver-errors';
 import { ClientIdSchema, type ClientAggregateScore, type FederatedModel, type ModelAggregate, type ModelArtifact } from '../../entities';
+import { AggregateStrategySchema, toStoredAggregateStrategy, type AggregateStrategy } from '../../entities/aggregate-strategy';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { parseWeights, toStoredWeightsRef, weightsToJson, type Weights, type WeightsJson, type WeightsRef } from '../../weights';
 import type { Page, Paged, Ref, RunScope } from '../metadata-connector';
@@ -92,7 +93,7 @@ export async function postNewModelAggregateWeights(
   model: Ref,
   parentAgg: Ref | null,
   weights: Weights,
-  options: RunScope = {},
+  options: RunScope & { readonly strategy?: AggregateStrategy } = {},
 ): Promise<ModelAggregate> {
   const found = await requireModel(context, model);
   const parent = parentAgg === null ? null : await requireAggregateOfModel(context, parentAgg, found.id, 'parent_agg');
@@ -105,7 +106,7 @@ async function insertAggregate(
   found: FederatedModel,
   parent: ModelAggregate | null,
   weights: Weights,
-  options: RunScope,
+  options: RunScope & { readonly strategy?: AggregateStrategy },
 ): Promise<ModelAggregate> {
   const run = parseArgument(OptionalRunSchema, options.run, 'run') ?? null;
   if (run !== null) {
@@ -116,7 +117,7 @@ async function insertAggregate(
     if (written !== null) return toModelAggregate(written);
   }
   const ref = await putWeights(context, 'aggregates', found.id, weights);
-  return insertAggregateDocument(context, found.id, parent, ref, run);
+  return insertAggregateDocument(context, found.id, parent, ref, run, options.strategy);
 }
 
 /**
@@ -129,6 +130,7 @@ async function insertAggregateDocument(
   parent: ModelAggregate | null,
   ref: WeightsRef,
   run: string | null,
+  strategy?: AggregateStrategy,
 ): Promise<ModelAggregate> {
   const { counters, modelAggregates } = await context.collections();
   const document: ModelAggregateDocument = {
@@ -139,6 +141,7 @@ async function insertAggregateDocument(
     weights: toStoredWeightsRef(ref),
     validationScore: null,
     run,
+    ...(strategy === undefined ? {} : { strategy: toStoredAggregateStrategy(AggregateStrategySchema.parse(strategy)) }),
     createdOn: new Date(),
   };
   await modelAggregates.insertOne(document);

@@ -63,7 +63,7 @@ async function sweep(context: ConnectorContext, model: number): Promise<DeletedM
   const [updates, uploads, aggregates, artifacts] = await Promise.all([
     modelUpdates.find({ federatedModel: model }, projection).toArray(),
     modelUpdateUploads.find({ federatedModel: model }, { projection: { _id: 1, declared: 1 } }).toArray(),
-    modelAggregates.find({ federatedModel: model }, projection).toArray(),
+    modelAggregates.find({ federatedModel: model }, { projection: { _id: 1, weights: 1, strategy: 1 } }).toArray(),
     modelArtifacts.find({ federatedModel: model }, projection).toArray(),
   ]);
   const refs: WeightsRef[] = [
@@ -80,12 +80,15 @@ async function sweep(context: ConnectorContext, model: number): Promise<DeletedM
     modelArtifacts.deleteMany({ federatedModel: model }),
   ]);
   await deleteWeights(context, refs);
+  // Server-optimizer state beside the aggregates (issue #11).
+  const stateKeys = aggregates.flatMap((aggregate) => (aggregate.strategy?.optimizerState ? [aggregate.strategy.optimizerState.key] : []));
+  if (stateKeys.length > 0) await context.store().delete(stateKeys);
   return {
     updates: updatesDeleted.deletedCount,
     uploads: uploadsDeleted.deletedCount,
     aggregates: aggregatesDeleted.deletedCount,
     artifacts: artifactsDeleted.deletedCount,
     scores: scores.deletedCount,
-    objects: new Set(refs.map((ref) => ref.key)).size,
+    objects: new Set(refs.map((ref) => ref.key)).size + stateKeys.length,
   };
 }

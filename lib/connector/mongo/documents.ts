@@ -6,6 +6,7 @@ import type {
   ModelUpdateDocument,
 } from '../../db/collections';
 import { fromStoredShape, fromStoredWeightsRef } from '../../weights';
+import { fromStoredAggregateStrategy } from '../../entities/aggregate-strategy';
 import type { ClientAggregateScore, FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate } from '../../entities';
 
 // Documents as stored → entities as the connector returns them. User JSON is stored as text
@@ -17,6 +18,7 @@ export function toFederatedModel(document: FederatedModelDocument): FederatedMod
     name: document.name,
     developer: document.developer,
     aggregator: document.aggregator,
+    aggregatorParams: document.aggregatorParamsJson == null ? null : (JSON.parse(document.aggregatorParamsJson) as Record<string, unknown>),
     requirement: document.requirement,
     requirementArgs: JSON.parse(document.requirementArgsJson) as unknown[],
     updateSchema: document.updateSchemaJson === null ? null : JSON.parse(document.updateSchemaJson),
@@ -58,6 +60,7 @@ export function toModelAggregate(document: ModelAggregateDocument): ModelAggrega
     validationScore: document.validationScore,
     run: document.run,
     weights: fromStoredWeightsRef(document.weights),
+    ...(document.strategy == null ? {} : { strategy: fromStoredAggregateStrategy(document.strategy) }),
     createdOn: document.createdOn,
   };
 }

@@ -1,6 +1,7 @@
 import type { Filter } from 'mongodb';
 import { z } from 'zod';
-import { AGGREGATOR_NAMES, validateRequirement } from '../../algorithms';
+import { validateRequirement } from '../../algorithms';
+import { parseStrategy } from '../../algorithms/strategies';
 import { allocateIds } from '../../db/counters';
 import type { FederatedModelDocument } from '../../db/collections';
 import { ClientIdSchema, EntityIdSchema, type FederatedModel } from '../../entities';
@@ -21,6 +22,8 @@ const NewFederatedModelSchema = z.object({
   developer: z.string().min(1).nullable().default(null),
   clients: z.array(ClientIdSchema).default([]),
   aggregator: z.string().min(1, 'must name an aggregator'),
+  /** The strategy's parameters (issue #11; see lib/algorithms/strategies/strategy-params.ts). */
+  aggregatorParams: z.record(z.string(), z.unknown()).nullable().default(null),
   requirement: z.string().min(1).nullable().default(null),
   requirementArgs: z.array(z.unknown()).default([]),
   updateSchema: z.record(z.string(), z.unknown()).nullable().default(null),
@@ -53,8 +56,8 @@ export async function pullModelRequirements(context: ConnectorContext, model: Re
 
 export async function createFederatedModel(context: ConnectorContext, input: NewFederatedModel): Promise<FederatedModel> {
   const model = parseArgument(NewFederatedModelSchema, input, 'model');
-  // Unknown algorithm names are refused here, not discovered by a run (FMA skipped them).
-  assertKnownAggregator(model.aggregator);
+  // Unknown algorithm names and bad parameters are refused here, not discovered by a run (FMA skipped them).
+  parseStrategy(model.aggregator, model.aggregatorParams);
   if (model.requirement !== null) validateRequirement(model.requirement, model.requirementArgs);
   const { counters, federatedModels } = await context.collections();
   const now = new Date();
@@ -63,6 +66,7 @@ export async function createFederatedModel(context: ConnectorContext, input: New
     name: model.name,
     developer: model.developer,
     aggregator: model.aggregator,
+    aggregatorParamsJson: model.aggregatorParams === null ? null : JSON.stringify(model.aggregatorParams),
     requirement: model.requirement,
     requirementArgsJson: JSON.stringify(model.requirementArgs),
     updateSchemaJson: model.updateSchema === null ? null : JSON.stringify(model.updateSchema),
@@ -110,13 +114,14 @@ async function touchModel(context: ConnectorContext, id: number): Promise<Federa
 export type FederatedModelChanges = Partial<
   Pick<
     NewFederatedModel,
-    'name' | 'aggregator' | 'requirement' | 'requirementArgs' | 'updateSchema' | 'clientAggResultsSchema' | 'furthestBaseAgg' | 'allowAggregation'
+    'name' | 'aggregator' | 'aggregatorParams' | 'requirement' | 'requirementArgs' | 'updateSchema' | 'clientAggResultsSchema' | 'furthestBaseAgg' | 'allowAggregation'
   >
 >;
 
 const FederatedModelChangesSchema = NewFederatedModelSchema.pick({
   name: true,
   aggregator: true,
+  aggregatorParams: true,
   requirement: true,
   requirementArgs: true,
   updateSchema: true,
@@ -137,7 +142,8 @@ export async function updateFederatedModel(context: ConnectorContext, model: Ref
   const parsed = parseArgument(FederatedModelChangesSchema, changes, 'model') as Record<string, unknown>;
   const change = Object.fromEntries(Object.entries(parsed).filter(([key]) => given.has(key))) as FederatedModelChanges;
   const aggregator = change.aggregator ?? current.aggregator;
-  if (change.aggregator !== undefined) assertKnownAggregator(aggregator);
+  const aggregatorParams = change.aggregatorParams === undefined ? current.aggregatorParams : change.aggregatorParams;
+  if (change.aggregator !== undefined || change.aggregatorParams !== undefined) parseStrategy(aggregator, aggregatorParams);
   const requirement = change.requirement === undefined ? current.requirement : change.requirement;
   const requirementArgs = change.requirementArgs ?? current.requirementArgs;
   if (requirement !== null && (change.requirement !== undefined || change.requirementArgs !== undefined)) {
@@ -146,6 +152,9 @@ export async function updateFederatedModel(context: ConnectorContext, model: Ref
   const set: Partial<FederatedModelDocument> = { lastModified: new Date() };
   if (change.name !== undefined) set.name = change.name;
   if (change.aggregator !== undefined) set.aggregator = change.aggregator;
+  if (change.aggregatorParams !== undefined) {
+    set.aggregatorParamsJson = change.aggregatorParams === null ? null : JSON.stringify(change.aggregatorParams);
+  }
   if (change.requirement !== undefined) set.requirement = change.requirement;
   if (change.requirementArgs !== undefined) set.requirementArgsJson = JSON.stringify(change.requirementArgs);
   if (change.updateSchema !== undefined) set.updateSchemaJson = change.updateSchema === null ? null : JSON.stringify(change.updateSchema);
@@ -158,14 +167,6 @@ export async function updateFederatedModel(context: ConnectorContext, model: Ref
   const updated = await federatedModels.findOneAndUpdate({ _id: current.id }, { $set: set }, { returnDocument: 'after' });
   if (updated === null) throw new NotFoundError(`Federated model ${current.id} does not exist`);
   return toFederatedModel(updated);
-}
-
-function assertKnownAggregator(aggregator: string): void {
-  if (!AGGREGATOR_NAMES.includes(aggregator)) {
-    throw new ValidationError(`Unknown aggregator "${aggregator}"; known aggregators: ${AGGREGATOR_NAMES.join(', ')}`, {
-      details: [{ field: 'aggregator', message: `must be one of ${AGGREGATOR_NAMES.join(', ')}` }],
-    });
-  }
 }
 
 /** Ids of a developer's models. */

@@ -28,6 +28,7 @@ describe('the MongoDB metadata connector on FMA\'s fixture scenario', () => {
         name: 'all clients',
         developer: 'dev-2',
         aggregator: 'average_layers',
+        aggregatorParams: null,
         requirement: 'all_clients',
         requirementArgs: [],
         updateSchema: null,

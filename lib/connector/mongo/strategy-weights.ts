@@ -1,0 +1,95 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { AggregationError } from '../../algorithms';
+import type { OptimizerState, ServerOptimizerName } from '../../algorithms/strategies';
+import { allocateWeightsBuffer, BYTES_PER_VALUE, float64Bytes, valuesView, type WeightsRef } from '../../weights';
+import type { OptimizerStateRef } from '../../entities/aggregate-strategy';
+import type { ConnectorContext } from './context';
+
+// What the strategies of issue #11 read and write in the object store beyond whole weights:
+// blocks of coordinates of many updates at once (ranged reads), and server-optimizer state.
+
+/** How many ranged reads of one block are in flight at a time. */
+export const BLOCK_READ_CONCURRENCY = 8;
+
+/**
+ * Reads the updates block by block of `blockValues` coordinates, each update's part of a block
+ * with one ranged GET into a buffer of its own that every block reuses, and hands the block to
+ * `visit` as one column per update (in the order of `refs`). Memory: N × blockValues × 8 bytes,
+ * never N × P. Every update must hold the same number of values; dtypes may differ.
+ */
+export async function streamWeightBlocks(
+  context: ConnectorContext,
+  refs: readonly WeightsRef[],
+  blockValues: number,
+  visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
+): Promise<void> {
+  if (refs.length === 0) return;
+  const total = refs[0]!.length;
+  for (const ref of refs) {
+    if (ref.length !== total) throw new AggregationError(`updates hold ${total} and ${ref.length} values`);
+    if (ref.byteSize !== ref.length * BYTES_PER_VALUE[ref.dtype]) {
+      throw new AggregationError(`Stored weights ${ref.key} are corrupt: ${ref.byteSize} bytes for ${ref.length} ${ref.dtype} values`);
+    }
+  }
+  if (!Number.isInteger(blockValues) || blockValues < 1) throw new RangeError(`block of ${blockValues} values`);
+  const store = context.store();
+  const block = Math.min(blockValues, total);
+  const buffers = refs.map((ref) => allocateWeightsBuffer(block * BYTES_PER_VALUE[ref.dtype]));
+  for (let start = 0; start < total; start += block) {
+    const length = Math.min(block, total - start);
+    let next = 0;
+    const worker = async () => {
+      while (next < refs.length) {
+        const i = next;
+        next += 1;
+        const ref = refs[i]!;
+        const size = BYTES_PER_VALUE[ref.dtype];
+        const bytes = length * size;
+        const read = await store.readInto(ref.key, buffers[i]!.subarray(0, bytes), { start: start * size, end: (start + length) * size - 1 });
+        if (read !== bytes) throw new AggregationError(`Stored weights ${ref.key} are corrupt: ${read} of ${bytes} bytes at value ${start}`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BLOCK_READ_CONCURRENCY, refs.length) }, worker));
+    visit(
+      start,
+      length,
+      refs.map((ref, i) => valuesView(buffers[i]!, ref.dtype, length)),
+    );
+  }
+}
+
+/**
+ * Stores optimizer state under a fresh key (`optimizer-state/<model>/<uuid>`): never over the
+ * parent's, so a run that fails after this leaves the parent's state as it was.
+ */
+export async function putOptimizerState(
+  context: ConnectorContext,
+  model: number,
+  optimizer: ServerOptimizerName,
+  state: OptimizerState,
+): Promise<OptimizerStateRef> {
+  const parts = state.v === null ? [state.m] : [state.m, state.v];
+  const length = state.m.length;
+  const joined = new Float64Array(length * parts.length);
+  parts.forEach((part, i) => joined.set(part, i * length));
+  const { bytes, sha256 } = float64Bytes(joined);
+  const key = `optimizer-state/${model}/${randomUUID()}`;
+  await context.store().put(key, bytes, { contentLength: bytes.byteLength, contentType: 'application/octet-stream' });
+  return { key, optimizer, components: parts.length === 1 ? ['m'] : ['m', 'v'], length, byteSize: bytes.byteLength, sha256 };
+}
+
+/** Reads optimizer state back, checking its size and SHA-256. */
+export async function readOptimizerState(context: ConnectorContext, ref: OptimizerStateRef): Promise<OptimizerState> {
+  if (ref.byteSize !== ref.length * ref.components.length * 8) throw new AggregationError(`optimizer state ${ref.key}: inconsistent size`);
+  const bytes = allocateWeightsBuffer(ref.byteSize);
+  const read = await context.store().readInto(ref.key, bytes);
+  if (read !== ref.byteSize || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
+    throw new AggregationError(`optimizer state ${ref.key} is corrupt`);
+  }
+  const all = valuesView(bytes, 'float64', ref.length * ref.components.length) as Float64Array;
+  const part = (name: 'm' | 'v') => {
+    const index = ref.components.indexOf(name);
+    return index < 0 ? null : all.subarray(index * ref.length, (index + 1) * ref.length);
+  };
+  return { m: part('m')!, v: part('v') };
+}

@@ -1,0 +1,130 @@
+import { MongoMetadataConnector } from '../../lib/connector';
+import { startOffline, type RunningOffline } from '../../scripts/offline';
+import { testMongoUri, useTestDatabase } from '../helpers/database';
+import { offlineClient, runAggregation, waitForRun } from '../helpers/offline-client';
+
+const CLIENTS = 50;
+const UPDATES_PER_CLIENT = 6;
+const MODELS = 3;
+
+/**
+ * Load (issue #13), over real HTTP on loopback under serverless-offline: 50 concurrent clients
+ * register with 3 models and send updates while the schedule aggregates every half second and runs
+ * are forced at random. Afterwards the invariants are checked against what the clients were told:
+ * every update answered 201 is in exactly one aggregate of its model; each model's aggregates form
+ * one chain, never a fork; each aggregate's numbers are the mean of the updates recorded in it, as
+ * the clients sent them; no lease is left behind.
+ */
+describe('50 concurrent clients, 3 models, scheduled and forced runs', () => {
+  const database = useTestDatabase();
+  let offline: RunningOffline;
+  let client: ReturnType<typeof offlineClient>;
+  let token: string;
+
+  beforeAll(async () => {
+    const connector = new MongoMetadataConnector(database.db);
+    await connector.updateDatabase();
+    token = (await connector.createDeveloper('load')).token;
+    offline = await startOffline({
+      env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name, AGGREGATION_EXECUTOR: 'local' },
+      esbuildWorkFolder: '.esbuild/load',
+      readyTimeoutMs: 280_000,
+    });
+    client = offlineClient(offline);
+  }, 300_000);
+  afterAll(async () => {
+    client?.lambda.destroy();
+    await offline?.stop();
+  });
+
+  async function call(method: string, path: string, headers: Record<string, string>, body?: unknown) {
+    const response = await fetch(`${offline.httpUrl}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as any) };
+  }
+
+  it('loses nothing, counts nothing twice and never forks a chain', async () => {
+    const models: number[] = [];
+    for (let m = 0; m < MODELS; m += 1) {
+      const created = await call('POST', '/api/v1/models/', { authorization: `Token ${token}` }, { name: `load-${m}`, aggregator: 'avg_values_if_data', allow_aggregation: true });
+      expect(created.status).toBe(201);
+      models.push(created.body.id);
+    }
+
+    /** What the clients were told: update id → its model and the values it sent. */
+    const accepted = new Map<number, { model: number; values: number[] }>();
+    const runs: string[] = [];
+    let sending = true;
+
+    const clientLoop = async (index: number) => {
+      const model = models[index % MODELS]!;
+      const registered = await call('POST', `/api/v1/models/${model}/register_client/`, {});
+      expect({ status: registered.status, body: registered.body }).toEqual({ status: 201, body: expect.anything() });
+      for (let u = 0; u < UPDATES_PER_CLIENT; u += 1) {
+        const values = [index, u, index * UPDATES_PER_CLIENT + u];
+        const sent = await call('POST', '/api/v1/model_updates/', { 'CLIENT-UUID': registered.body.uuid }, { federated_model: model, data: values });
+        expect(sent.status).toBe(201);
+        accepted.set(sent.body.id, { model, values });
+      }
+    };
+    const scheduleLoop = async () => {
+      for (let minute = 0; sending; minute += 1) {
+        const reply = await client.invoke('startScheduledAggregations', { time: `2026-11-30T03:${String(minute % 60).padStart(2, '0')}:00Z`, source: 'aws.events' });
+        expect(reply.errorType).toBeUndefined();
+        for (const run of (reply.result as { runs: { run: string; started: boolean }[] }).runs) if (run.started) runs.push(run.run);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    };
+    const forcedLoop = async () => {
+      while (sending) {
+        const forced = await call('POST', '/aggregation/run', {}, { model: models[Math.floor(Math.random() * MODELS)] });
+        expect(forced.status).toBe(200);
+        runs.push(forced.body.run);
+        await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 400));
+      }
+    };
+
+    const loops = [scheduleLoop(), forcedLoop(), forcedLoop()];
+    await Promise.all(Array.from({ length: CLIENTS }, (_, i) => clientLoop(i)));
+    sending = false;
+    await Promise.all(loops);
+    const ended = await Promise.all(runs.map((run) => waitForRun(offline.httpUrl, run)));
+    expect(ended.filter((run) => run.status !== 'SUCCEEDED')).toEqual([]);
+    // What is still pending goes into one more aggregate per model.
+    for (const model of models) expect(['Aggregated', 'NothingToAggregate']).toContain((await runAggregation(offline.httpUrl, model)).final_state);
+
+    expect(accepted.size).toBe(CLIENTS * UPDATES_PER_CLIENT);
+    const stored = await database.db.collection('model_updates').find({}).toArray();
+    expect(stored).toHaveLength(accepted.size);
+    const aggregates = await database.db.collection('model_aggregates').find({}).toArray();
+    const aggregateModel = new Map(aggregates.map((a) => [a._id as unknown as number, a.federatedModel as number]));
+    const members = new Map<number, number[][]>();
+    for (const update of stored) {
+      const sent = accepted.get(update._id as unknown as number)!;
+      // In exactly one aggregate (one field, one value), of its own model, and complete.
+      expect({ id: update._id, status: update.status }).toEqual({ id: update._id, status: 2 });
+      expect(aggregateModel.get(update.appliedAggregate)).toBe(sent.model);
+      members.set(update.appliedAggregate, [...(members.get(update.appliedAggregate) ?? []), sent.values]);
+    }
+    for (const model of models) {
+      const chain = aggregates.filter((a) => a.federatedModel === model).sort((a, b) => a.level - b.level);
+      expect(chain.length).toBeGreaterThan(0);
+      chain.forEach((aggregate, level) => {
+        expect(aggregate.level).toBe(level);
+        expect(aggregate.parent).toBe(level === 0 ? null : chain[level - 1]!._id);
+      });
+    }
+    const connector = new MongoMetadataConnector(database.db);
+    for (const aggregate of aggregates) {
+      const used = members.get(aggregate._id as unknown as number) ?? [];
+      expect(used.length).toBeGreaterThan(0);
+      const mean = used[0]!.map((_, j) => used.reduce((sum, values) => sum + values[j]!, 0) / used.length);
+      expect(await connector.pullModelAggregateResults(aggregate._id as unknown as number)).toEqual(mean);
+    }
+    expect(await database.db.collection('aggregation_leases').countDocuments()).toBe(0);
+  }, 600_000);
+});
