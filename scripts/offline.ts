@@ -29,6 +29,7 @@ export interface RunningOffline {
 
 const projectRoot = path.resolve(__dirname, '..');
 const serverlessBin = path.join(projectRoot, 'node_modules', 'serverless', 'bin', 'serverless.js');
+const guardScript = path.join(projectRoot, 'scripts', 'offline-guard.cjs');
 
 /** A TCP port that is free on 127.0.0.1 right now. */
 export function freePort(): Promise<number> {
@@ -45,10 +46,11 @@ export function freePort(): Promise<number> {
 export async function startOffline(options: OfflineOptions = {}): Promise<RunningOffline> {
   const httpPort = options.httpPort ?? (await freePort());
   const lambdaPort = options.lambdaPort ?? (await freePort());
-  const child = spawn(process.execPath, [serverlessBin, 'offline', 'start'], {
+  // Through a guard that ends the whole group when this process goes away, however it goes.
+  const child = spawn(process.execPath, [guardScript, serverlessBin, 'offline', 'start'], {
     cwd: projectRoot,
     detached: true, // its own process group, so stop() ends the function workers too
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: {
       ...process.env,
       // serverless-offline's Lambda endpoint signs nothing, but the SDK and the framework want credentials.
@@ -63,9 +65,12 @@ export async function startOffline(options: OfflineOptions = {}): Promise<Runnin
       ...options.env,
     },
   });
+  // The guard's stdin is only a lifeline: it must not keep this process alive by itself.
+  (child.stdin as unknown as { unref(): void }).unref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // If this process ends before stop() runs (a test runner's hook timeout, a crash), the service
   // and its function workers go with it: the group was detached, so nothing else would end it.
+  // (A SIGKILL skips 'exit' handlers; then the guard sees its stdin close and ends the group.)
   const killOnExit = () => {
     try {
       process.kill(-child.pid!, 'SIGKILL');
