@@ -29,6 +29,8 @@ export const handler = createHandler({ input, fromHttpEvent: (event) => ({ name:
       error: execution.error,
       started_at: execution.startedAt.toISOString(),
       stopped_at: execution.stoppedAt?.toISOString() ?? null,
+      states_entered: execution.statesEntered ?? null,
+      lambda_invocations: execution.lambdaInvocations ?? null,
     };
   }
   if (config.AGGREGATION_STATE_MACHINE_ARN === undefined) {

@@ -71,6 +71,9 @@ export interface LocalExecutionResult {
   readonly finalState: string;
   readonly output?: unknown;
   readonly error?: string;
+  /** What the run would be billed for on AWS: states entered (Standard workflows bill transitions) and Lambda invocations, retries included. */
+  readonly statesEntered: number;
+  readonly lambdaInvocations: number;
 }
 
 export async function executeAggregationLocally(
@@ -91,6 +94,7 @@ export async function executeAggregationLocally(
   let abort = () => undefined as void;
 
   const visited: string[] = [];
+  let lambdaInvocations = 0;
   const overrides = Object.fromEntries(
     Object.entries(tasks).map(([stateName, functionKey]) => {
       const handler = TASK_HANDLERS[functionKey];
@@ -100,6 +104,7 @@ export async function executeAggregationLocally(
         async (event: unknown) => {
           // Fails fast rather than hanging: a hanging task would hold its 60 s task timer.
           if (halted) throw new Error(`halted after ${options.haltAfter}; ${stateName} does not run`);
+          lambdaInvocations += 1;
           if (options.failBefore?.includes(stateName)) throw new Error(`injected failure before ${stateName}`);
           const output = await handler(event, lambdaContext(functionKey));
           if (options.failAfter?.includes(stateName)) throw new Error(`injected failure after ${stateName}`);
@@ -132,12 +137,14 @@ export async function executeAggregationLocally(
   try {
     const output = await execution.result;
     await logging;
-    if (halted) return { status: 'HALTED', finalState: options.haltAfter! };
-    return { status: 'SUCCEEDED', finalState: visited.at(-1) ?? '', output };
+    const counts = { statesEntered: visited.length, lambdaInvocations };
+    if (halted) return { status: 'HALTED', finalState: options.haltAfter!, ...counts };
+    return { status: 'SUCCEEDED', finalState: visited.at(-1) ?? '', output, ...counts };
   } catch (error) {
     await logging.catch(() => undefined);
-    if (halted) return { status: 'HALTED', finalState: options.haltAfter! };
-    return { status: 'FAILED', finalState: visited.at(-1) ?? '', error: error instanceof Error ? error.message : String(error) };
+    const counts = { statesEntered: visited.length, lambdaInvocations };
+    if (halted) return { status: 'HALTED', finalState: options.haltAfter!, ...counts };
+    return { status: 'FAILED', finalState: visited.at(-1) ?? '', error: error instanceof Error ? error.message : String(error), ...counts };
   }
 }
 

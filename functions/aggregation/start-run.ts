@@ -2,27 +2,12 @@ import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-s
 import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { ConfigurationError } from '../../lib/errors';
+import type { StartedRun } from '../../lib/aggregation/triggers';
 
-export interface StartedRun {
-  readonly model: number;
-  /** The run id: the execution's name. */
-  readonly run: string;
-  /** False when an execution of that name exists already (a duplicate trigger: harmless). */
-  readonly started: boolean;
-  readonly executionArn?: string;
-}
+export { executionName } from '../../lib/aggregation/triggers';
+export type { StartedRun } from '../../lib/aggregation/triggers';
 
 let sfn: SFNClient | undefined;
-
-/**
- * An execution name for a model's run: `<model>-<trigger>`, within Step Functions' 80
- * characters of letters, digits, `-` and `_`. Names repeat for the same trigger (the same
- * minute of the schedule, the same update), which is what makes duplicate triggers harmless:
- * Step Functions refuses a second execution of one name.
- */
-export function executionName(model: number, trigger: string): string {
-  return `model-${model}-${trigger}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80);
-}
 
 /** Local runs still going in this process (see {@link settleLocalRuns}). */
 const localRuns = new Set<Promise<void>>();
@@ -46,6 +31,8 @@ export async function startAggregationRun(model: number, run: string): Promise<S
             status: result.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
             finalState: result.finalState,
             error: result.error ?? null,
+            statesEntered: result.statesEntered,
+            lambdaInvocations: result.lambdaInvocations,
           }),
         (error: unknown) =>
           connector.recordExecutionEnd(run, { status: 'FAILED', finalState: 'ExecutorError', error: String(error).slice(0, 2_000) }),

@@ -14,7 +14,8 @@ import { ForbiddenError, ValidationError } from '../../lib/errors';
 import { apiRoute } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { WEIGHTS_LIMITS } from '../../lib/weights';
-import { executionName, startAggregationRun } from '../aggregation/start-run';
+import { startRunForNewUpdate as startRunIfRoundReady } from '../../lib/aggregation/triggers';
+import { startAggregationRun } from '../aggregation/start-run';
 
 /** Other keys are ignored, except `client`, which must be the caller. */
 export const body = drfBody({
@@ -72,14 +73,14 @@ export const handler = apiRoute(getConnector, { audience: 'client', body }, asyn
 });
 
 /**
- * The event path: a model that allows aggregation gets a run right away, named for the update, so
- * a retried request starts nothing twice. The schedule covers a failure to start it.
+ * The event path (lib/aggregation/triggers.ts): a run starts when this update makes its model's
+ * round ready, under a name that every trigger of the round shares. Failing to start it fails
+ * nothing: the schedule picks the round up. Under `npm start` (the local executor) only the
+ * schedule and `POST /aggregation/run` start runs, so that a submission answers at once.
  */
 export async function startRunForNewUpdate(connector: MetadataConnector, update: ModelUpdate, model?: FederatedModel): Promise<void> {
   if (getConfig().AGGREGATION_EXECUTOR !== 'stepfunctions') return;
-  const found = model ?? (await connector.pullFederatedModelWId(update.federatedModel));
-  if (found === null || !found.allowAggregation) return;
-  await startAggregationRun(found.id, executionName(found.id, `update-${update.id}`)).catch((error: unknown) =>
+  await startRunIfRoundReady(connector, startAggregationRun, update, model).catch((error: unknown) =>
     console.error('starting an aggregation run failed', error),
   );
 }

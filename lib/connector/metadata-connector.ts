@@ -195,11 +195,18 @@ export interface MetadataConnector {
     weights: Weights,
     options?: RunScope & { readonly strategy?: AggregateStrategy },
   ): Promise<ModelAggregate>;
-  /** Ids of the models whose `allowAggregation` is set (the scheduled trigger). */
+  /** Ids of the models whose `allowAggregation` is set. */
   pullModelsAllowingAggregation(): Promise<number[]>;
+  /** How many updates are ready for aggregation under `parentAgg` (a count, not the documents). */
+  countModelUpdatesReadyForAggregation(model: Ref, parentAgg: Ref | null): Promise<number>;
+  /** Ids of the models with `allowAggregation` that have claimable updates (the schedule's candidates). */
+  pullModelsWithClaimableUpdates(): Promise<number[]>;
   /** The local executor's record of a run it starts; false when one of that name exists. */
   recordExecutionStart(name: string, model: number): Promise<boolean>;
-  recordExecutionEnd(name: string, end: { status: 'SUCCEEDED' | 'FAILED'; finalState: string; error: string | null }): Promise<void>;
+  recordExecutionEnd(
+    name: string,
+    end: { status: 'SUCCEEDED' | 'FAILED'; finalState: string; error: string | null; statesEntered?: number; lambdaInvocations?: number },
+  ): Promise<void>;
   /** How a run started by the local executor is going or ended; null for an unknown name. */
   pullExecution(name: string): Promise<LocalExecution | null>;
 

@@ -245,11 +245,22 @@ export class MongoMetadataConnector implements MetadataConnector {
     return idempotency.createModelUpdateIdempotently(this.context, input, idempotencyKey, requestHash);
   }
 
+  countModelUpdatesReadyForAggregation(model: Ref, parentAgg: Ref | null): Promise<number> {
+    return updates.countModelUpdatesReadyForAggregation(this.context, model, parentAgg);
+  }
+
+  pullModelsWithClaimableUpdates(): Promise<number[]> {
+    return models.pullModelsWithClaimableUpdates(this.context);
+  }
+
   recordExecutionStart(name: string, model: number): Promise<boolean> {
     return executions.recordExecutionStart(this.context, name, model);
   }
 
-  recordExecutionEnd(name: string, end: { status: 'SUCCEEDED' | 'FAILED'; finalState: string; error: string | null }): Promise<void> {
+  recordExecutionEnd(
+    name: string,
+    end: { status: 'SUCCEEDED' | 'FAILED'; finalState: string; error: string | null; statesEntered?: number; lambdaInvocations?: number },
+  ): Promise<void> {
     return executions.recordExecutionEnd(this.context, name, end);
   }
 

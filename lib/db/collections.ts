@@ -183,6 +183,9 @@ export interface LocalExecutionDocument {
   error: string | null;
   startedAt: Date;
   stoppedAt: Date | null;
+  /** What AWS would bill the run for: states entered and Lambda invocations. */
+  statesEntered?: number;
+  lambdaInvocations?: number;
 }
 
 /** A client's `Idempotency-Key` and the update its first request created (see the connector). */

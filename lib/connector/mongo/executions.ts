@@ -16,6 +16,8 @@ export interface LocalExecution {
   readonly error: string | null;
   readonly startedAt: Date;
   readonly stoppedAt: Date | null;
+  readonly statesEntered?: number;
+  readonly lambdaInvocations?: number;
 }
 
 /** Records a run as started; false when one of that name exists (a duplicate trigger: start nothing). */
@@ -36,6 +38,8 @@ const EndSchema = z.object({
   status: z.enum(['SUCCEEDED', 'FAILED']),
   finalState: z.string().max(200),
   error: z.string().max(2_000).nullable(),
+  statesEntered: z.number().int().nonnegative().optional(),
+  lambdaInvocations: z.number().int().nonnegative().optional(),
 });
 
 export async function recordExecutionEnd(context: ConnectorContext, name: string, end: z.input<typeof EndSchema>): Promise<void> {

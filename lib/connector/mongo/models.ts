@@ -4,7 +4,7 @@ import { validateRequirement } from '../../algorithms';
 import { parseStrategy } from '../../algorithms/strategies';
 import { allocateIds } from '../../db/counters';
 import type { FederatedModelDocument } from '../../db/collections';
-import { ClientIdSchema, EntityIdSchema, type FederatedModel } from '../../entities';
+import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, type FederatedModel } from '../../entities';
 import { NotFoundError, ValidationError } from '../../errors';
 import { describeShape, fromStoredShape, sameShape, toStoredShape, type WeightsShape } from '../../weights';
 import type { NewFederatedModel, Page, Paged, Ref, Requirements } from '../metadata-connector';
@@ -172,6 +172,21 @@ export async function updateFederatedModel(context: ConnectorContext, model: Ref
 /** Ids of a developer's models. */
 export function pullModelsOfDeveloper(context: ConnectorContext, developer: string): Promise<number[]> {
   return modelIds(context, { developer });
+}
+
+/**
+ * Ids of the models with `allowAggregation` that have claimable updates (PENDING or FAILED): the
+ * schedule's candidates, in two queries for all models, whatever their number.
+ */
+export async function pullModelsWithClaimableUpdates(context: ConnectorContext): Promise<number[]> {
+  const allowing = await pullModelsAllowingAggregation(context);
+  if (allowing.length === 0) return [];
+  const { modelUpdates } = await context.collections();
+  const withWork = (await modelUpdates.distinct('federatedModel', {
+    federatedModel: { $in: allowing },
+    status: { $in: [...CLAIMABLE_STATUSES] },
+  })) as number[];
+  return withWork.sort((a, b) => a - b);
 }
 
 /** Ids of the models whose `allowAggregation` is set (the scheduled trigger). */

@@ -46,6 +46,12 @@ export async function pullModelUpdatesReadyForAggregation(
   return findUpdates(context, (await readyUpdatesFilter(context, model, parentAgg)).filter);
 }
 
+/** How many updates are ready (as pullModelUpdatesReadyForAggregation lists them), in one count. */
+export async function countModelUpdatesReadyForAggregation(context: ConnectorContext, model: Ref, parentAgg: Ref | null): Promise<number> {
+  const { modelUpdates } = await context.collections();
+  return modelUpdates.countDocuments((await readyUpdatesFilter(context, model, parentAgg)).filter);
+}
+
 /** The filter of the model's ready updates: pending, from members, within the base window of `parentAgg`. */
 export async function readyUpdatesFilter(
   context: ConnectorContext,

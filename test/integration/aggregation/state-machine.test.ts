@@ -172,7 +172,7 @@ describe('the aggregation state machine', () => {
     const { model, updates } = await modelWithUpdates([[2], [4]]);
     const dead = nextRun();
     const crashed = await executeAggregationLocally({ model: model.id, run: dead }, { haltAfter: 'ClaimUpdates' });
-    expect(crashed).toEqual({ status: 'HALTED', finalState: 'ClaimUpdates' });
+    expect(crashed).toMatchObject({ status: 'HALTED', finalState: 'ClaimUpdates' });
     expect((await connector.pullModelUpdates(updates)).map((u) => [u.status, u.claimedBy])).toEqual([
       [UpdateStatus.RUNNING, dead],
       [UpdateStatus.RUNNING, dead],
