@@ -270,6 +270,17 @@ describe('serverless package (no AWS account)', () => {
       ]);
     });
 
+    it('grants the Step Functions actions to exactly the bundles that call them (code and table agree)', async () => {
+      // The SFN client stays out of the bundles (the runtime ships it), so each call is a named
+      // property of the required module and survives minification.
+      for (const name of Object.keys(USES)) {
+        const [bundle] = readZip(await readFile(path.join(output, `${name}.zip`))).filter((entry) => entry.name.endsWith('.js'));
+        const calls = ['StartExecution', 'DescribeExecution'].filter((action) => bundle!.data.includes(`${action}Command`));
+        const granted = USES[name]!.filter((action) => action.startsWith('states:')).map((action) => action.slice('states:'.length));
+        expect({ name, calls }).toEqual({ name, calls: granted });
+      }
+    });
+
     it('scopes each grant to its one resource: the parameter, the state machine, its executions, the bucket', () => {
       const expected: Record<string, unknown> = {
         'ssm:GetParameter': sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${PARAMETER}`),
