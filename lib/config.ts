@@ -14,8 +14,9 @@ export const MONGODB_URI_PATTERN = /^mongodb(\+srv)?:\/\//;
 const ConfigSchema = z.object({
   /**
    * Connection string of the MongoDB deployment (or MongoDB-compatible server): the local
-   * override (`npm start`, the tests, serverless-offline). When set, MONGODB_URI_SSM_PARAMETER is
-   * not read. Never set it in a deployment: it would be written into the CloudFormation template.
+   * override (`npm start` and the tests set it; serverless-offline passes it on). When set,
+   * MONGODB_URI_SSM_PARAMETER is not read. Deployed functions never have it: serverless.yml does
+   * not pass it on, so it cannot end up in the CloudFormation template.
    */
   MONGODB_URI: z.preprocess(
     blankAsUnset,
