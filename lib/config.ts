@@ -8,11 +8,32 @@ import { ConfigurationError } from './errors';
 /** Unset and empty mean the same: deploy tools write '' for a variable that has no value. */
 const blankAsUnset = (value: unknown) => (value === '' ? undefined : value);
 
+/** What a MongoDB connection string starts with. */
+export const MONGODB_URI_PATTERN = /^mongodb(\+srv)?:\/\//;
+
 const ConfigSchema = z.object({
-  /** Connection string of the MongoDB deployment (or MongoDB-compatible server). */
+  /**
+   * Connection string of the MongoDB deployment (or MongoDB-compatible server): the local
+   * override (`npm start` and the tests set it; serverless-offline passes it on). When set,
+   * MONGODB_URI_SSM_PARAMETER is not read. Deployed functions never have it: serverless.yml does
+   * not pass it on, so it cannot end up in the CloudFormation template.
+   */
   MONGODB_URI: z.preprocess(
     blankAsUnset,
-    z.string().regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URI').optional(),
+    z.string().regex(MONGODB_URI_PATTERN, 'must be a mongodb:// or mongodb+srv:// URI').optional(),
+  ),
+  /**
+   * Name of the SSM Parameter Store SecureString that holds the connection string (deployed
+   * functions; serverless.yml sets it and grants `ssm:GetParameter` on exactly that parameter).
+   * Read once per container, when the first call needs the database (lib/db/client.ts).
+   */
+  MONGODB_URI_SSM_PARAMETER: z.preprocess(
+    blankAsUnset,
+    z
+      .string()
+      .regex(/^(\/[A-Za-z0-9_.-]+)+$/, 'must be a parameter name from the root, e.g. /fma-serverless/prod/mongodb-uri')
+      .max(1_011)
+      .optional(),
   ),
   /** Name of the database that holds the service's collections. */
   MONGODB_DB_NAME: z.preprocess(
@@ -76,14 +97,22 @@ export function getConfig(): Config {
   return cached;
 }
 
-/** The connection string, or a configuration error that says what to set. */
-export function requireMongoUri(config: Config = getConfig()): string {
-  if (config.MONGODB_URI === undefined) {
-    throw new ConfigurationError(
-      'MONGODB_URI is not set: point it at a MongoDB deployment, e.g. mongodb://127.0.0.1:27017',
-    );
-  }
-  return config.MONGODB_URI;
+/** Where the connection string comes from: the local override, else the SSM parameter. */
+export type MongoUriSource =
+  | { readonly kind: 'environment'; readonly uri: string }
+  | { readonly kind: 'ssm-parameter'; readonly name: string };
+
+/**
+ * Where to take the connection string from: MONGODB_URI when set (no AWS call is made), else the
+ * SSM parameter MONGODB_URI_SSM_PARAMETER names; a configuration error when neither is set.
+ */
+export function mongoUriSource(config: Config = getConfig()): MongoUriSource {
+  if (config.MONGODB_URI !== undefined) return { kind: 'environment', uri: config.MONGODB_URI };
+  if (config.MONGODB_URI_SSM_PARAMETER !== undefined) return { kind: 'ssm-parameter', name: config.MONGODB_URI_SSM_PARAMETER };
+  throw new ConfigurationError(
+    'The database is not configured: set MONGODB_URI (local runs, e.g. mongodb://127.0.0.1:27017) or ' +
+      'MONGODB_URI_SSM_PARAMETER (deployed: the SSM SecureString parameter that holds the connection string)',
+  );
 }
 
 /** Where the object store is, from S3_*; a configuration error when no bucket is set. */

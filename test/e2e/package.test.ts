@@ -1,11 +1,21 @@
 import { execFile } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import definition from '../../state-machines/aggregation.json';
+import { readZip } from '../helpers/zip';
 
 const root = path.resolve(__dirname, '..', '..');
 const output = path.join(root, '.cache', 'package-test');
+
+/**
+ * A connection string in the environment of `serverless package`, as a careless deploy would
+ * have it: none of its parts may reach what is deployed.
+ */
+const SENTINEL = { user: 'fma-sentinel-user-5e1f', password: 'fma-sentinel-p4ss-9c2d', host: 'fma-sentinel-host-7a3b.example' };
+const SENTINEL_URI = `mongodb://${SENTINEL.user}:${SENTINEL.password}@${SENTINEL.host}:27017/fma?authSource=admin`;
+/** The parameter the functions read the connection string from, by default (stage dev). */
+const PARAMETER = '/fma-serverless/dev/mongodb-uri';
 
 describe('serverless package (no AWS account)', () => {
   let template: {
@@ -20,8 +30,9 @@ describe('serverless package (no AWS account)', () => {
       {
         cwd: root,
         env: {
-          // What is deployed must not depend on the test's local object store.
-          ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('S3_'))),
+          // What is deployed must not depend on the test's local object store or database.
+          ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(S3_|MONGODB_URI)/.test(name))),
+          MONGODB_URI: SENTINEL_URI,
           AWS_ACCESS_KEY_ID: 'AKIADUMMY',
           AWS_SECRET_ACCESS_KEY: 'dummy',
           SLS_TELEMETRY_DISABLED: '1',
@@ -74,8 +85,47 @@ describe('serverless package (no AWS account)', () => {
 
   it('serves the dashboard from a function that can reach neither the weights nor the database', () => {
     const dashboard = template.Resources.DashboardLambdaFunction!;
-    expect(dashboard.Properties.Role).toEqual({ 'Fn::GetAtt': ['NoWeightsRole', 'Arn'] });
-    expect((dashboard.Properties.Environment as { Variables: Record<string, unknown> }).Variables.MONGODB_URI).toBe('');
+    expect(dashboard.Properties.Role).toEqual({ 'Fn::GetAtt': ['LogsOnlyRole', 'Arn'] });
+    const variables = (dashboard.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(variables.MONGODB_URI).toBe('');
+    expect(variables.MONGODB_URI_SSM_PARAMETER).toBe('');
+  });
+
+  describe('the connection string', () => {
+    /** Every file `serverless package` wrote, with the files inside each zip. */
+    const written = async () => {
+      const files: { name: string; data: Buffer }[] = [];
+      for (const name of await readdir(output, { recursive: true })) {
+        const data = await readFile(path.join(output, name)).catch(() => undefined); // folders
+        if (data === undefined) continue;
+        if (name.endsWith('.zip')) files.push(...readZip(data).map((entry) => ({ name: `${name}:${entry.name}`, data: entry.data })));
+        else files.push({ name, data });
+      }
+      return files;
+    };
+
+    it('is nowhere in the template, the framework\'s state or any bundle, though it was in the environment', async () => {
+      const files = await written();
+      const names = files.map((file) => file.name);
+      expect(names).toEqual(expect.arrayContaining(['cloudformation-template-update-stack.json', 'serverless-state.json']));
+      // Every function's bundle was opened (a zip that could not be read would have thrown).
+      expect(names.filter((name) => /\.zip:functions\/.*\.js$/.test(name))).toHaveLength(24);
+      for (const file of files) {
+        for (const part of [SENTINEL_URI, SENTINEL.user, SENTINEL.password, SENTINEL.host]) {
+          expect({ file: file.name, found: file.data.includes(part) }).toEqual({ file: file.name, found: false });
+        }
+      }
+    });
+
+    it('is read from one SSM parameter, named to every function that uses the database', () => {
+      for (const [name, resource] of Object.entries(template.Resources)) {
+        if (resource.Type !== 'AWS::Lambda::Function') continue;
+        const variables = (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+        const dashboard = name === 'DashboardLambdaFunction';
+        expect({ name, parameter: variables.MONGODB_URI_SSM_PARAMETER }).toEqual({ name, parameter: dashboard ? '' : PARAMETER });
+        expect({ name, uri: variables.MONGODB_URI }).toEqual({ name, uri: dashboard ? '' : undefined });
+      }
+    });
   });
 
   it('lets only IAM-signed requests reach the operator routes; the client API and health stay open', () => {
@@ -97,9 +147,9 @@ describe('serverless package (no AWS account)', () => {
     /** The S3 actions a function's role allows on the bucket's objects and on the bucket. */
     const s3Actions = (name: string) => {
       const role = (fn(name).Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-      const policies = template.Resources[role]!.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[];
+      const policies = (template.Resources[role]!.Properties.Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[];
       const managed = template.Resources[role]!.Properties.ManagedPolicyArns as string[];
-      expect(managed.join()).not.toMatch(/S3/i);
+      expect(JSON.stringify(managed)).not.toMatch(/S3/i);
       const allowed = policies.flatMap((policy) => policy.PolicyDocument.Statement).filter((s) => s.Effect === 'Allow');
       return allowed.flatMap((statement) => [statement.Action].flat().filter((action) => action.startsWith('s3:')));
     };
@@ -156,11 +206,99 @@ describe('serverless package (no AWS account)', () => {
         expect(JSON.stringify(lambda.Properties.Role)).not.toMatch(/IamRoleLambdaExecution/);
       }
     });
+  });
 
-    it('lets every role still start the aggregation state machine, as the provider role did', () => {
-      for (const name of ['startScheduledAggregations', 'runAggregationNow', 'api']) {
-        const role = (fn(name).Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-        expect(JSON.stringify(template.Resources[role]!.Properties.Policies)).toContain('states:StartExecution');
+  describe('IAM: each function may do what it uses and nothing else', () => {
+    type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+    const DATABASE = ['ssm:GetParameter'];
+    const START_RUNS = ['states:StartExecution'];
+    const READ_WEIGHTS = ['s3:ListBucket', 's3:GetObject'];
+    const WRITE_WEIGHTS = [...READ_WEIGHTS, 's3:PutObject', 's3:AbortMultipartUpload'];
+    /** Every function, and the actions it uses (beyond writing its logs). */
+    const USES: Record<string, string[]> = {
+      health: DATABASE,
+      pullFederatedModelWId: DATABASE,
+      pullLatestModelAggregate: [...DATABASE, ...READ_WEIGHTS],
+      pullModelUpdatesReadyForAggregation: [...DATABASE, ...READ_WEIGHTS],
+      pullModelRequirements: DATABASE,
+      registerModelUpdatesForAggregation: DATABASE,
+      pullModelUpdatesRegisteredForAggregation: [...DATABASE, ...READ_WEIGHTS],
+      postNewModelAggregate: [...DATABASE, ...WRITE_WEIGHTS],
+      pullModelUpdatesPendingAggregation: [...DATABASE, ...READ_WEIGHTS],
+      registerModelUpdateUsedInAggregate: DATABASE,
+      registerModelUpdatesUseInAggregationComplete: DATABASE,
+      updateDatabase: DATABASE,
+      acquireAggregationLease: DATABASE,
+      releaseAggregationLease: DATABASE,
+      checkAggregationRequirement: DATABASE,
+      claimAggregationUpdates: DATABASE,
+      completeAggregationRun: DATABASE,
+      aggregateUpdates: [...DATABASE, ...WRITE_WEIGHTS],
+      failAggregationRun: DATABASE,
+      // On AWS it asks Step Functions only (the database holds the local executor's records).
+      describeAggregationRun: ['states:DescribeExecution'],
+      startScheduledAggregations: [...DATABASE, ...START_RUNS],
+      runAggregationNow: [...DATABASE, ...START_RUNS],
+      // Clients' updates start runs; deleting a model deletes its weights.
+      api: [...DATABASE, ...START_RUNS, ...WRITE_WEIGHTS, 's3:DeleteObject'],
+      dashboard: [],
+    };
+    const logicalId = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}LambdaFunction`;
+    const roleOf = (name: string) => {
+      const role = (template.Resources[logicalId(name)]!.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      return template.Resources[role]!;
+    };
+    const statementsOf = (name: string) =>
+      ((roleOf(name).Properties.Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap(
+        (policy) => policy.PolicyDocument.Statement,
+      );
+    const sub = (text: string) => ({ 'Fn::Sub': text });
+
+    it('has a row in this table for every function in the template', () => {
+      const functions = Object.entries(template.Resources).filter(([, resource]) => resource.Type === 'AWS::Lambda::Function');
+      expect(functions.map(([id]) => id).sort()).toEqual(Object.keys(USES).map(logicalId).sort());
+    });
+
+    it.each(Object.entries(USES))('%s: its role allows exactly what it uses', (name, uses) => {
+      const statements = statementsOf(name);
+      for (const statement of statements) expect(statement.Effect).toBe('Allow');
+      const allowed = statements.flatMap((statement) => [statement.Action].flat());
+      expect([...allowed].sort()).toEqual([...uses].sort());
+      // Logs only, by the Lambda basic execution policy; no other managed policy.
+      expect(roleOf(name).Properties.ManagedPolicyArns).toEqual([
+        sub('arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'),
+      ]);
+    });
+
+    it('grants the Step Functions actions to exactly the bundles that call them (code and table agree)', async () => {
+      // The SFN client stays out of the bundles (the runtime ships it), so each call is a named
+      // property of the required module and survives minification.
+      for (const name of Object.keys(USES)) {
+        const [bundle] = readZip(await readFile(path.join(output, `${name}.zip`))).filter((entry) => entry.name.endsWith('.js'));
+        const calls = ['StartExecution', 'DescribeExecution'].filter((action) => bundle!.data.includes(`${action}Command`));
+        const granted = USES[name]!.filter((action) => action.startsWith('states:')).map((action) => action.slice('states:'.length));
+        expect({ name, calls }).toEqual({ name, calls: granted });
+      }
+    });
+
+    it('scopes each grant to its one resource: the parameter, the state machine, its executions, the bucket', () => {
+      const expected: Record<string, unknown> = {
+        'ssm:GetParameter': sub(`arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${PARAMETER}`),
+        'states:StartExecution': sub(
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:fma-serverless-dev-aggregation',
+        ),
+        'states:DescribeExecution': sub(
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:fma-serverless-dev-aggregation:*',
+        ),
+        's3:ListBucket': { 'Fn::GetAtt': ['WeightsBucket', 'Arn'] },
+      };
+      for (const name of Object.keys(USES)) {
+        for (const statement of statementsOf(name)) {
+          expect(JSON.stringify(statement.Resource)).not.toMatch(/^"\*"$|\["\*"\]/);
+          for (const action of [statement.Action].flat()) {
+            expect(statement.Resource).toEqual(expected[action] ?? sub('${WeightsBucket.Arn}/*'));
+          }
+        }
       }
     });
   });
