@@ -13,13 +13,13 @@
  * parent checks the aggregate bit for bit against a sum it kept while seeding. Figures go to
  * bench/results/aggregation-run.json.
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { accumulate } from '../lib/algorithms';
 import { MongoMetadataConnector } from '../lib/connector';
+import { gitCommit, runInChild } from './child-run';
 import { resolveBenchServices } from './services';
 
 /** Targets of issue #9, beside FMA's figures on this machine. */
@@ -159,33 +159,7 @@ async function parent(): Promise<void> {
 }
 
 function runChild(model: number, updates: number, parameters: number, env: Record<string, string>): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const tsx = path.join(__dirname, '..', 'node_modules', '.bin', 'tsx');
-    const run = spawn(tsx, [__filename, '--child', String(model), String(updates), String(parameters)], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let output = '';
-    run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    run.on('error', reject);
-    run.on('close', (code) => {
-      const line = output.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`the run's process exited ${code}: ${output}`));
-      try {
-        resolve(JSON.parse(line) as ChildResult);
-      } catch {
-        reject(new Error(`the run's process printed no figures: ${output}`));
-      }
-    });
-  });
-}
-
-function gitCommit(): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return null;
-  }
+  return runInChild<ChildResult>(__filename, [String(model), String(updates), String(parameters)], env);
 }
 
 (process.argv[2] === '--child' ? child() : parent()).catch((error: unknown) => {

@@ -11,7 +11,6 @@
  * back to PENDING. The median and trimmed mean are spot-checked at a few coordinates against
  * values the parent computes itself. Figures go to bench/results/aggregation-strategies.json.
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import { MongoClient } from 'mongodb';
 import { MongoMetadataConnector } from '../lib/connector';
 import { collections } from '../lib/db/collections';
 import { UpdateStatus } from '../lib/entities';
+import { gitCommit, runInChild } from './child-run';
 import { resolveBenchServices } from './services';
 
 /** The strategies measured; Krum's f is 10 (or what N allows: n ≥ 2f + 3), Multi-Krum keeps half. */
@@ -153,30 +153,7 @@ function spotCheck(aggregator: string, params: Record<string, unknown> | null, v
 }
 
 function runChild(model: number, env: Record<string, string>): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const tsx = path.join(__dirname, '..', 'node_modules', '.bin', 'tsx');
-    const run = spawn(tsx, [__filename, '--child', String(model)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    let output = '';
-    run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    run.on('error', reject);
-    run.on('close', (code) => {
-      const line = output.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`the run's process exited ${code}: ${output}`));
-      try {
-        resolve(JSON.parse(line) as ChildResult);
-      } catch {
-        reject(new Error(`the run's process printed no figures: ${output}`));
-      }
-    });
-  });
-}
-
-function gitCommit(): string | null {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return null;
-  }
+  return runInChild<ChildResult>(__filename, [String(model)], env);
 }
 
 (process.argv[2] === '--child' ? child() : parent()).catch((error: unknown) => {

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { MongoClient, type Db } from 'mongodb';
+import { MongoMetadataConnector } from '../../lib/connector';
+import { closeMongoClient } from '../../lib/db/client';
 
 /** The URI that the global setup resolved. */
 export function testMongoUri(): string {
@@ -43,6 +45,39 @@ export function useTestDatabase(): TestDatabase {
     },
     get db() {
       return this.client.db(name);
+    },
+  };
+}
+
+/**
+ * This file's database, made the one the Lambda handlers use as well (their shared connection
+ * reads MONGODB_URI and MONGODB_DB_NAME when first used), with its collections and indexes in
+ * place and a connector on it; the handlers' connection is closed after the file. For tests that
+ * run handlers or the state machine in-process.
+ */
+export function useHandlerDatabase(): TestDatabase & { readonly connector: MongoMetadataConnector } {
+  const database = useTestDatabase();
+  let connector: MongoMetadataConnector | undefined;
+  beforeAll(async () => {
+    process.env.MONGODB_URI = testMongoUri();
+    process.env.MONGODB_DB_NAME = database.name;
+    connector = new MongoMetadataConnector(database.db);
+    await connector.updateDatabase();
+  });
+  afterAll(() => closeMongoClient());
+  return {
+    get name() {
+      return database.name;
+    },
+    get client() {
+      return database.client;
+    },
+    get db() {
+      return database.db;
+    },
+    get connector() {
+      if (connector === undefined) throw new Error('the connector is used before beforeAll ran');
+      return connector;
     },
   };
 }

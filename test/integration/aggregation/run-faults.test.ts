@@ -1,9 +1,8 @@
-import { closeMongoClient } from '../../../lib/db/client';
 import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus } from '../../../lib/entities';
 import { executeAggregationLocally, type LocalExecutionOptions } from '../../../functions/aggregation/local-executor';
-import { testMongoUri, useTestDatabase } from '../../helpers/database';
+import { useHandlerDatabase } from '../../helpers/database';
 
 /**
  * Faults at every step of a run after its aggregate is written, crashes, and failures that will
@@ -12,18 +11,13 @@ import { testMongoUri, useTestDatabase } from '../../helpers/database';
  * is duplicated; no lease is held forever.
  */
 describe('aggregation runs under faults', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let connector: MongoMetadataConnector;
   let runs = 0;
   const nextRun = () => `fault-run-${++runs}`;
-
-  beforeAll(async () => {
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
-    connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
+  beforeAll(() => {
+    connector = database.connector;
   });
-  afterAll(() => closeMongoClient());
 
   async function modelWithUpdates(data: number[][]) {
     const clients = await Promise.all(data.map(async () => (await connector.createClient()).id));

@@ -1,29 +1,23 @@
 import { StateMachine } from 'aws-local-stepfunctions';
-import { closeMongoClient } from '../../../lib/db/client';
 import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus, type FederatedModel } from '../../../lib/entities';
 import { executeAggregationLocally, taskFunctions } from '../../../functions/aggregation/local-executor';
 import definition from '../../../state-machines/aggregation.json';
-import { testMongoUri, useTestDatabase } from '../../helpers/database';
+import { useHandlerDatabase } from '../../helpers/database';
 
 /**
  * The deployed state machine definition, executed by aws-local-stepfunctions with every Task bound
  * to its Lambda's handler, on the test database.
  */
 describe('the aggregation state machine', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let connector: MongoMetadataConnector;
   let runs = 0;
   const nextRun = () => `run-${++runs}`;
-
-  beforeAll(async () => {
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
-    connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
+  beforeAll(() => {
+    connector = database.connector;
   });
-  afterAll(() => closeMongoClient());
 
   async function modelWithUpdates(
     data: unknown[],

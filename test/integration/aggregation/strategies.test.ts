@@ -5,30 +5,24 @@ import { handler as router } from '../../../functions/api/router';
 import { modelAggregateJson } from '../../../lib/api/representation';
 import { coordinateMedianBlock } from '../../../lib/algorithms/strategies';
 import { MongoMetadataConnector, type NewFederatedModel } from '../../../lib/connector';
-import { closeMongoClient } from '../../../lib/db/client';
 import { UpdateStatus, type FederatedModel, type ModelAggregate } from '../../../lib/entities';
 import { getObjectStore } from '../../../lib/store';
 import fixtures from '../../fixtures/strategies/strategies.json';
 import httpEvent from '../../fixtures/events/http-api-post.json';
-import { testMongoUri, useTestDatabase } from '../../helpers/database';
+import { useHandlerDatabase } from '../../helpers/database';
 
 /**
  * The strategies of issue #11, each run through the deployed state machine (local executor) on the
  * real test database and object store, checked against the NumPy fixtures to 1e-12.
  */
 describe('aggregation strategies through the state machine', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let connector: MongoMetadataConnector;
   let runs = 0;
   const nextRun = () => `strategy-run-${++runs}`;
-
-  beforeAll(async () => {
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
-    connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
+  beforeAll(() => {
+    connector = database.connector;
   });
-  afterAll(() => closeMongoClient());
 
   function expectClose(actual: ArrayLike<number>, expected: readonly number[], tolerance = 1e-12): void {
     expect(actual.length).toBe(expected.length);

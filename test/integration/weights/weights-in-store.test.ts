@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { closeMongoClient } from '../../../lib/db/client';
 import { executeAggregationLocally } from '../../../functions/aggregation/local-executor';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus, type FederatedModel } from '../../../lib/entities';
 import { ValidationError } from '../../../lib/errors';
 import { getObjectStore } from '../../../lib/store';
 import { float64Bytes } from '../../../lib/weights';
-import { testMongoUri, useTestDatabase } from '../../helpers/database';
+import { useHandlerDatabase } from '../../helpers/database';
 
 /**
  * Weights live in the object store, not in the documents: JSON and binary updates, presigned
@@ -14,19 +13,13 @@ import { testMongoUri, useTestDatabase } from '../../helpers/database';
  * check at the door. On the real local database and object store.
  */
 describe('weights in the object store', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let connector: MongoMetadataConnector;
   let runs = 0;
   const nextRun = () => `weights-run-${++runs}`;
-
-  beforeAll(async () => {
-    // The local executor's handlers use the container's connector: point it at this file's database.
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
-    connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
+  beforeAll(() => {
+    connector = database.connector;
   });
-  afterAll(() => closeMongoClient());
 
   async function newModel(clients: number): Promise<{ model: FederatedModel; clients: string[] }> {
     const ids = await Promise.all(Array.from({ length: clients }, async () => (await connector.createClient()).id));
