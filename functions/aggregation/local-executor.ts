@@ -1,6 +1,7 @@
 import '../../lib/aggregation/promise-with-resolvers';
 import type { Context } from 'aws-lambda';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { closeMongoClient } from '../../lib/db/client';
 import definition from '../../state-machines/aggregation.json';
 import { handler as pullFederatedModelWId } from '../connector/pull-federated-model-w-id';
 import { handler as pullLatestModelAggregate } from '../connector/pull-latest-model-aggregate';
@@ -63,6 +64,11 @@ export interface LocalExecutionOptions {
   readonly failBefore?: readonly string[];
   /** Fault injection (tests): these Task states do their work, then throw (the answer was lost). */
   readonly failAfter?: readonly string[];
+  /**
+   * Fault injection (tests): the handlers' database connection is closed while the first attempt
+   * of each of these Task states is at work, as a dropped connection would end it.
+   */
+  readonly dropConnectionIn?: readonly string[];
 }
 
 export interface LocalExecutionResult {
@@ -85,7 +91,13 @@ export async function executeAggregationLocally(
   for (const [name, functionKey] of Object.entries(tasks)) {
     source.States[name]!.Resource = `arn:aws:lambda:local:000000000000:function:${functionKey}`;
   }
-  for (const state of [...(options.haltAfter === undefined ? [] : [options.haltAfter]), ...(options.failBefore ?? []), ...(options.failAfter ?? [])]) {
+  const dropped = new Set<string>();
+  for (const state of [
+    ...(options.haltAfter === undefined ? [] : [options.haltAfter]),
+    ...(options.failBefore ?? []),
+    ...(options.failAfter ?? []),
+    ...(options.dropConnectionIn ?? []),
+  ]) {
     if (tasks[state] === undefined) throw new Error(`No Task state ${state} in the aggregation state machine`);
   }
   // Halting: once the chosen state's handler has returned, the execution is aborted and every
@@ -106,6 +118,10 @@ export async function executeAggregationLocally(
           if (halted) throw new Error(`halted after ${options.haltAfter}; ${stateName} does not run`);
           lambdaInvocations += 1;
           if (options.failBefore?.includes(stateName)) throw new Error(`injected failure before ${stateName}`);
+          if (options.dropConnectionIn?.includes(stateName) && !dropped.has(stateName)) {
+            dropped.add(stateName);
+            setImmediate(() => void closeMongoClient());
+          }
           const output = await handler(event, lambdaContext(functionKey));
           if (options.failAfter?.includes(stateName)) throw new Error(`injected failure after ${stateName}`);
           if (stateName === options.haltAfter) {

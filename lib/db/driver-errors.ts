@@ -1,4 +1,12 @@
-import { MongoServerError } from 'mongodb';
+import {
+  MongoClientClosedError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerClosedError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from 'mongodb';
 
 const DUPLICATE_KEY = 11000;
 const NAMESPACE_EXISTS = 48;
@@ -9,4 +17,19 @@ export function isDuplicateKeyError(error: unknown): boolean {
 
 export function isNamespaceExistsError(error: unknown): boolean {
   return error instanceof MongoServerError && error.code === NAMESPACE_EXISTS;
+}
+
+/**
+ * The database could not be reached or the connection went away mid-operation: worth retrying
+ * (the next call connects again), never the caller's fault.
+ */
+export function isDatabaseUnreachableError(error: unknown): boolean {
+  return (
+    error instanceof MongoNetworkError ||
+    error instanceof MongoServerSelectionError ||
+    error instanceof MongoTopologyClosedError ||
+    error instanceof MongoServerClosedError ||
+    error instanceof MongoClientClosedError ||
+    error instanceof MongoNotConnectedError
+  );
 }

@@ -1,11 +1,15 @@
 import { createError } from '@middy/util';
 import { ZodError } from 'zod';
-import { FmaError } from '../errors';
+import { isDatabaseUnreachableError } from '../db/driver-errors';
+import { DependencyError, FmaError } from '../errors';
 import { validationErrorFromZod } from '../errors/from-zod';
 
 /** Our error for anything we can name (a zod failure is a 400, not middy's 500); others unchanged. */
 export function toFmaError(error: unknown): unknown {
   if (error instanceof ZodError) return validationErrorFromZod(error);
+  // A dropped or unreachable database is a 503 to HTTP callers and a retried DependencyError to
+  // the state machine, not a bare 500 or an error name no Retry matches.
+  if (isDatabaseUnreachableError(error)) return new DependencyError('The database could not be reached.', { cause: error });
   return error;
 }
 

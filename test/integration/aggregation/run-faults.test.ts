@@ -67,6 +67,22 @@ describe('aggregation runs under faults', () => {
     await expectAggregatedOnce(model.id, updates, [3, 5]);
   });
 
+  it.each(['AcquireLease', 'CheckRequirement', 'ClaimUpdates', 'AggregateUpdates', 'CompleteRun', 'ReleaseLease', 'FailRun'])(
+    'loses nothing and counts nothing twice when the database connection drops in the middle of %s',
+    async (state) => {
+      const { model, updates } = await modelWithUpdates([[2, 2], [4, 8]]);
+      // FailRun runs only after a failure: make AggregateUpdates fail for it to run at all.
+      const fault: LocalExecutionOptions = state === 'FailRun' ? { dropConnectionIn: [state], failAfter: ['AggregateUpdates'] } : { dropConnectionIn: [state] };
+      const first = await executeAggregationLocally({ model: model.id, run: nextRun() }, fault);
+      // A dropped connection is a DependencyError, retried with a new connection; the run ends
+      // either way, and whatever it left is settled by the next one.
+      expect({ state: first.finalState, error: first.error }).toEqual({ state: expect.stringMatching(/^(Aggregated|AggregationFailed|NothingToAggregate)$/), error: first.error });
+      await expireLease(model.id);
+      await executeAggregationLocally({ model: model.id, run: nextRun() });
+      await expectAggregatedOnce(model.id, updates, [3, 5]);
+    },
+  );
+
   it('gives up on a round that fails every time: FAILED with one more attempt each run, INVALID with the reason after 3', async () => {
     const { model, updates } = await modelWithUpdates([[1, 2], [3, 4]]);
     // Values the door refuses, written around it: their mean overflows, so every run fails.

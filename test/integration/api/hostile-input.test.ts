@@ -111,6 +111,8 @@ describe('hostile input', () => {
     { weight: 2, arbitrary: hostileValue.map((body) => JSON.stringify(body)) },
     fc.constantFrom(undefined, '', '{', '{"data": [1, 2,]}', 'null', '[]', '\u0000', '{"data": NaN}', '{"data": Infinity}', `${'['.repeat(5_000)}${']'.repeat(5_000)}`),
     fc.string({ maxLength: 40 }),
+    // bytes that are not UTF-8, inside JSON-looking bodies
+    fc.uint8Array({ maxLength: 16 }).map((bytes) => `raw:${Buffer.concat([Buffer.from('{"data": "'), Buffer.from(bytes), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]).toString('base64')}`),
   );
 
   const idOrJunk = fc.oneof(
@@ -161,8 +163,9 @@ describe('hostile input', () => {
       requestContext: { ...httpEvent.requestContext, routeKey: 'ANY /api/v1/{proxy+}', http: { ...httpEvent.requestContext.http, method: call.method, path: call.path } },
       pathParameters: { proxy: call.path.slice('/api/v1/'.length) },
       queryStringParameters: Object.keys(call.query).length === 0 ? undefined : call.query,
-      body: call.body === undefined ? undefined : call.base64 ? Buffer.from(call.body).toString('base64') : call.body,
-      isBase64Encoded: call.base64 && call.body !== undefined,
+      // `raw:<base64>` is a body of those very bytes (invalid UTF-8 among them).
+      body: call.body === undefined ? undefined : call.body.startsWith('raw:') ? call.body.slice(4) : call.base64 ? Buffer.from(call.body).toString('base64') : call.body,
+      isBase64Encoded: call.body !== undefined && (call.base64 || call.body.startsWith('raw:')),
     } as unknown as APIGatewayProxyEventV2;
   }
 
@@ -190,6 +193,7 @@ describe('hostile input', () => {
     // (none found by the property above so far; hand-picked ones that failed in the past)
     for (const call of [
       { method: 'POST', path: '/api/v1/model_updates/', body: '{"federated_model": {"$gt": 0}, "data": [1]}', contentType: 'application/json', who: 'client', query: {}, base64: false },
+      { method: 'POST', path: '/api/v1/models/', body: `raw:${Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]).toString('base64')}`, contentType: 'application/json', who: 'token', query: {}, base64: false },
       { method: 'POST', path: '/api/v1/models/', body: `{"name": "x", "aggregator": "avg_values_if_data", "initial_model": ${'['.repeat(20_000)}${']'.repeat(20_000)}}`, contentType: 'application/json', who: 'token', query: {}, base64: false },
       { method: 'POST', path: '/api/v1/client_aggregate_scores/', body: `{"aggregate": ${ids[3]}, "validation_results": ${'{"a":'.repeat(3_000)}1${'}'.repeat(3_000)}}`, contentType: 'application/json', who: 'client', query: {}, base64: false },
     ] as Call[]) {
