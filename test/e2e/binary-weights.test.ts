@@ -22,8 +22,9 @@ describe('binary weights through the API under serverless-offline', () => {
     offline = await startOffline({
       env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name, AGGREGATION_EXECUTOR: 'local' },
       esbuildWorkFolder: '.esbuild/binary-weights',
+      readyTimeoutMs: 280_000,
     });
-  }, 120_000);
+  }, 300_000);
   afterAll(() => offline?.stop());
 
   async function post(path: string, body: string, headers: Record<string, string>) {

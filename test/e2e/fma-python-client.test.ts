@@ -62,8 +62,9 @@ describe("FMA's Python client (fma_connect.WebClient) unchanged, byte for byte, 
       offline = await startOffline({
         env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name, AGGREGATION_EXECUTOR: 'local' },
         esbuildWorkFolder: '.esbuild/fma-python-client',
+        readyTimeoutMs: 280_000,
       });
-    }, 180_000); // serverless-offline builds the functions first: slow on a busy machine
+    }, 300_000); // serverless-offline builds the functions first: slow on a busy machine
     afterAll(() => offline?.stop());
 
     async function post(path: string, body: unknown, token?: string) {

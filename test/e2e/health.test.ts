@@ -8,8 +8,9 @@ describe('GET /health through serverless-offline', () => {
       offline = await startOffline({
         env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: uniqueDatabaseName('health') },
         esbuildWorkFolder: '.esbuild/health-up',
+        readyTimeoutMs: 280_000,
       });
-    });
+    }, 300_000); // serverless-offline builds the functions first: slow on a busy machine
     afterAll(() => offline?.stop());
 
     it('answers 200 with a JSON body that says the database answered a ping', async () => {
@@ -29,8 +30,9 @@ describe('GET /health through serverless-offline', () => {
         // Nothing listens on port 9 (discard) here; selection gives up fast.
         env: { MONGODB_URI: 'mongodb://127.0.0.1:9/', MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500' },
         esbuildWorkFolder: '.esbuild/health-down',
+        readyTimeoutMs: 280_000,
       });
-    });
+    }, 300_000);
     afterAll(() => offline?.stop());
 
     it('answers 503 with a JSON body instead of crashing, and keeps serving', async () => {
