@@ -195,6 +195,8 @@ export interface MetadataConnector {
     weights: Weights,
     options?: RunScope & { readonly strategy?: AggregateStrategy },
   ): Promise<ModelAggregate>;
+  /** Deletes weight objects written before `olderThan` that no document refers to (the daily sweep). */
+  sweepOrphanedWeights(olderThan: Date): Promise<{ listed: number; deleted: number }>;
   /** Ids of the models whose `allowAggregation` is set. */
   pullModelsAllowingAggregation(): Promise<number[]>;
   /** How many updates are ready for aggregation under `parentAgg` (a count, not the documents). */

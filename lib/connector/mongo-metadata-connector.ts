@@ -37,6 +37,7 @@ import * as idempotency from './mongo/idempotency';
 import * as leases from './mongo/leases';
 import * as modelClients from './mongo/model-clients';
 import * as runs from './mongo/runs';
+import * as sweep from './mongo/sweep';
 import * as models from './mongo/models';
 import * as updates from './mongo/updates';
 import * as strategyWeights from './mongo/strategy-weights';
@@ -56,6 +57,7 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `leases.ts`: aggregation leases (one run per model at a time)
  * - `idempotency.ts`: one update per client and Idempotency-Key
  * - `executions.ts`: runs the local executor started (what DescribeExecution tells on AWS)
+ * - `sweep.ts`: weight objects no document refers to (the daily sweep)
  * - `runs.ts`: what a run holds, by its run id (claim, complete, settle after a failure)
  * - `credentials.ts`: developers' tokens, clients, join secrets
  * - `deletion.ts`: deleting a model with everything that belongs to it
@@ -243,6 +245,10 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   createModelUpdateIdempotently(input: NewModelUpdate, idempotencyKey: string, requestHash: string): Promise<{ update: ModelUpdate; replayed: boolean }> {
     return idempotency.createModelUpdateIdempotently(this.context, input, idempotencyKey, requestHash);
+  }
+
+  sweepOrphanedWeights(olderThan: Date): Promise<{ listed: number; deleted: number }> {
+    return sweep.sweepOrphanedWeights(this.context, olderThan);
   }
 
   countModelUpdatesReadyForAggregation(model: Ref, parentAgg: Ref | null): Promise<number> {

@@ -9,6 +9,7 @@ import { createS3ObjectStore } from './s3-object-store';
 export type {
   ByteRange,
   ObjectBody,
+  ListedObject,
   ObjectInfo,
   ObjectStore,
   PresignGetOptions,

@@ -7,6 +7,12 @@ export interface ByteRange {
 }
 
 /** What the store knows about a stored object. */
+export interface ListedObject {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
 export interface ObjectInfo {
   /** Size in bytes. */
   readonly size: number;
@@ -94,6 +100,8 @@ export interface ObjectStore {
 
   /** Deletes the objects (in batches of 1,000 per request); keys with no object are fine. */
   delete(keys: readonly string[]): Promise<void>;
+  /** One page (at most 1,000) of the objects under `prefix`, in key order; `continuation` asks for the next. */
+  list(prefix: string, continuation?: string): Promise<{ objects: ListedObject[]; continuation: string | null }>;
 
   /**
    * Starts a multipart upload, for writing one object in parts from several places. Every part but

@@ -10,6 +10,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -18,7 +19,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DependencyError } from '../errors';
 import { ObjectNotFoundError, translateS3Error } from './errors';
-import type { ByteRange, ObjectBody, ObjectInfo, ObjectStore, UploadedPart } from './object-store';
+import type { ByteRange, ListedObject, ObjectBody, ObjectInfo, ObjectStore, UploadedPart } from './object-store';
 
 export interface S3ObjectStoreOptions {
   readonly bucket: string;
@@ -226,6 +227,21 @@ class S3ObjectStore implements ObjectStore {
   async presignGet(key: string, options: { expiresInSeconds: number }): Promise<string> {
     const command = new GetObjectCommand({ Bucket: this.bucket, Key: key });
     return getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds });
+  }
+
+  async list(prefix: string, continuation?: string): Promise<{ objects: ListedObject[]; continuation: string | null }> {
+    let response;
+    try {
+      response = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ...(continuation === undefined ? {} : { ContinuationToken: continuation }) }),
+      );
+    } catch (error) {
+      rethrow(error, this.bucket);
+    }
+    const objects = (response.Contents ?? []).flatMap((object) =>
+      object.Key === undefined ? [] : [{ key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) }],
+    );
+    return { objects, continuation: response.IsTruncated === true ? (response.NextContinuationToken ?? null) : null };
   }
 
   async delete(keys: readonly string[]): Promise<void> {

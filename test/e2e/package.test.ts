@@ -48,7 +48,7 @@ describe('serverless package (no AWS account)', () => {
 
   it('emits every function on nodejs22.x, one bundle each', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(24);
+    expect(functions.length).toBe(25);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe('nodejs22.x');
   });
 
@@ -68,7 +68,7 @@ describe('serverless package (no AWS account)', () => {
 
   it('emits the every-minute schedule and the HTTP routes', () => {
     const rules = ofType('AWS::Events::Rule');
-    expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual(['rate(1 minute)']);
+    expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual(['rate(1 minute)', 'rate(1 day)']);
     const routes = ofType('AWS::ApiGatewayV2::Route').map((route) => route.Properties.RouteKey);
     expect(routes).toEqual(
       expect.arrayContaining([
@@ -109,7 +109,7 @@ describe('serverless package (no AWS account)', () => {
       const names = files.map((file) => file.name);
       expect(names).toEqual(expect.arrayContaining(['cloudformation-template-update-stack.json', 'serverless-state.json']));
       // Every function's bundle was opened (a zip that could not be read would have thrown).
-      expect(names.filter((name) => /\.zip:functions\/.*\.js$/.test(name))).toHaveLength(24);
+      expect(names.filter((name) => /\.zip:functions\/.*\.js$/.test(name))).toHaveLength(25);
       for (const file of files) {
         for (const part of [SENTINEL_URI, SENTINEL.user, SENTINEL.password, SENTINEL.host]) {
           expect({ file: file.name, found: file.data.includes(part) }).toEqual({ file: file.name, found: false });
@@ -242,6 +242,8 @@ describe('serverless package (no AWS account)', () => {
       // Clients' updates start runs; deleting a model deletes its weights.
       api: [...DATABASE, ...START_RUNS, ...WRITE_WEIGHTS, 's3:DeleteObject'],
       dashboard: [],
+      // Daily: lists the bucket, deletes objects no document refers to.
+      sweepOrphanedWeights: [...DATABASE, 's3:ListBucket', 's3:DeleteObject'],
     };
     const logicalId = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}LambdaFunction`;
     const roleOf = (name: string) => {

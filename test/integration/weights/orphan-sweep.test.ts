@@ -1,0 +1,48 @@
+import { handler as sweep } from '../../../functions/maintenance/sweep-orphaned-weights';
+import type { Context } from 'aws-lambda';
+import { getObjectStore } from '../../../lib/store';
+import { useHandlerDatabase } from '../../helpers/database';
+import { useTestObjectStore } from '../../helpers/object-store';
+
+/** Bytes a crash left between the store and the database go, once old enough; referred ones stay. */
+describe('the daily sweep of orphaned weights', () => {
+  const database = useHandlerDatabase();
+  // A bucket of this file's own: the sweep deletes what this file's database does not refer to,
+  // which in the shared bucket would be every other test file's weights.
+  const objects = useTestObjectStore();
+  beforeAll(() => {
+    process.env.S3_BUCKET = objects.bucket;
+  });
+
+  it('deletes objects no document refers to, keeps every referred one, and leaves young objects alone', async () => {
+    const connector = database.connector;
+    const client = (await connector.createClient()).id;
+    const model = await connector.createFederatedModel({ name: 'sweep', aggregator: 'avg_values_if_data', clients: [client] });
+    const update = await connector.createModelUpdate({ federatedModel: model.id, client, data: [1, 2] });
+    const aggregate = await connector.postNewModelAggregateWeights(model, null, { layout: 'vector', shapes: [[2]], values: new Float64Array([1, 2]) });
+    const artifact = await connector.publishModelAggregate(aggregate, '1.0.0');
+    const store = getObjectStore();
+    expect(store).toBeDefined();
+    // The handlers' store is this file's bucket, and nothing else is in it.
+    expect((await objects.store.list('')).objects.map((o) => o.key).sort()).toEqual(
+      [update.weights.key, aggregate.weights.key].sort(),
+    );
+    // Left behind by writes that died before their documents were inserted.
+    const orphans = [`updates/${model.id}/orphan-a`, `aggregates/${model.id}/orphan-b`, `optimizer-state/${model.id}/orphan-c`];
+    for (const key of orphans) await store.put(key, new Uint8Array(16));
+    const referred = [update.weights.key, aggregate.weights.key, artifact.weights.key];
+
+    // A sweep at the time of writing leaves everything: nothing is a day old yet.
+    const young = (await sweep({ time: new Date().toISOString() }, {} as Context)) as { listed: number; deleted: number };
+    expect(young.deleted).toBe(0);
+    for (const key of [...orphans, ...referred]) expect(await store.head(key)).not.toBeNull();
+
+    // A day and a minute later: the orphans go, every referred object stays.
+    const later = new Date(Date.now() + 24 * 60 * 60 * 1_000 + 60_000).toISOString();
+    const swept = (await sweep({ time: later }, {} as Context)) as { listed: number; deleted: number };
+    expect(swept.deleted).toBe(orphans.length);
+    for (const key of orphans) expect(await store.head(key)).toBeNull();
+    for (const key of referred) expect(await store.head(key)).not.toBeNull();
+    expect(await connector.pullModelAggregateResults(aggregate)).toEqual([1, 2]);
+  });
+});
