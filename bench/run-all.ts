@@ -22,6 +22,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'aggregation strategies', script: 'aggregation-strategies.ts' },
   // Claims of 10,000 and 100,000 updates (FerretDB on SQLite needs hours for 100,000: not run here).
   { name: 'claims', script: 'register-updates.ts', args: ['10000', '100000'] },
+  // Refusing an unknown token or client credential against accepting a known one (issue #13).
+  { name: 'credential timing', script: 'credential-timing.ts' },
   // Executions, states and Lambda invocations of the triggers, before and after issue #19.
   { name: 'trigger cost', script: 'trigger-cost.ts' },
   { name: 'submission rate', script: 'submission-rate.ts', args: ['--clients', '10', '--seconds', '20'] },
