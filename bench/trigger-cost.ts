@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { executeAggregationLocally } from '../functions/aggregation/local-executor';
 import { settleLocalRuns, startAggregationRun } from '../functions/aggregation/start-run';
-import { startRunForNewUpdate, startScheduledRuns } from '../lib/aggregation/triggers';
+import { startRunIfRoundReady, startScheduledRuns } from '../lib/aggregation/triggers';
 import { MongoMetadataConnector } from '../lib/connector';
 import { closeMongoClient, getDatabase } from '../lib/db/client';
 import { writeResults } from './results-file';
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
         Array.from({ length: updates }, (_, i) => ({ federatedModel: current.model.id, client: current.clients[i % clients]!, data: [i, 1] })),
       );
       const minute = new Date();
-      for (const update of accepted) await startRunForNewUpdate(connector, startAggregationRun, update, current.model, minute);
+      for (const update of accepted) await startRunIfRoundReady(connector, startAggregationRun, update, current.model, minute);
       await settleLocalRuns();
       // The schedule's next minute takes whatever arrived after the run claimed (nothing here).
       await startScheduledRuns(connector, startAggregationRun, new Date(minute.getTime() + 60_000));

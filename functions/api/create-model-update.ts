@@ -12,9 +12,10 @@ import { IdempotencyKeySchema } from '../../lib/connector/mongo/idempotency';
 import type { FederatedModel, ModelUpdate } from '../../lib/entities';
 import { ForbiddenError, ValidationError } from '../../lib/errors';
 import { apiRoute } from '../../lib/http/api-route';
+import { headerValue } from '../../lib/http/events';
 import { respond } from '../../lib/http/response';
 import { WEIGHTS_LIMITS } from '../../lib/weights';
-import { startRunForNewUpdate as startRunIfRoundReady } from '../../lib/aggregation/triggers';
+import { startRunIfRoundReady } from '../../lib/aggregation/triggers';
 import { startAggregationRun } from '../aggregation/start-run';
 
 /** Other keys are ignored, except `client`, which must be the caller. */
@@ -37,7 +38,7 @@ export const body = drfBody({
  * the same key with another body, or while the first request is still at work, is a 409.
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input, event }) => {
-  const idempotencyKey = headerValue(event.headers, 'idempotency-key');
+  const idempotencyKey = headerValue(event, 'idempotency-key');
   if (idempotencyKey !== undefined) {
     const parsed = IdempotencyKeySchema.safeParse(idempotencyKey);
     if (!parsed.success) throw new ValidationError(`Idempotency-Key ${parsed.error.issues[0]!.message}`, { details: [{ field: 'Idempotency-Key', message: parsed.error.issues[0]!.message }] });
@@ -83,12 +84,6 @@ export async function startRunForNewUpdate(connector: MetadataConnector, update:
   await startRunIfRoundReady(connector, startAggregationRun, update, model).catch((error: unknown) =>
     console.error('starting an aggregation run failed', error),
   );
-}
-
-/** A header's value, whatever its case (API Gateway lower-cases them; direct events may not). */
-function headerValue(headers: Readonly<Record<string, string | undefined>> | undefined, name: string): string | undefined {
-  const found = Object.entries(headers ?? {}).find(([key]) => key.toLowerCase() === name);
-  return found?.[1];
 }
 
 /** What makes two requests "the same" for an Idempotency-Key: the body as sent, for one model. */

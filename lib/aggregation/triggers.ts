@@ -77,7 +77,7 @@ export async function startScheduledRuns(
  * that arrives after that minute's run has claimed waits for the next minute's trigger or
  * schedule (the safety net that also covers a lost trigger). Returns null when no run was due.
  */
-export async function startRunForNewUpdate(
+export async function startRunIfRoundReady(
   connector: MetadataConnector,
   start: StartRun,
   update: Pick<ModelUpdate, 'federatedModel'>,

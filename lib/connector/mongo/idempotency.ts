@@ -6,7 +6,7 @@ import type { NewModelUpdate } from '../metadata-connector';
 import { parseArgument } from './arguments';
 import type { ConnectorContext } from './context';
 import { toModelUpdate } from './documents';
-import { createModelUpdates } from './updates';
+import { createModelUpdates, pullModelUpdates } from './updates';
 
 // Idempotent submission: a client that retries `POST /api/v1/model_updates/` with the same
 // `Idempotency-Key` gets the update its first request created, never a second one, even when the
@@ -90,8 +90,7 @@ async function waitForFirstRequest(context: ConnectorContext, id: string): Promi
 }
 
 async function requireUpdate(context: ConnectorContext, id: number): Promise<ModelUpdate> {
-  const { modelUpdates } = await context.collections();
-  const found = await modelUpdates.findOne({ _id: id });
-  if (found === null) throw new ConflictError('The update this Idempotency-Key created is gone (its model was deleted)');
-  return toModelUpdate(found);
+  const [found] = await pullModelUpdates(context, [id]);
+  if (found === undefined) throw new ConflictError('The update this Idempotency-Key created is gone (its model was deleted)');
+  return found;
 }

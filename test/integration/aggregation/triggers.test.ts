@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { closeMongoClient } from '../../../lib/db/client';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus } from '../../../lib/entities';
-import { startRunForNewUpdate } from '../../../lib/aggregation/triggers';
+import { startRunIfRoundReady } from '../../../lib/aggregation/triggers';
 import { executionName, settleLocalRuns, startAggregationRun } from '../../../functions/aggregation/start-run';
 import { testMongoUri, useTestDatabase } from '../../helpers/database';
 
@@ -89,7 +89,7 @@ describe('aggregation triggers', () => {
         accepted.push(update.id);
         const now = new Date(start + (batch * 20 + i) * 500);
         for (const _ of [1, 2]) {
-          const run = await startRunForNewUpdate(connector, startAggregationRun, update, undefined, now);
+          const run = await startRunIfRoundReady(connector, startAggregationRun, update, undefined, now);
           if (run?.started) started.push(run.run);
         }
       }
@@ -131,7 +131,7 @@ describe('aggregation triggers', () => {
     const runs = [];
     for (let i = 0; i < 5; i += 1) {
       const update = await connector.createModelUpdate({ federatedModel: model.id, client: clients[i]!, data: [i] });
-      runs.push(await startRunForNewUpdate(connector, startAggregationRun, update, undefined, now));
+      runs.push(await startRunIfRoundReady(connector, startAggregationRun, update, undefined, now));
     }
     expect(runs.slice(0, 4)).toEqual([null, null, null, null]);
     expect(runs[4]).toMatchObject({ started: true, run: `model-${model.id}-update-202611300700` });
