@@ -1,7 +1,8 @@
 /**
  * Does refusing a credential take as long as accepting one (issue #13: an unknown token must not be
  * told from a known one by the time it takes)? Both go the same way: the SHA-256 of what was sent,
- * then one indexed read of that hash, found or not. This measures the two lookups side by side,
+ * then one indexed read of that hash, found or not, and a refusal is held back by how much longer
+ * recent acceptances took (lib/security/refusal-timing.ts). This measures the two side by side,
  * interleaved so that drift affects both, for developer tokens and client credentials, and prints
  * the medians and their difference. A figure to read, not a test: timings on a shared machine vary.
  *

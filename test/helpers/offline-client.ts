@@ -40,14 +40,23 @@ export interface RunDescription {
   error: string | null;
 }
 
-/** Polls `GET /aggregation/runs/{name}` until the run has ended (runs go on in the background). */
+/**
+ * Polls `GET /aggregation/runs/{name}` until the run has ended (runs go on in the background).
+ * A poll that timed out is asked again, as any client of API Gateway retries a 504:
+ * serverless-offline answers its own Lambda timeout with 200 and a body naming `errorType`, which
+ * happens when many requests meet cold workers on a 2-core machine. Any other answer that is not a
+ * run's description fails at once.
+ */
 export async function waitForRun(httpUrl: string, name: string, timeoutMs = 120_000): Promise<RunDescription> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const response = await fetch(`${httpUrl}/aggregation/runs/${encodeURIComponent(name)}`);
-    const body = (await response.json()) as RunDescription;
-    if (response.status !== 200) throw new Error(`GET /aggregation/runs/${name} answered ${response.status}: ${JSON.stringify(body)}`);
-    if (body.status !== 'RUNNING') return body;
+    const body = (await response.json()) as RunDescription | { errorType: string; errorMessage?: string };
+    const timedOut = response.status === 504 || (response.status === 200 && 'errorType' in body && /timeout/i.test(`${body.errorType} ${body.errorMessage ?? ''}`));
+    if (!timedOut) {
+      if (response.status !== 200 || !('status' in body)) throw new Error(`GET /aggregation/runs/${name} answered ${response.status}: ${JSON.stringify(body)}`);
+      if (body.status !== 'RUNNING') return body;
+    }
     if (Date.now() > deadline) throw new Error(`run ${name} is still RUNNING after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

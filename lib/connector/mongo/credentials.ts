@@ -5,6 +5,7 @@ import { NotFoundError } from '../../errors';
 import type { Ref } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
+import { RefusalTiming } from '../../security/refusal-timing';
 import { sha256 } from './queries';
 
 // Who may call the API: developers (token, kept only as its hash), clients, join secrets.
@@ -23,12 +24,29 @@ export async function createClient(context: ConnectorContext): Promise<{ id: str
   return { id: client._id, createdOn: client.createdOn, credential };
 }
 
+/**
+ * How long recent lookups that found their credential took, per kind of credential, in this
+ * process (a Lambda container): a refusal waits as long, so that time does not tell an unknown
+ * credential from a known one.
+ */
+const clientLookupTiming = new RefusalTiming();
+const developerLookupTiming = new RefusalTiming();
+
 /** The public id of the client whose credential (`CLIENT-UUID`) this is, or null. */
 export async function findClientByCredential(context: ConnectorContext, credential: string): Promise<string | null> {
-  if (!ClientIdSchema.safeParse(credential).success) return null;
+  // Timed from after the connection is made, so that a cold start's connecting is not a sample.
   const { clients } = await context.collections();
-  const found = await clients.findOne({ credentialHash: sha256(credential) }, { projection: { _id: 1 } });
-  return found?._id ?? null;
+  const startedAt = clientLookupTiming.start();
+  // Not a UUID: refused without a read, but after the same wait as any refusal.
+  const found = ClientIdSchema.safeParse(credential).success
+    ? await clients.findOne({ credentialHash: sha256(credential) }, { projection: { _id: 1 } })
+    : null;
+  if (found === null) {
+    await clientLookupTiming.refused(startedAt);
+    return null;
+  }
+  clientLookupTiming.accepted(startedAt);
+  return found._id;
 }
 
 /** True when a client has this public id. */
@@ -56,8 +74,14 @@ export async function findDeveloperByToken(
   token: string,
 ): Promise<{ id: string; name: string } | null> {
   const { developers } = await context.collections();
+  const startedAt = developerLookupTiming.start();
   const found = await developers.findOne({ tokenHash: sha256(token) });
-  return found === null ? null : { id: found._id, name: found.name };
+  if (found === null) {
+    await developerLookupTiming.refused(startedAt);
+    return null;
+  }
+  developerLookupTiming.accepted(startedAt);
+  return { id: found._id, name: found.name };
 }
 
 /** True when the model needs no join secret, or `secret` is it. */
