@@ -8,18 +8,21 @@ import { clientAggregateScoreJson } from '../../lib/api/representation';
 import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
 import { ConflictError, ValidationError } from '../../lib/errors';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
+import { ClientAggregateScoreJsonSchema } from '../../lib/api/response-schemas';
 
 /** Reads `aggregate` and `validation_results`; `client` and `federated_model` (FMA's client sends them) must agree. */
 export const body = drfBody({ aggregate: EntityIdSchema, validation_results: z.unknown() }, ['client', 'federated_model']);
+
+const doc: RouteDoc = { summary: "Send a client's validation results for an aggregate", responses: { 201: { description: 'The score', body: ClientAggregateScoreJsonSchema } } };
 
 /**
  * `POST /api/v1/client_aggregate_scores/`: a client's validation results for an aggregate of one
  * of its models, checked against the model's `client_agg_results_schema`; one per aggregate. A
  * `client` other than the caller is 403, a `federated_model` other than the aggregate's 400.
  */
-export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller!, 'client');
   assertJsonLimits(input.validation_results, 'validation_results');
   const connector = getConnector();

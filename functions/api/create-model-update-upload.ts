@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { getConnector } from '../../lib/connector';
 import { EntityIdSchema } from '../../lib/entities';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { WEIGHTS_DTYPES } from '../../lib/weights';
+import { UploadDeclaredJsonSchema } from '../../lib/api/response-schemas';
 
 /** Other keys are ignored, except `client`, which must be the caller (as for JSON updates). */
 export const body = drfBody({
@@ -20,12 +21,14 @@ export const body = drfBody({
   sha256: z.string(),
 }, ['client']);
 
+const doc: RouteDoc = { summary: 'Declare a binary model update and get a URL to PUT its bytes to', responses: { 201: { description: 'Where to upload, and where to complete', body: UploadDeclaredJsonSchema } } };
+
 /**
  * `POST /api/v1/model_updates/uploads/`: a client declares a binary update (dtype, shapes,
  * SHA-256) and gets a presigned URL to PUT its bytes to, straight into the object store, past
  * Lambda's 6 MB payload limit. The update exists only once the upload is completed.
  */
-export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller!, 'client');
   const upload = await getConnector().createModelUpdateUpload({
     federatedModel: input.federated_model,

@@ -11,12 +11,13 @@ import { getConnector, type MetadataConnector } from '../../lib/connector';
 import { IdempotencyKeySchema } from '../../lib/connector/mongo/idempotency';
 import type { FederatedModel, ModelUpdate } from '../../lib/entities';
 import { ForbiddenError, ValidationError } from '../../lib/errors';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { headerValue } from '../../lib/http/events';
 import { respond } from '../../lib/http/response';
 import { WEIGHTS_LIMITS } from '../../lib/weights';
 import { startRunIfRoundReady } from '../../lib/aggregation/triggers';
 import { startAggregationRun } from '../aggregation/start-run';
+import { ClientModelUpdateJsonSchema } from '../../lib/api/response-schemas';
 
 /** Other keys are ignored, except `client`, which must be the caller. */
 export const body = drfBody({
@@ -26,6 +27,13 @@ export const body = drfBody({
   /** How many examples the client trained on (weighted FedAvg). */
   num_examples: z.number().int().nonnegative().nullable().default(null),
 }, ['client']);
+
+const doc: RouteDoc = {
+  summary: 'Send a model update (weights as JSON)',
+  headers: { 'Idempotency-Key': 'Makes a retry answer the update the first request created (1-255 visible ASCII characters)' },
+  responses: { 201: { description: 'The update', body: ClientModelUpdateJsonSchema, headers: { 'Idempotent-Replayed': '`true` when this answers an earlier request with the same Idempotency-Key' } } },
+  errors: { 409: 'The Idempotency-Key was used with another body, or its first request is still at work' },
+};
 
 /**
  * `POST /api/v1/model_updates/`: a client sends an update. The client is the caller, never the
@@ -37,7 +45,7 @@ export const body = drfBody({
  * update the first one created, marked `Idempotent-Replayed: true`, instead of creating another;
  * the same key with another body, or while the first request is still at work, is a 409.
  */
-export const handler = apiRoute(getConnector, { audience: 'client', body }, async ({ caller, body: input, event }) => {
+export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input, event }) => {
   const idempotencyKey = headerValue(event, 'idempotency-key');
   if (idempotencyKey !== undefined) {
     const parsed = IdempotencyKeySchema.safeParse(idempotencyKey);

@@ -3,9 +3,10 @@ import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertModelJson, modelFields, requireExistingClients } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { parseWeights } from '../../lib/weights';
+import { FederatedModelJsonSchema } from '../../lib/api/response-schemas';
 
 const JsonSchema = z.record(z.string(), z.unknown()).nullable().default(null);
 
@@ -29,8 +30,10 @@ export const body = drfBody({
   clients: modelFields.clients.default([]),
 }, ['developer']);
 
+const doc: RouteDoc = { summary: 'Create a federated model', responses: { 201: { description: 'The model', body: FederatedModelJsonSchema } } };
+
 /** `POST /api/v1/models/`: a developer creates a model; the developer is the caller, never the body. */
-export const handler = apiRoute(getConnector, { audience: 'developer', body }, async ({ caller, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'developer', body, doc }, async ({ caller, body: input }) => {
   assertNamesCaller(input.developer, caller!, 'developer');
   assertModelJson(input);
   // Everything is checked before the first write: a refused `initial_model` must not leave a

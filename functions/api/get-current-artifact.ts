@@ -1,10 +1,14 @@
 import { requireVisibleModel } from '../../lib/api/access';
 import { assertJsonSizedWeights, modelArtifactJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
-import { apiRoute, IdPathParams } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
+import { ModelArtifactJsonSchema, NothingYetJsonSchema } from '../../lib/api/response-schemas';
+import { z } from 'zod';
+
+const doc: RouteDoc = { summary: "The model's current artifact, with its weights", responses: { 200: { description: 'The artifact, or {} when none is published', body: z.union([ModelArtifactJsonSchema, NothingYetJsonSchema]) } } };
 
 /** `GET /api/v1/models/{id}/get_current_artifact/`: the published artifact with its values, or `{}`. */
-export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams }, async ({ caller, params: { id } }) => {
+export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const model = await requireVisibleModel(connector, caller!, id);
   if (model.currentArtifact === null) return {};

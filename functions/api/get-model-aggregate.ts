@@ -1,10 +1,13 @@
 import { requireVisibleAggregate } from '../../lib/api/access';
 import { assertJsonSizedWeights, modelAggregateJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
-import { apiRoute, IdPathParams } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
+import { ModelAggregateJsonSchema } from '../../lib/api/response-schemas';
+
+const doc: RouteDoc = { summary: 'One aggregate, with its weights', responses: { 200: { description: 'The aggregate', body: ModelAggregateJsonSchema } } };
 
 /** `GET /api/v1/model_aggregates/{id}/`: one aggregate with its weights (`result`). */
-export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams }, async ({ caller, params: { id } }) => {
+export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const aggregate = await requireVisibleAggregate(connector, caller!, id);
   assertJsonSizedWeights(aggregate.weights, `/api/v1/model_aggregates/${id}/weights/`);

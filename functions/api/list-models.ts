@@ -1,10 +1,14 @@
-import { booleanFilter, ListQuery, listResponse, PAGE_SIZES } from '../../lib/api/lists';
+import { booleanFilter, LIST_HEADERS, listQuery, listResponse, PAGE_SIZES } from '../../lib/api/lists';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector, type Page } from '../../lib/connector';
-import { apiRoute } from '../../lib/http/api-route';
+import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
+import { FederatedModelJsonSchema } from '../../lib/api/response-schemas';
+import { z } from 'zod';
+
+const doc: RouteDoc = { summary: "The developer's models, newest first", responses: { 200: { description: 'A page of models', body: z.array(FederatedModelJsonSchema), headers: LIST_HEADERS } } };
 
 /** `GET /api/v1/models/`: the developer's own models, newest first; `?allow_aggregation=`, `?ordering=`. */
-export const handler = apiRoute(getConnector, { audience: 'developer', query: ListQuery }, async ({ caller, query, event }) => {
+export const handler = apiRoute(getConnector, { audience: 'developer', query: listQuery({ allow_aggregation: 'Only those whose allow_aggregation is this (`true`/`false`)' }), doc }, async ({ caller, query, event }) => {
   const filter = { developer: caller!.id, allowAggregation: booleanFilter(query, 'allow_aggregation') };
   const connector = getConnector();
   // The page's models, then the members of all of them in one query.

@@ -4,17 +4,20 @@ import { drfBody } from '../../lib/api/drf-body';
 import { modelArtifactJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { ConflictError, ValidationError } from '../../lib/errors';
-import { apiRoute, IdPathParams } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
+import { ModelArtifactJsonSchema } from '../../lib/api/response-schemas';
 
 /** Reads `version`; other keys are ignored. */
 export const body = drfBody({ version: z.string().trim().min(1).max(100) });
+
+const doc: RouteDoc = { summary: "Publish an aggregate as the model's current artifact", responses: { 201: { description: 'The artifact', body: ModelArtifactJsonSchema } } };
 
 /**
  * `POST /api/v1/model_aggregates/{id}/publish_aggregate/`: the aggregate's weights become a
  * versioned artifact and the model's current artifact (201). A version the model has is a 400.
  */
-export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body }, async ({ caller, params: { id }, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   const connector = getConnector();
   await requireVisibleAggregate(connector, caller!, id);
   try {

@@ -2,18 +2,28 @@ import { z } from 'zod';
 import { drfBody } from '../../lib/api/drf-body';
 import { getConnector } from '../../lib/connector';
 import { ForbiddenError, NotFoundError } from '../../lib/errors';
-import { apiRoute, IdPathParams } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
+import { RegisteredClientJsonSchema } from '../../lib/api/response-schemas';
 
 /** Reads `join_secret` only (FMA's client sends no body at all). */
 export const body = drfBody({ join_secret: z.string().optional() });
+
+const doc: RouteDoc = {
+  summary: 'Join a model as a client (a new client without CLIENT-UUID)',
+  description: 'Answers the credential to send as CLIENT-UUID. A model with a join secret admits new members only with it.',
+  responses: {
+    200: { description: 'Already a client of the service (CLIENT-UUID sent): now a member', body: RegisteredClientJsonSchema },
+    201: { description: 'A new client, now a member', body: RegisteredClientJsonSchema },
+  },
+};
 
 /**
  * `POST /api/v1/models/{id}/register_client/`: with a known client in `CLIENT-UUID`, adds it to
  * the model (200); without one, creates a client and adds it (201). Answers `{"uuid": ...}`.
  * A model with a join secret admits only callers that send it as `join_secret`.
  */
-export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPathParams, body }, async ({ caller, params: { id }, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   if (caller?.kind === 'developer') throw new ForbiddenError('Developers do not register as clients.');
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(id);

@@ -16,6 +16,7 @@ import { handler as getLatestAggregate } from './get-latest-aggregate';
 import { handler as getLatestModel } from './get-latest-model';
 import { handler as getLatestModelWeights } from './get-latest-model-weights';
 import { handler as getModel } from './get-model';
+import { handler as getOpenApi } from './get-openapi';
 import { handler as getModelAggregate } from './get-model-aggregate';
 import { handler as getModelUpdate } from './get-model-update';
 import { handler as listClientAggregateScores } from './list-client-aggregate-scores';
@@ -61,17 +62,34 @@ export const routes = [
   route('POST', '/api/v1/client_aggregate_scores', createClientAggregateScore),
   route('GET', '/api/v1/client_aggregate_scores', listClientAggregateScores),
   route('GET', '/api/v1/client_aggregate_scores/{id}', getClientAggregateScore),
+  route('GET', '/api/v1/openapi.json', getOpenApi),
 ];
+
+/** Each route's path as a pattern (`{id}` matches one segment; the trailing slash is optional). */
+const routePatterns = routes.map((r) => ({
+  method: r.method,
+  pattern: new RegExp(`^${r.path.replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
+}));
+
+/** The methods some route takes at this path (none: the path is unknown). */
+function methodsAt(path: string): string[] {
+  return [...new Set(routePatterns.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+}
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
   .use(httpErrorHandler({ logger: false }))
   .use({
-    // An unknown route or method: DRF's JSON shape rather than the router's plain text.
+    // An unknown route or method: DRF's JSON shapes rather than the router's plain text; a known
+    // path asked with a method it does not take is 405 with `Allow`, as DRF answers.
     onError: (request) => {
       const status = (request.error as { statusCode?: number } | null)?.statusCode;
-      if (status === 404 || status === 405) {
-        request.error = createError(status, JSON.stringify({ detail: status === 404 ? 'Not found.' : 'Method not allowed.' }));
-      }
+      if (status !== 404 && status !== 405) return;
+      const method = request.event.requestContext?.http?.method ?? '';
+      const allowed = methodsAt(request.event.rawPath ?? '');
+      request.error =
+        allowed.length === 0 || allowed.includes(method)
+          ? createError(404, JSON.stringify({ detail: 'Not found.' }))
+          : Object.assign(createError(405, JSON.stringify({ detail: `Method "${method}" not allowed.` })), { headers: { Allow: allowed.join(', ') } });
     },
   })
   .handler(httpRouterHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>(routes));

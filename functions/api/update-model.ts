@@ -3,7 +3,8 @@ import { requireVisibleModel } from '../../lib/api/access';
 import { assertModelJson, modelPatchBody, modelPutBody, requireExistingClients } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
-import { apiRoute, IdPathParams } from '../../lib/http/api-route';
+import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
+import { FederatedModelJsonSchema } from '../../lib/api/response-schemas';
 
 type ModelChange = ReturnType<typeof modelPatchBody.parse>;
 
@@ -13,8 +14,9 @@ type ModelChange = ReturnType<typeof modelPatchBody.parse>;
  * `clients` replaces the members. The weights shape stays. A run reads the model as it goes, so a
  * change applies from the next run on.
  */
-function changeModel(body: typeof modelPatchBody | typeof modelPutBody) {
-  return apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body }, async ({ caller, params: { id }, body }) => {
+function changeModel(body: typeof modelPatchBody | typeof modelPutBody, summary: string) {
+  const doc: RouteDoc = { summary, responses: { 200: { description: 'The model as changed', body: FederatedModelJsonSchema } } };
+  return apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body }) => {
     const input = body as ModelChange;
     assertNamesCaller(input.developer, caller!, 'developer');
     const connector = getConnector();
@@ -37,5 +39,5 @@ function changeModel(body: typeof modelPatchBody | typeof modelPutBody) {
   });
 }
 
-export const putHandler = changeModel(modelPutBody);
-export const patchHandler = changeModel(modelPatchBody);
+export const putHandler = changeModel(modelPutBody, 'Change a model (name and aggregator required)');
+export const patchHandler = changeModel(modelPatchBody, 'Change some fields of a model');

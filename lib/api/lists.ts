@@ -129,5 +129,24 @@ function invalidChoice(key: string) {
   return new ValidationError(`${key} ${message}`, { details: [{ field: key, message }] });
 }
 
-/** The query of a list route: every parameter is read by the helpers above; unknown ones are ignored, as DRF does. */
-export const ListQuery = z.record(z.string(), z.string().optional());
+/**
+ * The query of a list route: paging, ordering and the route's filters (name → what it filters),
+ * each a string as sent and read by the helpers above; unknown parameters are ignored, as DRF does.
+ */
+export function listQuery(filters: Readonly<Record<string, string>>) {
+  const described = (description: string) => z.string().optional().meta({ description });
+  return z
+    .object({
+      page: described('The page, from 1, or `last`; beyond the last page is 404'),
+      page_size: described('Items per page (FMA\'s default and maximum apply)'),
+      ordering: described('`-created_on` (newest first, the default) or `created_on`'),
+      ...Object.fromEntries(Object.entries(filters).map(([name, description]) => [name, described(description)])),
+    })
+    .catchall(z.string().optional());
+}
+
+/** What a list answers besides the array. */
+export const LIST_HEADERS = {
+  'X-Total-Count': 'How many items all pages hold',
+  Link: 'RFC 8288 links to the next, previous, first and last pages',
+} as const;

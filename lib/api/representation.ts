@@ -1,18 +1,29 @@
 import type { AggregateStrategy, ClientAggregateScore, FederatedModel, ModelAggregate, ModelArtifact, ModelUpdate, StatusChange } from '../entities';
 import { PayloadTooLargeError } from '../errors';
+import type { z } from 'zod';
 import { weightsToJson, type Weights, type WeightsRef } from '../weights';
+import type {
+  ClientAggregateScoreJsonSchema,
+  ClientModelUpdateJsonSchema,
+  FederatedModelJsonSchema,
+  ModelAggregateJsonSchema,
+  ModelArtifactJsonSchema,
+  ModelUpdateJsonSchema,
+  WeightsDownloadJsonSchema,
+} from './response-schemas';
 
 /**
  * Entities as the HTTP API and the Lambda operations return them: snake_case fields as in FMA's
- * REST API, dates as ISO-8601 strings, weights only when asked for.
+ * REST API, dates as ISO-8601 strings, weights only when asked for. Each is typed by its schema in
+ * `response-schemas.ts`, from which the OpenAPI description is generated.
  */
-export function federatedModelJson(model: FederatedModel, clients: readonly string[]) {
+export function federatedModelJson(model: FederatedModel, clients: readonly string[]): z.input<typeof FederatedModelJsonSchema> {
   return {
     id: model.id,
     name: model.name,
     developer: model.developer,
     /** Members by public id (never their credentials), in the order they joined. */
-    clients,
+    clients: [...clients],
     aggregator: model.aggregator,
     aggregator_params: model.aggregatorParams,
     requirement: model.requirement,
@@ -31,7 +42,7 @@ function statusChangeJson(change: StatusChange) {
   return { status: change.status, at: change.at.toISOString(), run: change.run, reason: change.reason };
 }
 
-export function modelUpdateJson(update: ModelUpdate, data?: Weights) {
+export function modelUpdateJson(update: ModelUpdate, data?: Weights): z.input<typeof ModelUpdateJsonSchema> {
   return {
     id: update.id,
     federated_model: update.federatedModel,
@@ -49,7 +60,7 @@ export function modelUpdateJson(update: ModelUpdate, data?: Weights) {
   };
 }
 
-export function modelAggregateJson(aggregate: ModelAggregate, result?: Weights) {
+export function modelAggregateJson(aggregate: ModelAggregate, result?: Weights): z.input<typeof ModelAggregateJsonSchema> {
   return {
     id: aggregate.id,
     federated_model: aggregate.federatedModel,
@@ -80,7 +91,7 @@ function aggregateStrategyJson(strategy: AggregateStrategy) {
 }
 
 /** An update as FMA's clients see it: no status, no run bookkeeping. */
-export function clientModelUpdateJson(update: ModelUpdate, data?: Weights) {
+export function clientModelUpdateJson(update: ModelUpdate, data?: Weights): z.input<typeof ClientModelUpdateJsonSchema> {
   return {
     id: update.id,
     client: update.client,
@@ -91,7 +102,7 @@ export function clientModelUpdateJson(update: ModelUpdate, data?: Weights) {
   };
 }
 
-export function clientAggregateScoreJson(score: ClientAggregateScore) {
+export function clientAggregateScoreJson(score: ClientAggregateScore): z.input<typeof ClientAggregateScoreJsonSchema> {
   return {
     id: score.id,
     aggregate: score.aggregate,
@@ -101,7 +112,7 @@ export function clientAggregateScoreJson(score: ClientAggregateScore) {
   };
 }
 
-export function modelArtifactJson(artifact: ModelArtifact, values?: Weights) {
+export function modelArtifactJson(artifact: ModelArtifact, values?: Weights): z.input<typeof ModelArtifactJsonSchema> {
   return {
     id: artifact.id,
     federated_model: artifact.federatedModel,
@@ -112,14 +123,14 @@ export function modelArtifactJson(artifact: ModelArtifact, values?: Weights) {
 }
 
 /** Where to download stored weights, and what they are (the binary counterpart of `result`/`values`). */
-export function weightsDownloadJson(ref: WeightsRef, download: { url: string; expiresAt: Date }) {
+export function weightsDownloadJson(ref: WeightsRef, download: { url: string; expiresAt: Date }): z.input<typeof WeightsDownloadJsonSchema> {
   return {
     url: download.url,
     expires_at: download.expiresAt.toISOString(),
     dtype: ref.dtype,
     byte_order: 'little-endian',
     layout: ref.layout,
-    shapes: ref.shapes,
+    shapes: ref.shapes.map((shape) => [...shape]),
     length: ref.length,
     byte_size: ref.byteSize,
     sha256: ref.sha256,

@@ -6,7 +6,6 @@ import { FmaError, ForbiddenError, UnauthorizedError } from '../errors';
 import { headerValue } from './events';
 import { createHandler, jsonBody } from './handler';
 
-/** Who is calling: a federated client (CLIENT-UUID header) or a developer (Authorization: Token). */
 /**
  * Who is calling: a federated client (CLIENT-UUID header) or a developer (Authorization: Token).
  * A client's `id` is its public id; `credential` is the CLIENT-UUID it sent, never shown to others.
@@ -31,6 +30,42 @@ export interface ApiRouteOptions<B extends z.ZodType, P extends z.ZodType, Q ext
   readonly body?: B;
   readonly params?: P;
   readonly query?: Q;
+  /** What the route is for and what it answers: the OpenAPI description is generated from it. */
+  readonly doc: RouteDoc;
+}
+
+/** A successful answer of a route, for its OpenAPI description. */
+export interface ResponseDoc {
+  readonly description: string;
+  /** The JSON body; none for an empty answer (204). */
+  readonly body?: z.ZodType;
+  /** Response headers: name → description. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A route's OpenAPI description beyond its validation schemas: a summary, its successful answers,
+ * and the errors particular to it. The errors every route can give (400 for a bad body, query or
+ * path; 401 and 403 for credentials; 404; 413 for a body too large; 503 when the database is out
+ * of reach) are added by the description's generator from the route's audience and inputs.
+ */
+export interface RouteDoc {
+  readonly summary: string;
+  readonly description?: string;
+  readonly responses: Readonly<Record<number, ResponseDoc>>;
+  /** Errors this route answers beyond the common ones: status → when. */
+  readonly errors?: Readonly<Record<number, string>>;
+  /** Request headers this route reads: name → description. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** What a route validates and answers, attached to its handler for the OpenAPI generator. */
+export interface RouteContract {
+  readonly audience: Audience;
+  readonly body?: z.ZodType;
+  readonly params?: z.ZodType;
+  readonly query?: z.ZodType;
+  readonly doc: RouteDoc;
 }
 
 /**
@@ -48,7 +83,7 @@ export function apiRoute<B extends z.ZodType = z.ZodUnknown, P extends z.ZodType
     params: options.params ?? z.unknown(),
     query: options.query ?? z.unknown(),
   });
-  return createHandler(
+  const handler = createHandler(
     {
       input,
       httpOnly: true,
@@ -70,6 +105,8 @@ export function apiRoute<B extends z.ZodType = z.ZodUnknown, P extends z.ZodType
       return run({ caller, body: parsed.body, params: parsed.params, query: parsed.query, event: http } as never);
     },
   );
+  const contract: RouteContract = { audience: options.audience, body: options.body, params: options.params, query: options.query, doc: options.doc };
+  return Object.assign(handler, { contract });
 }
 
 async function authenticate(connector: MetadataConnector, event: APIGatewayProxyEventV2): Promise<Caller | null> {

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { PayloadTooLargeError, ValidationError, type FmaError } from '../errors';
 import { validationErrorFromZod } from '../errors/from-zod';
 import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError } from './errors';
-import { isHttpApiEvent } from './events';
+import { headerValue, isHttpApiEvent } from './events';
 import { toHttpResponse } from './response';
 
 type InvocationMode = 'http' | 'direct';
@@ -104,8 +104,14 @@ function parseInput<Schema extends z.ZodType>(options: HandlerOptions<Schema>): 
 export const MAX_JSON_BODY_BYTES = 5 * 1024 * 1024;
 
 export function jsonBody(event: APIGatewayProxyEventV2): unknown {
-  if (event.body === undefined || event.body === null || event.body === '') return {};
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const body: unknown = event.body;
+  // API Gateway always passes a string; serverless-offline passes a JSON body that is a bare
+  // scalar (`false`, `0`) parsed, and the JSON `null` as null, like no body at all; its
+  // Content-Length tells the two apart. Either way the value is judged by the same rules.
+  if (body === null && Number(headerValue(event, 'content-length') ?? 0) > 0) return null;
+  if (body === undefined || body === null || body === '') return {};
+  if (typeof body !== 'string') return body;
+  const text = event.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body;
   const size = Buffer.byteLength(text);
   if (size > MAX_JSON_BODY_BYTES) {
     throw new PayloadTooLargeError(

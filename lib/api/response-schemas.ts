@@ -1,0 +1,191 @@
+import { z } from 'zod';
+import { ClientIdSchema, EntityIdSchema, RunIdSchema, UpdateStatusSchema } from '../entities';
+import { WEIGHTS_DTYPES } from '../weights/stored-weights';
+
+/**
+ * What the HTTP API answers, as zod schemas: the OpenAPI description's response bodies are
+ * generated from these (scripts/generate-openapi.ts), and the functions of `representation.ts`
+ * are typed by them, so that an answer cannot change shape without the contract changing too.
+ * Each schema carries an `id`: it becomes a named component of the description.
+ */
+
+const Timestamp = z.iso.datetime({ offset: true }).meta({ description: 'ISO 8601 date and time' });
+const ClientPublicId = ClientIdSchema.meta({ description: "A client's public id (never its CLIENT-UUID credential)" });
+const JsonSchemaDocument = z.record(z.string(), z.unknown()).meta({ description: 'A JSON Schema document' });
+
+/** Weights as JSON: a flat list of numbers, or nested lists (one per layer or row). */
+export const WeightsJsonSchema: z.ZodType<WeightsJson> = z
+  .array(z.union([z.number(), z.lazy(() => WeightsJsonSchema)]))
+  .meta({ id: 'Weights', description: 'Numbers, flat or nested as lists (layers, rows)' });
+export type WeightsJson = (number | WeightsJson)[];
+
+export const FederatedModelJsonSchema = z
+  .object({
+    id: EntityIdSchema,
+    name: z.string(),
+    developer: z.string().nullable().meta({ description: 'The owner; null for models made through the operator routes' }),
+    clients: z.array(ClientPublicId).meta({ description: 'Members by public id, in the order they joined' }),
+    aggregator: z.string(),
+    aggregator_params: z.record(z.string(), z.unknown()).nullable(),
+    requirement: z.string().nullable(),
+    requirement_args: z.unknown(),
+    update_schema: JsonSchemaDocument.nullable(),
+    client_agg_results_schema: JsonSchemaDocument.nullable(),
+    furthest_base_agg: z.number().int().nullable(),
+    allow_aggregation: z.boolean(),
+    current_artifact: EntityIdSchema.nullable(),
+    created_on: Timestamp,
+    last_modified: Timestamp,
+  })
+  .meta({ id: 'FederatedModel' });
+
+const StatusChangeJsonSchema = z.object({
+  status: UpdateStatusSchema,
+  at: Timestamp,
+  run: RunIdSchema.nullable(),
+  reason: z.string().nullable(),
+});
+
+/** An update as its model's developer sees it: with its status and run bookkeeping. */
+export const ModelUpdateJsonSchema = z
+  .object({
+    id: EntityIdSchema,
+    federated_model: EntityIdSchema,
+    client: ClientPublicId,
+    status: UpdateStatusSchema.meta({ description: '0 PENDING, 1 RUNNING, 2 COMPLETE, 3 FAILED, 4 INVALID' }),
+    base_aggregate: EntityIdSchema.nullable(),
+    applied_aggregate: EntityIdSchema.nullable(),
+    num_examples: z.number().int().nonnegative().nullable(),
+    claimed_by: RunIdSchema.nullable(),
+    claimed_at: Timestamp.nullable(),
+    status_reason: z.string().nullable(),
+    status_history: z.array(StatusChangeJsonSchema),
+    created_on: Timestamp,
+    data: WeightsJsonSchema.optional(),
+  })
+  .meta({ id: 'ModelUpdate' });
+
+/** An update as FMA's clients see it: no status, no run bookkeeping. */
+export const ClientModelUpdateJsonSchema = z
+  .object({
+    id: EntityIdSchema,
+    client: ClientPublicId,
+    federated_model: EntityIdSchema,
+    data: z.unknown().optional().meta({ description: 'The weights as sent (JSON updates)' }),
+    created_on: Timestamp,
+    base_aggregate: EntityIdSchema.nullable(),
+  })
+  .meta({ id: 'ClientModelUpdate' });
+
+const AggregateStrategyJsonSchema = z.object({
+  aggregator: z.string(),
+  aggregator_params: z.record(z.string(), z.unknown()),
+  num_updates: z.number().int(),
+  selected_updates: z.array(EntityIdSchema).nullable(),
+  clip_norm: z.number().nullable(),
+  clipped_updates: z.number().int().nullable(),
+  noise_multiplier: z.number().nullable(),
+  noise_std: z.number().nullable(),
+  staleness_exponent: z.number().nullable(),
+  optimizer: z.string().nullable(),
+});
+
+export const ModelAggregateJsonSchema = z
+  .object({
+    id: EntityIdSchema,
+    federated_model: EntityIdSchema,
+    parent: EntityIdSchema.nullable(),
+    level: z.number().int().nonnegative(),
+    validation_score: z.number().nullable(),
+    run: RunIdSchema.nullable(),
+    created_on: Timestamp,
+    strategy: AggregateStrategyJsonSchema.optional(),
+    result: WeightsJsonSchema.optional(),
+  })
+  .meta({ id: 'ModelAggregate' });
+
+export const ClientAggregateScoreJsonSchema = z
+  .object({
+    id: EntityIdSchema,
+    aggregate: EntityIdSchema,
+    client: ClientPublicId,
+    validation_results: z.unknown(),
+    created_on: Timestamp,
+  })
+  .meta({ id: 'ClientAggregateScore' });
+
+export const ModelArtifactJsonSchema = z
+  .object({
+    id: EntityIdSchema,
+    federated_model: EntityIdSchema,
+    version: z.string(),
+    values: WeightsJsonSchema.optional(),
+    created_on: Timestamp,
+  })
+  .meta({ id: 'ModelArtifact' });
+
+/** FMA's answer when there is nothing yet (no aggregate, no artifact): an empty object. */
+export const NothingYetJsonSchema = z.strictObject({}).meta({ id: 'NothingYet', description: 'Nothing yet: an empty object, as FMA answers' });
+
+/** The newest weights of a model, as `get_latest_model` answers (FMA's shape). */
+export const LatestModelJsonSchema = z
+  .object({
+    values: WeightsJsonSchema,
+    aggregate: EntityIdSchema.nullable().meta({ description: 'The aggregate they are; null when they are the current artifact' }),
+  })
+  .meta({ id: 'LatestModel' });
+
+export const WeightsDownloadJsonSchema = z
+  .object({
+    url: z.string().meta({ description: 'A presigned GET URL of the bytes' }),
+    expires_at: Timestamp,
+    dtype: z.enum(WEIGHTS_DTYPES),
+    byte_order: z.literal('little-endian'),
+    layout: z.enum(['vector', 'layers']),
+    shapes: z.array(z.array(z.number().int().nonnegative())),
+    length: z.number().int().nonnegative(),
+    byte_size: z.number().int().nonnegative(),
+    sha256: z.string(),
+    aggregate: EntityIdSchema.nullable().optional(),
+  })
+  .meta({ id: 'WeightsDownload' });
+
+/** Where to download a model's newest weights: its latest aggregate's, else its current artifact's. */
+export const LatestWeightsDownloadJsonSchema = WeightsDownloadJsonSchema.extend({
+  aggregate: EntityIdSchema.nullable(),
+  artifact: EntityIdSchema.nullable(),
+}).meta({ id: 'LatestWeightsDownload' });
+
+export const UploadDeclaredJsonSchema = z
+  .object({
+    id: z.string(),
+    federated_model: EntityIdSchema,
+    method: z.literal('PUT'),
+    url: z.string().meta({ description: 'A presigned URL to PUT the bytes to' }),
+    headers: z.record(z.string(), z.string()),
+    url_expires_at: Timestamp,
+    expires_at: Timestamp,
+    byte_size: z.number().int().positive(),
+    complete: z.string().meta({ description: 'The path to POST once the bytes are uploaded' }),
+  })
+  .meta({ id: 'UploadDeclared' });
+
+export const RegisteredClientJsonSchema = z
+  .object({ uuid: ClientIdSchema.meta({ description: 'The credential to send as CLIENT-UUID; shown only to this client' }) })
+  .meta({ id: 'RegisteredClient' });
+
+/** Django REST Framework's error bodies: `{"detail": ...}`, or messages per field for a 400. */
+export const DetailErrorSchema = z.object({ detail: z.string() }).meta({ id: 'DetailError' });
+export const FieldErrorsSchema = z
+  .record(z.string(), z.array(z.string()))
+  .meta({ id: 'FieldErrors', description: 'Messages per field, as DRF answers a 400 (`non_field_errors` for the body as a whole)' });
+export const BadRequestErrorSchema = z.union([FieldErrorsSchema, DetailErrorSchema]).meta({ id: 'BadRequestError' });
+
+/** The operator routes' error body (`{error, message, details}`). */
+export const OperatorErrorSchema = z
+  .object({
+    error: z.string(),
+    message: z.string(),
+    details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'OperatorError' });

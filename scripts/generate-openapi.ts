@@ -1,0 +1,13 @@
+/**
+ * Writes the OpenAPI description generated from the handlers' zod schemas to openapi/openapi.json
+ * (committed, and served at GET /api/v1/openapi.json). Run it after changing a route:
+ *
+ *   npm run openapi
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { generateOpenApiDocument, OPENAPI_FILE, openApiText } from './openapi/generate';
+
+const path = resolve(__dirname, '..', OPENAPI_FILE);
+writeFileSync(path, openApiText(generateOpenApiDocument()));
+console.log(`wrote ${OPENAPI_FILE}`);
