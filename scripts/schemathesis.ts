@@ -34,6 +34,26 @@ async function json(response: Response): Promise<any> {
   return JSON.parse(text);
 }
 
+/**
+ * One round's worth of data, so that generated requests find existing rows (an update, an
+ * aggregate, an artifact, a score: id 1 of each) and reach past the 404s.
+ */
+async function seedRound(base: string, token: string, model: number, client: string): Promise<void> {
+  const post = (route: string, body: unknown, headers: Record<string, string>) =>
+    fetch(`${base}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }).then(json);
+  await post('/api/v1/model_updates/', { federated_model: model, data: [1, 2, 3] }, { 'CLIENT-UUID': client });
+  const run = await post('/aggregation/run', { model }, {});
+  for (let polls = 0; ; polls += 1) {
+    const status = await fetch(`${base}${run.status_url}`).then(json);
+    if (status.status === 'SUCCEEDED') break;
+    if (status.status === 'FAILED' || polls > 300) throw new Error(`the seeding run did not succeed: ${JSON.stringify(status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const [aggregate] = await fetch(`${base}/api/v1/model_aggregates/?federated_model=${model}`, { headers: { authorization: `Token ${token}` } }).then(json);
+  await post(`/api/v1/model_aggregates/${aggregate.id}/publish_aggregate/`, { version: '1.0.0' }, { authorization: `Token ${token}` });
+  await post('/api/v1/client_aggregate_scores/', { aggregate: aggregate.id, validation_results: { accuracy: 0.5 } }, { 'CLIENT-UUID': client });
+}
+
 async function main(): Promise<number> {
   const bin = schemathesisBin();
   const database = await resolveDatabase();
@@ -76,6 +96,7 @@ async function main(): Promise<number> {
       }),
     );
     const registered = await json(await fetch(`${base}/api/v1/models/${model.id}/register_client/`, { method: 'POST' }));
+    await seedRound(base, token, model.id, registered.uuid);
     const args = [
       'run',
       `${base}/api/v1/openapi.json`,

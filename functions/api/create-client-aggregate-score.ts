@@ -15,7 +15,10 @@ import { ClientAggregateScoreJsonSchema } from '../../lib/api/response-schemas';
 /** Reads `aggregate` and `validation_results`; `client` and `federated_model` (FMA's client sends them) must agree. */
 export const body = drfBody({ aggregate: EntityIdSchema, validation_results: z.unknown() }, ['client', 'federated_model']);
 
-const doc: RouteDoc = { summary: "Send a client's validation results for an aggregate", responses: { 201: { description: 'The score', body: ClientAggregateScoreJsonSchema } } };
+const doc: RouteDoc = {
+  summary: "Send a client's validation results for an aggregate",
+  requestExample: { aggregate: 1, validation_results: { accuracy: 0.91, loss: 0.27 } },
+  responses: { 201: { description: 'The score', body: ClientAggregateScoreJsonSchema } } };
 
 /**
  * `POST /api/v1/client_aggregate_scores/`: a client's validation results for an aggregate of one

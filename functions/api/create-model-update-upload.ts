@@ -21,7 +21,10 @@ export const body = drfBody({
   sha256: z.string(),
 }, ['client']);
 
-const doc: RouteDoc = { summary: 'Declare a binary model update and get a URL to PUT its bytes to', responses: { 201: { description: 'Where to upload, and where to complete', body: UploadDeclaredJsonSchema } } };
+const doc: RouteDoc = {
+  summary: 'Declare a binary model update and get a URL to PUT its bytes to',
+  requestExample: { federated_model: 1, dtype: 'float32', shapes: [[3]], sha256: 'f4b1a7c1e2f55e2dcdb4d6c68e4e2cbb1d3d8b9c3b0f1c4f4a2e66b1c8a7d9e0' },
+  responses: { 201: { description: 'Where to upload, and where to complete', body: UploadDeclaredJsonSchema } } };
 
 /**
  * `POST /api/v1/model_updates/uploads/`: a client declares a binary update (dtype, shapes,

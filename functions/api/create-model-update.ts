@@ -30,6 +30,7 @@ export const body = drfBody({
 
 const doc: RouteDoc = {
   summary: 'Send a model update (weights as JSON)',
+  requestExample: { federated_model: 1, data: [0.12, -0.5, 1.75], base_aggregate: null, num_examples: 600 },
   headers: { 'Idempotency-Key': 'Makes a retry answer the update the first request created (1-255 visible ASCII characters)' },
   responses: { 201: { description: 'The update', body: ClientModelUpdateJsonSchema, headers: { 'Idempotent-Replayed': '`true` when this answers an earlier request with the same Idempotency-Key' } } },
   errors: { 409: 'The Idempotency-Key was used with another body, or its first request is still at work' },

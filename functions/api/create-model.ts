@@ -30,7 +30,10 @@ export const body = drfBody({
   clients: modelFields.clients.default([]),
 }, ['developer']);
 
-const doc: RouteDoc = { summary: 'Create a federated model', responses: { 201: { description: 'The model', body: FederatedModelJsonSchema } } };
+const doc: RouteDoc = {
+  summary: 'Create a federated model',
+  requestExample: { name: 'mnist-mlp', aggregator: 'avg_values_if_data', requirement: 'require_x_updates', requirement_args: [3], allow_aggregation: true },
+  responses: { 201: { description: 'The model', body: FederatedModelJsonSchema } } };
 
 /** `POST /api/v1/models/`: a developer creates a model; the developer is the caller, never the body. */
 export const handler = apiRoute(getConnector, { audience: 'developer', body, doc }, async ({ caller, body: input }) => {

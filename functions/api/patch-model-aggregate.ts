@@ -9,7 +9,10 @@ import { ModelAggregateJsonSchema } from '../../lib/api/response-schemas';
 /** Reads `validation_score`, when sent (a partial update, as DRF's PATCH); other keys are ignored. */
 export const body = drfBody({ validation_score: z.number().finite().nullable().optional() });
 
-const doc: RouteDoc = { summary: "Set an aggregate's validation score", responses: { 200: { description: 'The aggregate', body: ModelAggregateJsonSchema } } };
+const doc: RouteDoc = {
+  summary: "Set an aggregate's validation score",
+  requestExample: { validation_score: 0.93 },
+  responses: { 200: { description: 'The aggregate', body: ModelAggregateJsonSchema } } };
 
 /** `PATCH /api/v1/model_aggregates/{id}/`: a developer sets the aggregate's `validation_score` (without one, nothing changes). */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {

@@ -11,7 +11,10 @@ import { ModelArtifactJsonSchema } from '../../lib/api/response-schemas';
 /** Reads `version`; other keys are ignored. */
 export const body = drfBody({ version: z.string().trim().min(1).max(100) });
 
-const doc: RouteDoc = { summary: "Publish an aggregate as the model's current artifact", responses: { 201: { description: 'The artifact', body: ModelArtifactJsonSchema } } };
+const doc: RouteDoc = {
+  summary: "Publish an aggregate as the model's current artifact",
+  requestExample: { version: '1.1.0' },
+  responses: { 201: { description: 'The artifact', body: ModelArtifactJsonSchema } } };
 
 /**
  * `POST /api/v1/model_aggregates/{id}/publish_aggregate/`: the aggregate's weights become a

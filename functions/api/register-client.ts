@@ -11,6 +11,7 @@ export const body = drfBody({ join_secret: z.string().optional() });
 
 const doc: RouteDoc = {
   summary: 'Join a model as a client (a new client without CLIENT-UUID)',
+  requestExample: {},
   description: 'Answers the credential to send as CLIENT-UUID. A model with a join secret admits new members only with it.',
   responses: {
     200: { description: 'Already a client of the service (CLIENT-UUID sent): now a member', body: RegisteredClientJsonSchema },

@@ -76,13 +76,32 @@ function methodsAt(path: string): string[] {
   return [...new Set(routePatterns.filter((r) => r.pattern.test(path)).map((r) => r.method))];
 }
 
+/** A path that a route names literally (`/api/v1/model_updates/uploads`) → the methods it takes. */
+const literalPaths = new Map<string, string[]>();
+for (const r of routes) if (!r.path.includes('{')) literalPaths.set(r.path, [...(literalPaths.get(r.path) ?? []), r.method]);
+
+/**
+ * A method that a literal path does not take is 405 there, even if a parameterised route would
+ * take the path as a parameter (`GET /model_updates/uploads/` is not the update with id
+ * "uploads"), as Django resolves its literal routes first.
+ */
+function refuseOtherMethodsOnLiteralPaths(event: APIGatewayProxyEventV2): void {
+  const methods = literalPaths.get((event.rawPath ?? '').replace(/\/$/, ''));
+  const method = event.requestContext?.http?.method ?? '';
+  if (methods !== undefined && !methods.includes(method)) {
+    throw Object.assign(createError(405, JSON.stringify({ detail: `Method "${method}" not allowed.` })), { headers: { Allow: methods.join(', ') } });
+  }
+}
+
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
   .use(httpErrorHandler({ logger: false }))
   .use({
     // An unknown route or method: DRF's JSON shapes rather than the router's plain text; a known
     // path asked with a method it does not take is 405 with `Allow`, as DRF answers.
+    before: (request) => refuseOtherMethodsOnLiteralPaths(request.event),
     onError: (request) => {
       const status = (request.error as { statusCode?: number } | null)?.statusCode;
+      if (status === 405 && (request.error as { headers?: unknown }).headers !== undefined) return;
       if (status !== 404 && status !== 405) return;
       const method = request.event.requestContext?.http?.method ?? '';
       const allowed = methodsAt(request.event.rawPath ?? '');

@@ -118,8 +118,8 @@ function rewriteRefs(value: unknown): unknown {
   return result;
 }
 
-function jsonContent(schema: JsonObject) {
-  return { 'application/json': { schema } };
+function jsonContent(schema: JsonObject, example?: unknown) {
+  return { 'application/json': { schema, ...(example === undefined ? {} : { example }) } };
 }
 
 /** The parameters of an object schema's keys (path or query), each with its own JSON Schema. */
@@ -153,7 +153,7 @@ function apiOperationObject(operation: ApiOperation, components: SchemaComponent
     responses[status] = {
       description: response.description,
       ...(response.headers === undefined ? {} : { headers: headersOf(response.headers) }),
-      ...(response.body === undefined ? {} : { content: jsonContent(components.toJsonSchema(response.body, 'output')) }),
+      ...(response.body === undefined ? {} : { content: jsonContent(components.toJsonSchema(response.body, 'output'), response.example) }),
     };
   }
   const error = (description: string, schema: z.ZodType = DetailErrorSchema) => ({
@@ -186,7 +186,7 @@ function apiOperationObject(operation: ApiOperation, components: SchemaComponent
       ...parametersOf(contract.query, 'query', components),
       ...headerParameters,
     ],
-    ...(contract.body === undefined ? {} : { requestBody: requestBodyOf(contract.body, components) }),
+    ...(contract.body === undefined ? {} : { requestBody: requestBodyOf(contract.body, components, doc.requestExample) }),
     responses: sortedByStatus(responses),
   };
 }
@@ -216,8 +216,8 @@ function operatorOperationObject(operation: OperatorOperation, components: Schem
  * A JSON request body. An absent body is read as `{}` (FMA's clients send none to
  * `register_client`), so a body is required only where `{}` would be refused.
  */
-function requestBodyOf(schema: z.ZodType, components: SchemaComponents): JsonObject {
-  return { required: !schema.safeParse({}).success, content: jsonContent(components.toJsonSchema(schema, 'input')) };
+function requestBodyOf(schema: z.ZodType, components: SchemaComponents, example?: unknown): JsonObject {
+  return { required: !schema.safeParse({}).success, content: jsonContent(components.toJsonSchema(schema, 'input'), example) };
 }
 
 function sortedByStatus(responses: JsonObject): JsonObject {

@@ -41,6 +41,8 @@ export interface ResponseDoc {
   readonly body?: z.ZodType;
   /** Response headers: name → description. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** An example body (it must fit `body`: a test checks). */
+  readonly example?: unknown;
 }
 
 /**
@@ -57,6 +59,8 @@ export interface RouteDoc {
   readonly errors?: Readonly<Record<number, string>>;
   /** Request headers this route reads: name → description. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** An example request body (it must pass the route's body schema: a test checks). */
+  readonly requestExample?: unknown;
 }
 
 /** What a route validates and answers, attached to its handler for the OpenAPI generator. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { routes } from '../../functions/api/router';
+import type { RouteContract } from '../../lib/http/api-route';
 import { generateOpenApiDocument, OPENAPI_FILE, openApiText } from '../../scripts/openapi/generate';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -64,5 +65,18 @@ describe('the OpenAPI description', () => {
     // FMA's clients register with no body at all: only bodies that `{}` does not satisfy are required.
     expect(document.paths['/api/v1/models/{id}/register_client/']!.post.requestBody.required).toBe(false);
     expect(body.required).toBe(true);
+  });
+
+  it('gives examples that the routes\' own schemas accept', () => {
+    const withExamples = routes
+      .map((route) => ({ route: `${route.method} ${route.path}`, contract: (route.handler as unknown as { contract: RouteContract }).contract }))
+      .filter(({ contract }) => contract.doc.requestExample !== undefined);
+    expect(withExamples.length).toBeGreaterThanOrEqual(7);
+    for (const { route, contract } of withExamples) {
+      expect({ route, accepted: contract.body!.safeParse(contract.doc.requestExample).success }).toEqual({ route, accepted: true });
+    }
+    expect(document.paths['/api/v1/model_updates/']!.post.requestBody.content['application/json'].example).toEqual(
+      expect.objectContaining({ federated_model: 1, data: [0.12, -0.5, 1.75] }),
+    );
   });
 });

@@ -142,6 +142,9 @@ describe('the API answers as its OpenAPI description says', () => {
     expect(trace.headers.Allow).toBe('POST, GET');
     expect(trace.body).toEqual({ detail: 'Method "TRACE" not allowed.' });
     expect((await api('DELETE', '/api/v1/model_updates/1/', { token })).headers.Allow).toBe('GET');
+    // A literal path is not taken as another route's parameter: not the update with id "uploads".
+    const uploads = await api('GET', '/api/v1/model_updates/uploads/', { token });
+    expect({ status: uploads.status, allow: uploads.headers.Allow }).toEqual({ status: 405, allow: 'POST' });
     const unknown = await api('GET', '/api/v1/no_such_thing/', { token });
     expect(unknown.status).toBe(404);
     expect(unknown.body).toEqual({ detail: 'Not found.' });
