@@ -13,11 +13,14 @@ const Timestamp = z.iso.datetime({ offset: true }).meta({ description: 'ISO 8601
 const ClientPublicId = ClientIdSchema.meta({ description: "A client's public id (never its CLIENT-UUID credential)" });
 const JsonSchemaDocument = z.record(z.string(), z.unknown()).meta({ description: 'A JSON Schema document' });
 
-/** Weights as JSON: a flat list of numbers, or nested lists (one per layer or row). */
-export const WeightsJsonSchema: z.ZodType<WeightsJson> = z
-  .array(z.union([z.number(), z.lazy(() => WeightsJsonSchema)]))
+/**
+ * Weights as JSON: a flat list of numbers, or nested lists (one per layer or row). Not described
+ * recursively: client generators such as openapi-python-client cannot build a type that contains
+ * itself, so what lies below the first level is described as a list.
+ */
+export const WeightsJsonSchema = z
+  .array(z.union([z.number(), z.array(z.unknown())]))
   .meta({ id: 'Weights', description: 'Numbers, flat or nested as lists (layers, rows)' });
-export type WeightsJson = (number | WeightsJson)[];
 
 export const FederatedModelJsonSchema = z
   .object({
