@@ -1,4 +1,4 @@
-import { FmaClient } from '../../lib/client-sdk/fma-client';
+import { FmaClient } from '@fma-serverless/client';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { getObjectStore } from '../../lib/store';
 import { startOffline, type RunningOffline } from '../../scripts/offline';

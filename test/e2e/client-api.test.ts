@@ -1,4 +1,4 @@
-import { FmaApiError, FmaClient } from '../../lib/client-sdk/fma-client';
+import { FmaApiError, FmaClient } from '@fma-serverless/client';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';

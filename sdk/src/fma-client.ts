@@ -1,7 +1,11 @@
+import { FmaApiError } from './errors.js';
+import type { DownloadedWeights, FmaClientOptions, ModelAggregate, ModelArtifact, SentUpdate, Weights, WeightsDownload } from './types.js';
+import { fromLittleEndian, littleEndianBytes, sha256Hex } from './weight-bytes.js';
+
 /**
  * A TypeScript client for federated clients, with the calls of FMA's Python client: register,
  * send an update, poll for the newest aggregate or model, fetch the current artifact, send
- * validation results. It uses only `fetch`, so it runs in Node.js 18+ and browsers.
+ * validation results. It uses only `fetch` and Web Crypto, so it runs in Node.js 20+ and browsers.
  *
  * @example
  * const client = new FmaClient({ baseUrl: 'https://api.example.com', federatedModelId: 1 });
@@ -9,104 +13,6 @@
  * const latest = await client.checkForLatestModel();
  * await client.sendUpdate(train(latest?.values), latest?.aggregate ?? null);
  */
-
-/** An HTTP answer other than 2xx: its status code and (parsed) body. */
-export class FmaApiError extends Error {
-  static {
-    this.prototype.name = 'FmaApiError';
-  }
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-    readonly method: string,
-    readonly path: string,
-  ) {
-    super(`${method} ${path} answered ${status}: ${typeof body === 'string' ? body : JSON.stringify(body)}`);
-  }
-}
-
-export interface FmaClientOptions {
-  readonly baseUrl: string;
-  readonly federatedModelId: number;
-  /** A client UUID from an earlier `register()`; without one, `register()` makes a new client. */
-  readonly clientUuid?: string;
-  /** The model's join secret, if it has one. */
-  readonly joinSecret?: string;
-  /** Per request; 10 s by default. */
-  readonly timeoutMs?: number;
-}
-
-export type Weights = number[] | Weights[];
-
-export interface ModelAggregate {
-  id: number;
-  federated_model: number;
-  parent: number | null;
-  level: number;
-  result?: Weights;
-  validation_score: number | null;
-  created_on: string;
-}
-
-export interface ModelArtifact {
-  id: number;
-  federated_model: number;
-  version: string;
-  values?: Weights;
-  created_on: string;
-}
-
-export interface SentUpdate {
-  id: number;
-  client: string;
-  federated_model: number;
-  data: Weights;
-  created_on: string;
-  base_aggregate: number | null;
-}
-
-/** Where weights can be downloaded, as the service describes them. */
-export interface WeightsDownload {
-  url: string;
-  expires_at: string;
-  dtype: 'float32' | 'float64';
-  layout: 'vector' | 'layers';
-  shapes: number[][];
-  length: number;
-  byte_size: number;
-  sha256: string;
-  aggregate?: number | null;
-}
-
-/** Downloaded weights: the values in one typed array, with the layer shapes to cut them by. */
-export interface DownloadedWeights {
-  values: Float32Array | Float64Array;
-  shapes: number[][];
-  layout: 'vector' | 'layers';
-  aggregate: number | null;
-  sha256: string;
-}
-
-const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function littleEndianBytes(values: Float32Array | Float64Array): Uint8Array {
-  if (HOST_IS_LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const view = new DataView(new ArrayBuffer(values.byteLength));
-  values.forEach((value, i) =>
-    values instanceof Float32Array ? view.setFloat32(i * 4, value, true) : view.setFloat64(i * 8, value, true),
-  );
-  return new Uint8Array(view.buffer);
-}
-
-function fromLittleEndian(bytes: Uint8Array, dtype: 'float32' | 'float64', length: number): Float32Array | Float64Array {
-  const aligned = new Uint8Array(bytes); // a copy that starts at offset 0, so typed views are aligned
-  if (HOST_IS_LITTLE_ENDIAN) return dtype === 'float32' ? new Float32Array(aligned.buffer, 0, length) : new Float64Array(aligned.buffer, 0, length);
-  const view = new DataView(aligned.buffer);
-  return dtype === 'float32'
-    ? Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true))
-    : Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
-}
-
 export class FmaClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
@@ -201,14 +107,13 @@ export class FmaClient {
     options: { baseAggregate?: number | null; numExamples?: number; shapes?: number[][] } = {},
   ): Promise<SentUpdate> {
     const bytes = littleEndianBytes(values);
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
     const upload = await this.request<{ id: string; url: string; headers: Record<string, string> }>('POST', 'model_updates/uploads/', {
       federated_model: this.options.federatedModelId,
       base_aggregate: options.baseAggregate ?? null,
       ...(options.numExamples === undefined ? {} : { num_examples: options.numExamples }),
       dtype: values instanceof Float32Array ? 'float32' : 'float64',
       shapes: options.shapes ?? [[values.length]],
-      sha256: Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join(''),
+      sha256: await sha256Hex(bytes),
     });
     const put = await fetch(upload.url, {
       method: 'PUT',
@@ -243,8 +148,7 @@ export class FmaClient {
     const response = await fetch(descriptor.url, { signal: AbortSignal.timeout(Math.ceil(Math.max(this.timeoutMs, 60_000 + descriptor.byte_size / 10_000))) });
     if (!response.ok) throw new FmaApiError(response.status, await response.text(), 'GET', '(presigned download URL)');
     const bytes = new Uint8Array(await response.arrayBuffer());
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-    const sha256 = Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
+    const sha256 = await sha256Hex(bytes);
     if (bytes.byteLength !== descriptor.byte_size || sha256 !== descriptor.sha256) {
       throw new FmaApiError(502, `downloaded ${bytes.byteLength} bytes with SHA-256 ${sha256}; expected ${descriptor.byte_size} bytes, ${descriptor.sha256}`, 'GET', '(presigned download URL)');
     }

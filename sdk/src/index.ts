@@ -1,0 +1,11 @@
+export { FmaClient } from './fma-client.js';
+export { FmaApiError } from './errors.js';
+export type {
+  DownloadedWeights,
+  FmaClientOptions,
+  ModelAggregate,
+  ModelArtifact,
+  SentUpdate,
+  Weights,
+  WeightsDownload,
+} from './types.js';

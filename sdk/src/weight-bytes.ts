@@ -1,0 +1,40 @@
+// Weights travel as little-endian float32 or float64, whatever the host's byte order.
+
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * By its tag rather than `instanceof`: an array made in another realm (an iframe, a worker, a
+ * test runner's sandbox) has another realm's ArrayBuffer.
+ */
+function isArrayBuffer(buffer: ArrayBufferLike): buffer is ArrayBuffer {
+  return Object.prototype.toString.call(buffer) === '[object ArrayBuffer]';
+}
+
+/**
+ * The values as little-endian bytes: a view of the array itself where the host is little-endian
+ * and the memory is an ordinary ArrayBuffer (fetch and Web Crypto refuse shared memory), else a copy.
+ */
+export function littleEndianBytes(values: Float32Array | Float64Array): Uint8Array<ArrayBuffer> {
+  const buffer = values.buffer;
+  if (HOST_IS_LITTLE_ENDIAN && isArrayBuffer(buffer)) return new Uint8Array(buffer, values.byteOffset, values.byteLength);
+  const view = new DataView(new ArrayBuffer(values.byteLength));
+  values.forEach((value, i) =>
+    values instanceof Float32Array ? view.setFloat32(i * 4, value, true) : view.setFloat64(i * 8, value, true),
+  );
+  return new Uint8Array(view.buffer);
+}
+
+export function fromLittleEndian(bytes: Uint8Array, dtype: 'float32' | 'float64', length: number): Float32Array | Float64Array {
+  const aligned = new Uint8Array(bytes); // a copy that starts at offset 0, so typed views are aligned
+  if (HOST_IS_LITTLE_ENDIAN) return dtype === 'float32' ? new Float32Array(aligned.buffer, 0, length) : new Float64Array(aligned.buffer, 0, length);
+  const view = new DataView(aligned.buffer);
+  return dtype === 'float32'
+    ? Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true))
+    : Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
+}
+
+/** The bytes' SHA-256 in lowercase hex, by Web Crypto (Node.js 20+ and browsers alike). */
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
