@@ -18,8 +18,10 @@
  * // → { mode: 'sharded', shards: 98 ranges of about 1.02M values, ... }
  */
 
+import { EXACT_SUM_WINDOWS, SUM_CHUNK_VALUES } from '../algorithms/exact-sum';
+
 /** Coordinates per chunk of a global sum (clipping's norms, Krum's distances): shard edges of two-pass strategies are multiples of it. */
-export const SUM_CHUNK_VALUES = 512;
+export { SUM_CHUNK_VALUES };
 
 /** S3's smallest part (every part of a multipart upload but the last). */
 export const S3_MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -104,7 +106,8 @@ export function workingSetBytes(input: ShardPlanInput, length: number): number {
     case 'coordinate':
       return result + Math.min(BLOCK_BUFFER_BYTES, updates * 8 * length);
     case 'krum':
-      return 2 * result + Math.min(BLOCK_BUFFER_BYTES, updates * 8 * length) + 8 * updates * updates + READS_IN_FLIGHT * bytesPerValue * length;
+      // The distances are exact sums (lib/algorithms/exact-sum.ts): EXACT_SUM_WINDOWS float64 counts per pair.
+      return 2 * result + Math.min(BLOCK_BUFFER_BYTES, updates * 8 * length) + 8 * EXACT_SUM_WINDOWS * updates * updates + READS_IN_FLIGHT * bytesPerValue * length;
     case 'mean':
     case 'optimizer': {
       const base = strategy.needsBase ? 8 * length : 0;
