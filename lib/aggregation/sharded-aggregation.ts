@@ -103,7 +103,8 @@ export async function planRunAggregation(connector: MetadataConnector, step: Agg
       reason,
     });
     if (updates.length === 0) return single('no updates: the single task reports it');
-    if (planShards(planInput(updates, needs), limits).mode === 'single') return single(planShards(planInput(updates, needs), limits).reason);
+    const first = planShards(planInput(updates, needs), limits);
+    if (first.mode === 'single') return single(first.reason);
     // A shard cannot set an update aside (the others would have counted it): the plan does, first.
     const aggregator = isPlainMean(strategy) ? getMeanAggregator(found.aggregator) : null;
     const bad = new Map(unusableUpdates(updates, aggregator, found).map(([update, reason]) => [update.id, reason]));

@@ -60,6 +60,7 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `idempotency.ts`: one update per client and Idempotency-Key
  * - `executions.ts`: runs the local executor started (what DescribeExecution tells on AWS)
  * - `sweep.ts`: weight objects no document refers to (the daily sweep)
+ * - `shards.ts`: sharded aggregation's manifest, ranged reads and multipart parts (issue #14)
  * - `runs.ts`: what a run holds, by its run id (claim, complete, settle after a failure)
  * - `credentials.ts`: developers' tokens, clients, join secrets
  * - `deletion.ts`: deleting a model with everything that belongs to it

@@ -153,6 +153,23 @@ describe('sharded aggregation', () => {
     expect((await connector.pullModelUpdates(updates)).every((update) => update.status === UpdateStatus.COMPLETE)).toBe(true);
   });
 
+  it('keeps the aggregate when the completion\'s answer was lost: nothing aborted, the updates complete', async () => {
+    const clients = await Promise.all(Array.from({ length: 3 }, async () => (await connector.createClient()).id));
+    const model = await connector.createFederatedModel({ name: 'sharded lost answer', clients, aggregator: 'avg_values_if_data', allowAggregation: true });
+    const updates = [];
+    for (const [i, client] of clients.entries()) updates.push((await connector.createModelUpdate({ federatedModel: model.id, client, data: layers(i) })).id);
+    const run = nextRun();
+    const result = await executeAggregationLocally({ model: model.id, run }, { ...sharded(2), failAfter: ['CompleteShardedAggregation'] });
+    expect(result).toMatchObject({ status: 'FAILED', finalState: 'AggregationFailed' });
+    const aggregate = (await connector.pullLatestModelAggregate(model))!;
+    expect(aggregate).not.toBeNull();
+    expect((await connector.pullModelUpdates(updates)).map((update) => [update.status, update.appliedAggregate])).toEqual(
+      updates.map(() => [UpdateStatus.COMPLETE, aggregate.id]),
+    );
+    // The object is whole and is the one the document names.
+    expect(await getObjectStore().head(aggregate.weights.key)).toEqual({ size: 5_000 * 8 });
+  });
+
   it('sets aside an update whose bytes are gone before sharding, and aggregates the rest', async () => {
     const clients = await Promise.all(Array.from({ length: 3 }, async () => (await connector.createClient()).id));
     const model = await connector.createFederatedModel({ name: 'sharded set-aside', clients, aggregator: 'avg_values_if_data', allowAggregation: true });
