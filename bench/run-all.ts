@@ -20,6 +20,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'aggregation run', script: 'aggregation-run.ts' },
   // The strategies of issue #11 (median, trimmed mean, Krum, optimizers, DP) at 100x1M, beside the mean.
   { name: 'aggregation strategies', script: 'aggregation-strategies.ts' },
+  // Issue #14: the single task against K shards (each in its own process) at 100x1M and 4x80M float32.
+  { name: 'sharded aggregation', script: 'sharded-aggregation.ts' },
   // Claims of 10,000 and 100,000 updates (FerretDB on SQLite needs hours for 100,000: not run here).
   { name: 'claims', script: 'register-updates.ts', args: ['10000', '100000'] },
   // Refusing an unknown token or client credential against accepting a known one (issue #13).

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { S3_MIN_PART_BYTES, type ShardLimits } from './aggregation/shard-plan';
 import { ConfigurationError } from './errors';
 
 /**
@@ -65,6 +66,20 @@ const ConfigSchema = z.object({
   AGGREGATION_LEASE_SECONDS: z.preprocess(blankAsUnset, z.coerce.number().int().min(10).max(3_600).default(60)),
   /** Failed runs an update goes through before it is given up on (INVALID, with the reason). */
   AGGREGATION_MAX_ATTEMPTS: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).max(100).default(3)),
+  /**
+   * Sharded aggregation (issue #14, lib/aggregation/shard-plan.ts): `auto` splits a round across
+   * a Map of shard Lambdas when one task could not hold it within the limits below; `off` always
+   * aggregates in one task.
+   */
+  AGGREGATION_SHARDING: z.preprocess(blankAsUnset, z.enum(['auto', 'off']).default('auto')),
+  /** Memory of the aggregation and shard functions for buffers, in MiB: their 1,769 MB less the runtime's share. */
+  AGGREGATION_TASK_BUFFER_MB: z.preprocess(blankAsUnset, z.coerce.number().int().min(64).max(10_240).default(1_200)),
+  /** Bytes (MiB) one task may read within its 540 s: beyond, the round is sharded. */
+  AGGREGATION_SINGLE_TASK_MAX_READ_MB: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(16_384)),
+  /** Bytes (MiB) each shard may read: with the above, sets K. */
+  AGGREGATION_SHARD_MAX_READ_MB: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(4_096)),
+  /** At most this many shards (the Map's items; the Distributed Map runs up to MaxConcurrency at a time). */
+  AGGREGATION_MAX_SHARDS: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).max(5_000).default(1_000)),
   /** An S3-compatible server (local runs, tests); unset in AWS, where the SDK finds S3 itself. */
   S3_ENDPOINT: z.preprocess(blankAsUnset, z.url().optional()),
   /**
@@ -132,4 +147,16 @@ export function requireObjectStoreSettings(config: Config = getConfig()) {
     forcePathStyle:
       config.S3_FORCE_PATH_STYLE === undefined ? config.S3_ENDPOINT !== undefined : config.S3_FORCE_PATH_STYLE === 'true',
   } as const;
+}
+
+/** The limits the shard plan applies, from AGGREGATION_* (the part minimum is S3's, not a setting). */
+export function shardLimits(config: Config = getConfig()): ShardLimits {
+  return {
+    sharding: config.AGGREGATION_SHARDING,
+    taskMemoryBytes: config.AGGREGATION_TASK_BUFFER_MB * 1024 * 1024,
+    singleTaskMaxReadBytes: config.AGGREGATION_SINGLE_TASK_MAX_READ_MB * 1024 * 1024,
+    shardMaxReadBytes: config.AGGREGATION_SHARD_MAX_READ_MB * 1024 * 1024,
+    maxShards: config.AGGREGATION_MAX_SHARDS,
+    minPartBytes: S3_MIN_PART_BYTES,
+  };
 }

@@ -12,6 +12,16 @@ import { handler as claimAggregationUpdates } from './claim-updates';
 import { handler as completeAggregationRun } from './complete-run';
 import { handler as failAggregationRun } from './fail-run';
 import { handler as releaseAggregationLease } from './release-lease';
+import { handler as aggregateShard } from './aggregate-shard';
+import { handler as completeShardedAggregation } from './complete-sharded-aggregation';
+import { handler as discardShardedAggregation } from './discard-sharded-aggregation';
+import { handler as measureShard } from './measure-shard';
+import { createPlanHandler, handler as planAggregation } from './plan-aggregation';
+import { handler as reduceShardMeasures } from './reduce-shard-measures';
+import { shardLimits } from '../../lib/config';
+import { getConnector } from '../../lib/connector';
+import { DependencyError } from '../../lib/errors';
+import type { ShardLimits } from '../../lib/aggregation/shard-plan';
 
 /**
  * Runs the aggregation state machine in-process: the very definition `serverless.yml` deploys
@@ -29,6 +39,12 @@ const TASK_HANDLERS: Record<string, (event: unknown, context: Context) => Promis
   failAggregationRun,
   pullFederatedModelWId,
   pullLatestModelAggregate,
+  planAggregation,
+  measureShard,
+  reduceShardMeasures,
+  aggregateShard,
+  completeShardedAggregation,
+  discardShardedAggregation,
 };
 
 interface TaskState {
@@ -39,17 +55,52 @@ interface TaskState {
   Catch?: unknown;
 }
 
-type Definition = { States: Record<string, { Type: string } & Partial<TaskState>> } & Record<string, unknown>;
+interface MapState {
+  Type: 'Map';
+  ItemReader?: unknown;
+  ItemsPath?: string;
+  ItemProcessor: { ProcessorConfig?: unknown; StartAt: string; States: Record<string, State> };
+  MaxConcurrency?: number;
+  ToleratedFailurePercentage?: number;
+}
 
-/** The function key (serverless.yml) behind each Task state of the definition. */
+type State = { Type: string } & Partial<Omit<TaskState, 'Type'>> & Partial<Omit<MapState, 'Type'>>;
+type Definition = { States: Record<string, State> } & Record<string, unknown>;
+
+/** Every state of the definition, those inside Map states' processors included. */
+function allStates(states: Record<string, State>): [string, State][] {
+  return Object.entries(states).flatMap(([name, state]) =>
+    state.Type === 'Map' && state.ItemProcessor !== undefined ? [[name, state] as [string, State], ...allStates(state.ItemProcessor.States)] : [[name, state] as [string, State]],
+  );
+}
+
+/** The function key (serverless.yml) behind each Task state of the definition (inside Maps too). */
 export function taskFunctions(source: Definition = definition as unknown as Definition): Record<string, string> {
   const tasks: Record<string, string> = {};
-  for (const [name, state] of Object.entries(source.States)) {
+  for (const [name, state] of allStates(source.States)) {
     if (state.Type !== 'Task') continue;
     const resource = state.Resource!;
     tasks[name] = typeof resource === 'string' ? resource : resource['Fn::GetAtt'][0];
   }
   return tasks;
+}
+
+/**
+ * The definition as aws-local-stepfunctions can run it. On AWS the shard Maps are Distributed
+ * Maps whose ItemReader reads the shard list from S3; that package implements neither, so here
+ * each is an inline Map with a concurrency limit over `$.plan.items`, which the local planning
+ * task adds by reading the very shard list the ItemReader would read.
+ */
+function localDefinition(source: Definition, shardConcurrency: number): Definition {
+  for (const [, state] of allStates(source.States)) {
+    if (state.Type !== 'Map' || state.ItemReader === undefined) continue;
+    delete state.ItemReader;
+    delete state.ToleratedFailurePercentage;
+    delete state.ItemProcessor!.ProcessorConfig;
+    state.ItemsPath = '$.plan.items';
+    state.MaxConcurrency = shardConcurrency;
+  }
+  return source;
 }
 
 export interface LocalExecutionOptions {
@@ -69,6 +120,15 @@ export interface LocalExecutionOptions {
    * of each of these Task states is at work, as a dropped connection would end it.
    */
   readonly dropConnectionIn?: readonly string[];
+  /**
+   * Fault injection (tests): the first n invocations of each of these Task states throw a
+   * DependencyError, the kind of failure the states' Retry policies retry.
+   */
+  readonly transientFailures?: Readonly<Record<string, number>>;
+  /** Shard plan limits over the configured ones (tests: a fixed K, parts smaller than S3's minimum, which the local store takes). */
+  readonly shardLimits?: Partial<ShardLimits>;
+  /** Shards run at once by the local inline Map (default 2: this machine has 2 cores). */
+  readonly shardConcurrency?: number;
 }
 
 export interface LocalExecutionResult {
@@ -86,17 +146,24 @@ export async function executeAggregationLocally(
   input: { model: number; run: string },
   options: LocalExecutionOptions = {},
 ): Promise<LocalExecutionResult> {
-  const source = structuredClone(definition) as unknown as Definition;
+  const source = localDefinition(structuredClone(definition) as unknown as Definition, options.shardConcurrency ?? 2);
   const tasks = taskFunctions(source);
+  const byName = new Map(allStates(source.States));
   for (const [name, functionKey] of Object.entries(tasks)) {
-    source.States[name]!.Resource = `arn:aws:lambda:local:000000000000:function:${functionKey}`;
+    byName.get(name)!.Resource = `arn:aws:lambda:local:000000000000:function:${functionKey}`;
   }
+  const handlers: typeof TASK_HANDLERS = {
+    ...TASK_HANDLERS,
+    planAggregation: withShardItems(options.shardLimits === undefined ? planAggregation : createPlanHandler(() => ({ ...shardLimits(), ...options.shardLimits }))),
+  };
+  const transient = new Map(Object.entries(options.transientFailures ?? {}));
   const dropped = new Set<string>();
   for (const state of [
     ...(options.haltAfter === undefined ? [] : [options.haltAfter]),
     ...(options.failBefore ?? []),
     ...(options.failAfter ?? []),
     ...(options.dropConnectionIn ?? []),
+    ...Object.keys(options.transientFailures ?? {}),
   ]) {
     if (tasks[state] === undefined) throw new Error(`No Task state ${state} in the aggregation state machine`);
   }
@@ -109,7 +176,7 @@ export async function executeAggregationLocally(
   let lambdaInvocations = 0;
   const overrides = Object.fromEntries(
     Object.entries(tasks).map(([stateName, functionKey]) => {
-      const handler = TASK_HANDLERS[functionKey];
+      const handler = handlers[functionKey];
       if (handler === undefined) throw new Error(`No local handler for function ${functionKey} (state ${stateName})`);
       return [
         stateName,
@@ -118,6 +185,11 @@ export async function executeAggregationLocally(
           if (halted) throw new Error(`halted after ${options.haltAfter}; ${stateName} does not run`);
           lambdaInvocations += 1;
           if (options.failBefore?.includes(stateName)) throw new Error(`injected failure before ${stateName}`);
+          const left = transient.get(stateName) ?? 0;
+          if (left > 0) {
+            transient.set(stateName, left - 1);
+            throw new DependencyError(`injected transient failure of ${stateName}`);
+          }
           if (options.dropConnectionIn?.includes(stateName) && !dropped.has(stateName)) {
             dropped.add(stateName);
             setImmediate(() => void closeMongoClient());
@@ -162,6 +234,18 @@ export async function executeAggregationLocally(
     if (halted) return { status: 'HALTED', finalState: options.haltAfter!, ...counts };
     return { status: 'FAILED', finalState: visited.at(-1) ?? '', error: error instanceof Error ? error.message : String(error), ...counts };
   }
+}
+
+/**
+ * The local planning task's answer with `items`: the shard list the Distributed Map's ItemReader
+ * reads on AWS, read here from the same object for the inline Map.
+ */
+function withShardItems(plan: (event: unknown, context: Context) => Promise<unknown>) {
+  return async (event: unknown, context: Context) => {
+    const output = (await plan(event, context)) as { mode: string; shard_list: string | null };
+    if (output.mode !== 'sharded' || output.shard_list === null) return output;
+    return { ...output, items: await getConnector().pullShardItems(output.shard_list) };
+  };
 }
 
 function lambdaContext(functionName: string): Context {

@@ -96,7 +96,7 @@ export async function aggregateModelUpdates(
  * (weighted FedAvg without `num_examples`). The door refuses both; this catches documents
  * written around it or before the checks existed.
  */
-function unusableUpdates(updates: readonly ModelUpdate[], aggregator: MeanAggregator | null, model: FederatedModel): [ModelUpdate, string][] {
+export function unusableUpdates(updates: readonly ModelUpdate[], aggregator: MeanAggregator | null, model: FederatedModel): [ModelUpdate, string][] {
   const expected = model.weightsShape ?? updates[0]?.weights;
   const bad: [ModelUpdate, string][] = [];
   for (const update of updates) {
@@ -119,7 +119,7 @@ function unusableUpdates(updates: readonly ModelUpdate[], aggregator: MeanAggreg
  * best effort (one that fails is tried again a quarter later); the renewal right before the
  * aggregate is written is the one that decides, and it throws when the lease was lost.
  */
-async function withLeaseRenewal<T>(
+export async function withLeaseRenewal<T>(
   connector: MetadataConnector,
   model: number,
   run: string,

@@ -1,4 +1,4 @@
-import { accumulate, AggregationError, finish, getMeanAggregator, type UpdateMetadata } from '../algorithms';
+import { accumulate, AggregationError, finish, getMeanAggregator, type MeanPlan, type UpdateMetadata } from '../algorithms';
 import {
   accumulateDelta,
   accumulateSquaredDistances,
@@ -6,7 +6,8 @@ import {
   clipFactor,
   coordinateMedianBlock,
   cryptoGaussian,
-  deltaNorm,
+  deltaNormExact,
+  exactDistances,
   initialOptimizerState,
   krumScores,
   noiseStd,
@@ -20,9 +21,10 @@ import {
   type MeanOptions,
   type Strategy,
 } from '../algorithms/strategies';
+import { ExactSums, SUM_CHUNK_VALUES } from '../algorithms/exact-sum';
 import type { MetadataConnector } from '../connector';
 import type { AggregateStrategy, FederatedModel, ModelAggregate, ModelUpdate, OptimizerStateRef } from '../entities';
-import type { WeightsShape } from '../weights';
+import type { WeightsRef, WeightsShape } from '../weights';
 import { defaultBlockValues } from './block-size';
 
 export interface StrategyRun {
@@ -94,12 +96,13 @@ export async function combineWithStrategy(connector: MetadataConnector, run: Str
     case 'krum': {
       const { shape } = getMeanAggregator('avg_values_if_data').plan(metadata);
       const n = updates.length;
-      const distances = new Float64Array(n * n);
-      const block = strategy.params.block_size ?? defaultBlockValues(n);
+      // Exact sums of tiles that never straddle a block: a sharded run gets the same distances (issue #14).
+      const distances = new ExactSums(n * n);
+      const block = krumBlockValues(strategy.params.block_size ?? defaultBlockValues(n));
       await connector.streamModelUpdateWeightBlocks(updates, block, (_start, length, columns) =>
         accumulateSquaredDistances(columns, length, distances),
       );
-      const selected = selectLowest(krumScores(distances, n, strategy.params.f), strategy.params.m);
+      const selected = selectLowest(krumScores(exactDistances(distances, n), n, strategy.params.f), strategy.params.m);
       const chosen = selected.map((index) => updates[index]!);
       const sum = new Float64Array(shape.length);
       await connector.streamModelUpdateWeights(chosen, (values) => accumulate(sum, values, 1));
@@ -119,19 +122,8 @@ async function combineMeans(
   record: AggregateStrategy,
 ): Promise<StrategyResult> {
   const options = strategy.params as MeanOptions;
-  // Reddi et al. average the clients' deltas unweighted; the optimizers use the plain mean.
-  const plan = getMeanAggregator(strategy.family === 'mean' ? strategy.name : 'avg_values_if_data').plan(metadata);
-  const factors = [...plan.factors];
-  let divisor = plan.divisor;
-  if (options.staleness_exponent !== undefined) {
-    const levels = await baseLevels(connector, updates);
-    updates.forEach((update, i) => {
-      const tau = stalenessOf(parent?.level ?? null, update.baseAggregate === null ? null : levels.get(update.baseAggregate) ?? null);
-      factors[i] = factors[i]! * stalenessWeight(tau, options.staleness_exponent!);
-    });
-    divisor = factors.reduce((sum, factor) => sum + factor, 0);
-    record = { ...record, stalenessExponent: options.staleness_exponent };
-  }
+  const { plan, factors, divisor } = await planMeanFactors(connector, strategy, updates, parent, metadata);
+  if (options.staleness_exponent !== undefined) record = { ...record, stalenessExponent: options.staleness_exponent };
   const needsBase = strategy.family === 'optimizer' || options.clip_norm !== undefined;
   const parentValues = needsBase ? await baseWeights(connector, model, parent) : null;
   if (parentValues !== null && parentValues.length !== plan.shape.length) {
@@ -143,7 +135,8 @@ async function combineMeans(
     const clipNorm = options.clip_norm;
     let clipped = 0;
     await connector.streamModelUpdateWeights(updates, (update, i) => {
-      const factor = clipFactor(deltaNorm(update, parentValues), clipNorm);
+      // Exact across chunks: a sharded run's norms, merged from its shards, are the same (issue #14).
+      const factor = clipFactor(deltaNormExact(update, parentValues), clipNorm);
       if (factor < 1) clipped += 1;
       accumulateDelta(sum, update, parentValues, factors[i]! * factor);
     });
@@ -174,8 +167,40 @@ async function combineMeans(
   return { shape: plan.shape, values: next, record: { ...record, optimizerState } };
 }
 
+/**
+ * The mean family's factors and divisor: examples (FedAvg) × staleness weights; the optimizers
+ * average unweighted (Reddi et al. average the clients' deltas). Shared with the sharded path,
+ * whose shards must use the very same numbers.
+ */
+export async function planMeanFactors(
+  connector: MetadataConnector,
+  strategy: Strategy,
+  updates: readonly ModelUpdate[],
+  parent: ModelAggregate | null,
+  metadata: readonly UpdateMetadata[],
+): Promise<{ plan: MeanPlan; factors: number[]; divisor: number }> {
+  const options = strategy.params as MeanOptions;
+  const plan = getMeanAggregator(strategy.family === 'mean' ? strategy.name : 'avg_values_if_data').plan(metadata);
+  const factors = [...plan.factors];
+  let divisor = plan.divisor;
+  if (options.staleness_exponent !== undefined) {
+    const levels = await baseLevels(connector, updates);
+    updates.forEach((update, i) => {
+      const tau = stalenessOf(parent?.level ?? null, update.baseAggregate === null ? null : levels.get(update.baseAggregate) ?? null);
+      factors[i] = factors[i]! * stalenessWeight(tau, options.staleness_exponent!);
+    });
+    divisor = factors.reduce((sum, factor) => sum + factor, 0);
+  }
+  return { plan, factors, divisor };
+}
+
+/** Krum's block rounded down to whole distance tiles (at least one), so no tile straddles two blocks. */
+export function krumBlockValues(block: number): number {
+  return Math.max(SUM_CHUNK_VALUES, Math.floor(block / SUM_CHUNK_VALUES) * SUM_CHUNK_VALUES);
+}
+
 /** The parent's state carries over when the same optimizer wrote it for a model of this size. */
-function resumable(previous: OptimizerStateRef | null, optimizer: string, length: number): boolean {
+export function resumable(previous: OptimizerStateRef | null, optimizer: string, length: number): boolean {
   return previous !== null && previous.optimizer === optimizer && previous.length === length;
 }
 
@@ -184,10 +209,16 @@ function resumable(previous: OptimizerStateRef | null, optimizer: string, length
  * (the `initial_model`), else null.
  */
 async function baseWeights(connector: MetadataConnector, model: FederatedModel, parent: ModelAggregate | null): Promise<Float64Array | null> {
-  if (parent !== null) return (await connector.pullWeights(parent.weights)).values;
+  const ref = await baseWeightsRef(connector, model, parent);
+  return ref === null ? null : (await connector.pullWeights(ref)).values;
+}
+
+/** Where x_t's weights are (see baseWeights), without reading them. */
+export async function baseWeightsRef(connector: MetadataConnector, model: FederatedModel, parent: ModelAggregate | null): Promise<WeightsRef | null> {
+  if (parent !== null) return parent.weights;
   if (model.currentArtifact === null) return null;
   const artifact = await connector.pullModelArtifactRecord(model.currentArtifact);
-  return artifact === null ? null : (await connector.pullWeights(artifact.weights)).values;
+  return artifact === null ? null : artifact.weights;
 }
 
 /** The levels of the aggregates the updates trained from. */

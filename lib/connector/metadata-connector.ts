@@ -12,6 +12,7 @@ import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate
 import type { DatabaseLayout } from '../db/layout';
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
 import type { DeletedModel } from './mongo/deletion';
+import type { ShardItem, ShardManifest, ShardReduction } from '../aggregation/shard-manifest';
 import type { FederatedModelChanges } from './mongo/models';
 import type { ModelUpdateUpload, NewModelUpdateUpload } from './mongo/uploads';
 
@@ -260,10 +261,52 @@ export interface MetadataConnector {
     modelUpdates: readonly ModelUpdate[],
     blockValues: number,
     visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
+    range?: { readonly start: number; readonly end: number },
   ): Promise<void>;
   /** Stores a server optimizer's state under a fresh key (never over another's). */
   putOptimizerState(model: number, optimizer: ServerOptimizerName, state: OptimizerState): Promise<OptimizerStateRef>;
   pullOptimizerState(ref: OptimizerStateRef): Promise<OptimizerState>;
+  // --- Sharded aggregation (issue #14) --------------------------------------------------------
+  /** Writes a sharded run's manifest and the shard list its Map reads; answers their keys. */
+  putShardManifest(manifest: ShardManifest): Promise<{ bucket: string; manifest: string; shardList: string }>;
+  /** The run's manifest, or null when it wrote none. */
+  pullShardManifest(model: number, run: string): Promise<ShardManifest | null>;
+  /** The shard list under `key` (what the Distributed Map's ItemReader reads on AWS). */
+  pullShardItems(key: string): Promise<ShardItem[]>;
+  /** Weights that HEAD shows missing or of the wrong size, by their index in `refs`, with the reason. */
+  findUnreadableWeights(refs: readonly WeightsRef[]): Promise<Map<number, string>>;
+  /** Starts the multipart uploads of a sharded run (the aggregate; the optimizer state when there is one). */
+  startShardedUploads(
+    model: number,
+    options: { readonly optimizerState: boolean; readonly shards: number },
+  ): Promise<{ aggregate: { key: string; uploadId: string }; optimizerState: { key: string; uploadId: string | null } | null }>;
+  /** streamModelUpdateWeightBlocks over references (a shard's manifest holds references, not documents). */
+  streamWeightBlocks(
+    refs: readonly WeightsRef[],
+    blockValues: number,
+    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
+    range?: { readonly start: number; readonly end: number },
+  ): Promise<void>;
+  /** Values [start, end) of each set of weights (ranged GETs), handed to `visit` in the order given. */
+  streamWeightRanges(
+    refs: readonly WeightsRef[],
+    range: { readonly start: number; readonly end: number },
+    visit: (values: Float32Array | Float64Array, index: number) => void,
+  ): Promise<void>;
+  readWeightsRange(ref: WeightsRef, start: number, length: number): Promise<Float64Array>;
+  readOptimizerStateRange(ref: OptimizerStateRef, start: number, length: number): Promise<OptimizerState>;
+  uploadShardPart(key: string, uploadId: string, partNumber: number, values: Float64Array): Promise<void>;
+  putFloat64Object(key: string, values: Float64Array): Promise<void>;
+  /** Completes the run's uploads, hashes the objects and records the aggregate (`beforeRecord` runs right before: the lease check). */
+  completeShardedAggregate(manifest: ShardManifest, record: AggregateStrategy | null, beforeRecord: () => Promise<void>): Promise<ModelAggregate>;
+  /** A shard's partial sums of a two-pass strategy's first Map (float64 counts), beside the manifest. */
+  putShardMeasure(model: number, run: string, shard: number, windows: Float64Array): Promise<void>;
+  pullShardMeasure(model: number, run: string, shard: number, length: number): Promise<Float64Array>;
+  /** What the reduce step found, for the second Map and the completing task. */
+  putShardReduction(model: number, run: string, reduction: ShardReduction): Promise<void>;
+  pullShardReduction(model: number, run: string): Promise<ShardReduction>;
+  /** Aborts a failed sharded run's uploads (none, or already gone: fine). */
+  abortShardedUploads(model: number, run: string): Promise<{ aborted: number }>;
 }
 
 export interface Page {

@@ -121,6 +121,12 @@ export interface ObjectStore {
   /** Joins the parts (in `partNumber` order) into the object. */
   completeMultipart(key: string, uploadId: string, parts: readonly UploadedPart[]): Promise<void>;
 
+  /**
+   * The parts uploaded so far, in `partNumber` order (every page of S3's ListParts). An upload
+   * that was completed or aborted is `ObjectNotFoundError`.
+   */
+  listParts(key: string, uploadId: string): Promise<(UploadedPart & { readonly size: number })[]>;
+
   /** Abandons a multipart upload and frees its parts; an unknown upload id is fine. */
   abortMultipart(key: string, uploadId: string): Promise<void>;
 }

@@ -10,6 +10,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListPartsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -325,6 +326,28 @@ class S3ObjectStore implements ObjectStore {
     } catch (error) {
       rethrow(error, this.bucket, key);
     }
+  }
+
+  async listParts(key: string, uploadId: string): Promise<(UploadedPart & { size: number })[]> {
+    const parts: (UploadedPart & { size: number })[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      let response;
+      try {
+        response = await this.client.send(
+          new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, ...(marker === undefined ? {} : { PartNumberMarker: marker }) }),
+        );
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchUpload') throw new ObjectNotFoundError(key, { cause: error });
+        rethrow(error, this.bucket, key);
+      }
+      for (const part of response.Parts ?? []) {
+        if (part.PartNumber !== undefined && part.ETag !== undefined) parts.push({ partNumber: part.PartNumber, etag: part.ETag, size: part.Size ?? 0 });
+      }
+      if (response.IsTruncated !== true || response.NextPartNumberMarker === undefined) break;
+      marker = String(response.NextPartNumberMarker);
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {

@@ -48,7 +48,7 @@ describe('serverless package (no AWS account)', () => {
 
   it('emits every function on nodejs22.x, one bundle each', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(25);
+    expect(functions.length).toBe(31);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe('nodejs22.x');
   });
 
@@ -57,13 +57,42 @@ describe('serverless package (no AWS account)', () => {
     const [text, substitutions] = (machine!.Properties.DefinitionString as { 'Fn::Sub': [string, Record<string, unknown>] })['Fn::Sub'];
     const deployed = JSON.parse(text) as typeof definition;
     expect(Object.keys(deployed.States)).toEqual(Object.keys(definition.States));
-    const tasks = Object.values(definition.States).filter((state) => state.Type === 'Task');
+    type AnyState = { Type: string; ItemProcessor?: { States: Record<string, AnyState> } };
+    const flatten = (states: Record<string, AnyState>): AnyState[] =>
+      Object.values(states).flatMap((state) => [state, ...(state.ItemProcessor === undefined ? [] : flatten(state.ItemProcessor.States))]);
+    const tasks = flatten(definition.States as Record<string, AnyState>).filter((state) => state.Type === 'Task');
+    // The shard tasks inside the Maps (issue #14) are bound too.
+    expect(tasks.length).toBeGreaterThan(Object.values(definition.States).filter((state) => state.Type === 'Task').length);
     const bound = new Set(Object.values(substitutions).map((value) => JSON.stringify(value)));
     for (const task of tasks) {
       const [fn] = (task as unknown as { Resource: { 'Fn::GetAtt': [string, string] } }).Resource['Fn::GetAtt'];
       const logicalId = `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`;
       expect(bound).toContain(JSON.stringify({ 'Fn::GetAtt': [logicalId, 'Arn'] }));
     }
+  });
+
+  it('runs the shards as Distributed Maps whose ItemReader reads the shard list from the weights bucket (issue #14)', () => {
+    const [machine] = ofType('AWS::StepFunctions::StateMachine');
+    const [text, substitutions] = (machine!.Properties.DefinitionString as { 'Fn::Sub': [string, Record<string, unknown>] })['Fn::Sub'];
+    const deployed = JSON.parse(text) as { States: Record<string, Record<string, unknown>> };
+    for (const name of ['MeasureShards', 'AggregateShards']) {
+      const map = deployed.States[name] as {
+        ItemReader: { Resource: string; Parameters: { Bucket: string; 'Key.$': string } };
+        ItemProcessor: { ProcessorConfig: { Mode: string } };
+        MaxConcurrency: number;
+      };
+      expect(map.ItemProcessor.ProcessorConfig.Mode).toBe('DISTRIBUTED');
+      expect(map.ItemReader.Resource).toBe('arn:aws:states:::s3:getObject');
+      expect(map.ItemReader.Parameters['Key.$']).toBe('$.plan.shard_list');
+      const bucket = /^\$\{(\w+)\}$/.exec(map.ItemReader.Parameters.Bucket)?.[1];
+      expect(bucket === undefined ? map.ItemReader.Parameters.Bucket : substitutions[bucket]).toEqual({ Ref: 'WeightsBucket' });
+      expect(map.MaxConcurrency).toBeGreaterThan(1);
+    }
+    // Its role may read the shard list and start the Map's child executions.
+    const role = template.Resources[(machine!.Properties.RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]]!;
+    const actions = JSON.stringify(role.Properties.Policies);
+    expect(actions).toContain('s3:GetObject');
+    expect(actions).toContain('states:StartExecution');
   });
 
   it('emits the every-minute schedule and the HTTP routes', () => {
@@ -109,7 +138,7 @@ describe('serverless package (no AWS account)', () => {
       const names = files.map((file) => file.name);
       expect(names).toEqual(expect.arrayContaining(['cloudformation-template-update-stack.json', 'serverless-state.json']));
       // Every function's bundle was opened (a zip that could not be read would have thrown).
-      expect(names.filter((name) => /\.zip:functions\/.*\.js$/.test(name))).toHaveLength(25);
+      expect(names.filter((name) => /\.zip:functions\/.*\.js$/.test(name))).toHaveLength(31);
       for (const file of files) {
         for (const part of [SENTINEL_URI, SENTINEL.user, SENTINEL.password, SENTINEL.host]) {
           expect({ file: file.name, found: file.data.includes(part) }).toEqual({ file: file.name, found: false });
@@ -235,6 +264,13 @@ describe('serverless package (no AWS account)', () => {
       completeAggregationRun: DATABASE,
       aggregateUpdates: [...DATABASE, ...WRITE_WEIGHTS],
       failAggregationRun: DATABASE,
+      // Sharded aggregation (issue #14): the manifest, ranged reads, parts of a multipart upload.
+      planAggregation: [...DATABASE, ...WRITE_WEIGHTS],
+      measureShard: [...DATABASE, ...WRITE_WEIGHTS],
+      reduceShardMeasures: [...DATABASE, ...WRITE_WEIGHTS],
+      aggregateShard: [...DATABASE, ...WRITE_WEIGHTS],
+      completeShardedAggregation: [...DATABASE, ...READ_WEIGHTS, 's3:PutObject', 's3:ListMultipartUploadParts'],
+      discardShardedAggregation: [...DATABASE, ...READ_WEIGHTS, 's3:AbortMultipartUpload'],
       // On AWS it asks Step Functions only (the database holds the local executor's records).
       describeAggregationRun: ['states:DescribeExecution'],
       startScheduledAggregations: [...DATABASE, ...START_RUNS],

@@ -6,6 +6,8 @@
  * on every coordinate; the aggregate is x_t + that mean.
  */
 
+import { ExactSums, SUM_CHUNK_VALUES } from '../exact-sum';
+
 type Values = Float32Array | Float64Array;
 
 /** ‖values − base‖₂ (base null: ‖values‖₂), in float64. */
@@ -20,6 +22,35 @@ export function deltaNorm(values: Values, base: Float64Array | null): number {
     }
   }
   return Math.sqrt(sum);
+}
+
+/**
+ * Adds ‖values − base‖₂² to `sums[index]`: the squares of each chunk of SUM_CHUNK_VALUES
+ * coordinates summed in float64, the chunks' sums added exactly. `values` must start on a chunk
+ * edge (a whole model, or a shard of a two-pass plan), so that a model's norm is the same, bit for
+ * bit, whether it is taken whole or shard by shard and merged (issue #14).
+ */
+export function addDeltaSquares(values: Values, base: Float64Array | null, sums: ExactSums, index: number): void {
+  for (let start = 0; start < values.length; start += SUM_CHUNK_VALUES) {
+    const end = Math.min(values.length, start + SUM_CHUNK_VALUES);
+    let sum = 0;
+    if (base === null) {
+      for (let j = start; j < end; j += 1) sum += values[j]! * values[j]!;
+    } else {
+      for (let j = start; j < end; j += 1) {
+        const d = values[j]! - base[j]!;
+        sum += d * d;
+      }
+    }
+    sums.add(index, sum);
+  }
+}
+
+/** ‖values − base‖₂ as the aggregation computes it (addDeltaSquares, exact across chunks). */
+export function deltaNormExact(values: Values, base: Float64Array | null): number {
+  const sums = new ExactSums(1);
+  addDeltaSquares(values, base, sums, 0);
+  return Math.sqrt(sums.value(0));
 }
 
 /** The factor that brings a delta of L2 norm `norm` within `clipNorm`: min(1, C / norm). */

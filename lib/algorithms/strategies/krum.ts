@@ -8,6 +8,8 @@
  * over the model): O(n² P) time, O(n² + n × block) memory.
  */
 
+import { ExactSums, SUM_CHUNK_VALUES } from '../exact-sum';
+
 type Values = Float32Array | Float64Array;
 
 /**
@@ -15,13 +17,16 @@ type Values = Float32Array | Float64Array;
  * stay in the CPU's cache while all n²/2 pairs pass over them, so the block is read from memory
  * about once rather than once per pair (at n = 100 and P = 1M, 80 GB of memory traffic).
  */
-export const DISTANCE_TILE_VALUES = 512;
+export const DISTANCE_TILE_VALUES = SUM_CHUNK_VALUES;
 
 /**
  * distances[i·n + j] += Σ_k (columns[i][k] − columns[j][k])², for i < j and k < length (the upper
- * triangle; `krumScores` reads it symmetrically). Differences and sums are float64.
+ * triangle; `krumScores` reads it symmetrically). Differences and sums are float64. With
+ * ExactSums, each tile's sum is added exactly: when every block starts on a tile edge (blocks
+ * and shards of multiples of DISTANCE_TILE_VALUES), the distances are the same, bit for bit,
+ * however the coordinates were split (issue #14).
  */
-export function accumulateSquaredDistances(columns: readonly Values[], length: number, distances: Float64Array): void {
+export function accumulateSquaredDistances(columns: readonly Values[], length: number, distances: Float64Array | ExactSums): void {
   const n = columns.length;
   for (let start = 0; start < length; start += DISTANCE_TILE_VALUES) {
     const end = Math.min(length, start + DISTANCE_TILE_VALUES);
@@ -51,10 +56,18 @@ export function accumulateSquaredDistances(columns: readonly Values[], length: n
           const d = a[k]! - b[k]!;
           s0 += d * d;
         }
-        distances[i * n + j]! += s0 + s1 + (s2 + s3);
+        if (distances instanceof ExactSums) distances.add(i * n + j, s0 + s1 + (s2 + s3));
+        else distances[i * n + j]! += s0 + s1 + (s2 + s3);
       }
     }
   }
+}
+
+/** The pairwise squared distances of exact sums, as `krumScores` reads them. */
+export function exactDistances(sums: ExactSums, n: number): Float64Array {
+  const distances = new Float64Array(n * n);
+  for (let i = 0; i < n; i += 1) for (let j = i + 1; j < n; j += 1) distances[i * n + j] = sums.value(i * n + j);
+  return distances;
 }
 
 /** Each update's Krum score: the sum of its n − f − 2 smallest squared distances to the others. */

@@ -121,6 +121,28 @@ async function insertAggregate(
 }
 
 /**
+ * Records a run's aggregate whose bytes are already in the store (a sharded run's completed
+ * multipart upload): the same checks of the parent and the same one-aggregate-per-run rule as
+ * the single task's post.
+ */
+export async function insertRunAggregateForStoredWeights(
+  context: ConnectorContext,
+  model: Ref,
+  parentAgg: Ref | null,
+  ref: WeightsRef,
+  run: string,
+  strategy?: AggregateStrategy,
+): Promise<ModelAggregate> {
+  const found = await requireModel(context, model);
+  const parent = parentAgg === null ? null : await requireAggregateOfModel(context, parentAgg, found.id, 'parent_agg');
+  const runId = parseArgument(OptionalRunSchema, run, 'run')!;
+  const { modelAggregates } = await context.collections();
+  const written = await modelAggregates.findOne({ federatedModel: found.id, run: runId });
+  if (written !== null) return toModelAggregate(written);
+  return insertAggregateDocument(context, found.id, parent, ref, runId, strategy);
+}
+
+/**
  * The aggregate's document, for bytes already in the store. Then the model's expected shape
  * becomes the aggregate's, so that updates for the next round are checked against it.
  */

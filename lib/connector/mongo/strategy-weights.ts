@@ -15,16 +15,20 @@ export const BLOCK_READ_CONCURRENCY = 8;
  * Reads the updates block by block of `blockValues` coordinates, each update's part of a block
  * with one ranged GET into a buffer of its own that every block reuses, and hands the block to
  * `visit` as one column per update (in the order of `refs`). Memory: N × blockValues × 8 bytes,
- * never N × P. Every update must hold the same number of values; dtypes may differ.
+ * never N × P. Every update must hold the same number of values; dtypes may differ. With `range`,
+ * only values [range.start, range.end) are read (a shard's, issue #14); `start` stays absolute.
  */
 export async function streamWeightBlocks(
   context: ConnectorContext,
   refs: readonly WeightsRef[],
   blockValues: number,
   visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
+  range?: { readonly start: number; readonly end: number },
 ): Promise<void> {
   if (refs.length === 0) return;
   const total = refs[0]!.length;
+  const first = range?.start ?? 0;
+  const last = range?.end ?? total;
   for (const ref of refs) {
     if (ref.length !== total) throw new AggregationError(`updates hold ${total} and ${ref.length} values`);
     if (ref.byteSize !== ref.length * BYTES_PER_VALUE[ref.dtype]) {
@@ -32,11 +36,12 @@ export async function streamWeightBlocks(
     }
   }
   if (!Number.isInteger(blockValues) || blockValues < 1) throw new RangeError(`block of ${blockValues} values`);
+  if (range !== undefined && (first < 0 || last > total || first >= last)) throw new RangeError(`values ${first}-${last} of ${total}`);
   const store = context.store();
-  const block = Math.min(blockValues, total);
+  const block = Math.min(blockValues, last - first);
   const buffers = refs.map((ref) => allocateWeightsBuffer(block * BYTES_PER_VALUE[ref.dtype]));
-  for (let start = 0; start < total; start += block) {
-    const length = Math.min(block, total - start);
+  for (let start = first; start < last; start += block) {
+    const length = Math.min(block, last - start);
     let next = 0;
     const worker = async () => {
       while (next < refs.length) {

@@ -58,6 +58,12 @@ describe('the aggregation state machine', () => {
         'failAggregationRun',
         'pullFederatedModelWId',
         'pullLatestModelAggregate',
+        'planAggregation',
+        'measureShard',
+        'reduceShardMeasures',
+        'aggregateShard',
+        'completeShardedAggregation',
+        'discardShardedAggregation',
       ]),
     );
     expect(definition.StartAt).toBe('AcquireLease');

@@ -119,7 +119,13 @@ describe('the object store on the local S3 server', () => {
       store.uploadPart('weights/parts', uploadId, 1, parts[0]!),
       store.uploadPart('weights/parts', uploadId, 2, chunked(parts[1]!), { contentLength: parts[1]!.length }),
     ]);
-    await store.completeMultipart('weights/parts', uploadId, uploaded);
+    // ListParts tells the parts in order with their sizes (what a sharded run's completion checks).
+    const listed = await store.listParts('weights/parts', uploadId);
+    expect(listed.map((part) => [part.partNumber, part.size])).toEqual([[1, 5 * MiB], [2, 5 * MiB], [3, 1234]]);
+    await store.completeMultipart('weights/parts', uploadId, listed);
+    // A completed upload has no parts left to list.
+    await expect(store.listParts('weights/parts', uploadId)).rejects.toMatchObject({ name: 'ObjectNotFoundError' });
+    expect(uploaded).toHaveLength(3);
     const whole = Buffer.concat(parts);
     expect(sha256(await buffer(await store.getStream('weights/parts')))).toBe(sha256(whole));
   });
