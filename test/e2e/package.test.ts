@@ -93,6 +93,12 @@ describe('serverless package (no AWS account)', () => {
     const actions = JSON.stringify(role.Properties.Policies);
     expect(actions).toContain('s3:GetObject');
     expect(actions).toContain('states:StartExecution');
+    // ... and describe and stop them: their ARNs are execution:<state machine>/<label>:<id>.
+    const statements = (role.Properties.Policies as { PolicyDocument: { Statement: { Action: string[]; Resource: unknown }[] } }[]).flatMap(
+      (policy) => policy.PolicyDocument.Statement,
+    );
+    const children = statements.find((statement) => /:execution:fma-serverless-\w+-aggregation\/\*/.test(JSON.stringify(statement.Resource)));
+    expect(children?.Action).toEqual(['states:DescribeExecution', 'states:StopExecution']);
   });
 
   it('emits the every-minute schedule and the HTTP routes', () => {
