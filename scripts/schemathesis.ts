@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { create } from '../lib/connector';
 import { resolveDatabase } from './database/resolve-database';
-import { resolveObjectStore } from './object-store/resolve-object-store';
+import { objectStoreEnv, resolveObjectStore } from './object-store/resolve-object-store';
 import { startOffline } from './offline';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -77,12 +77,7 @@ async function main(): Promise<number> {
         MONGODB_URI: database.uri,
         MONGODB_DB_NAME: dbName,
         AGGREGATION_EXECUTOR: 'local',
-        S3_ENDPOINT: store.endpoint,
-        S3_BUCKET: store.bucket,
-        S3_REGION: store.region,
-        ...(store.credentials === undefined
-          ? {}
-          : { AWS_ACCESS_KEY_ID: store.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: store.credentials.secretAccessKey }),
+        ...objectStoreEnv(store),
       },
       esbuildWorkFolder: '.esbuild/schemathesis',
       readyTimeoutMs: 280_000,

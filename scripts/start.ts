@@ -5,7 +5,7 @@
  */
 import { create } from '../lib/connector';
 import { resolveDatabase } from './database/resolve-database';
-import { resolveObjectStore } from './object-store/resolve-object-store';
+import { objectStoreEnv, resolveObjectStore } from './object-store/resolve-object-store';
 import { startOffline } from './offline';
 
 async function main(): Promise<void> {
@@ -31,12 +31,7 @@ async function main(): Promise<void> {
       env: {
         MONGODB_URI: database.uri,
         AGGREGATION_EXECUTOR: 'local',
-        S3_ENDPOINT: store.endpoint,
-        S3_BUCKET: store.bucket,
-        S3_REGION: store.region,
-        ...(store.credentials === undefined
-          ? {}
-          : { AWS_ACCESS_KEY_ID: store.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: store.credentials.secretAccessKey }),
+        ...objectStoreEnv(store),
       },
       httpPort: Number(process.env.PORT ?? 3000),
       lambdaPort: Number(process.env.LAMBDA_PORT ?? 3002),

@@ -38,6 +38,18 @@ export interface ResolvedObjectStore {
 
 type Log = (message: string) => void;
 
+/** What the functions need to reach a resolved store: the S3_* settings and, for a local server, its credentials. */
+export function objectStoreEnv(store: ResolvedObjectStore): Record<string, string> {
+  return {
+    S3_ENDPOINT: store.endpoint,
+    S3_BUCKET: store.bucket,
+    S3_REGION: store.region,
+    ...(store.credentials === undefined
+      ? {}
+      : { AWS_ACCESS_KEY_ID: store.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: store.credentials.secretAccessKey }),
+  };
+}
+
 const projectRoot = path.resolve(__dirname, '..', '..');
 const launcherSource = path.join(projectRoot, 'scripts', 'object-store', 'gofakes3');
 const launcherBinary = path.join(projectRoot, '.cache', 'object-store-launcher');

@@ -8,7 +8,7 @@ import { ObjectNotFoundError } from '../../store';
 import { allocateWeightsBuffer, BYTES_PER_VALUE, float64Bytes, valuesView, type WeightsDtype, type WeightsRef } from '../../weights';
 import { insertRunAggregateForStoredWeights, pullModelAggregate } from './aggregates';
 import type { ConnectorContext } from './context';
-import { newWeightsKey } from './weights';
+import { newWeightsKey, readInOrder } from './weights';
 
 // The object-store side of sharded aggregation (issue #14): the run's manifest, ranged reads of a
 // coordinate range, the parts of the multipart uploads, and completing or abandoning them.
@@ -104,25 +104,13 @@ export async function streamWeightRanges(
   concurrency = 4,
 ): Promise<void> {
   const length = range.end - range.start;
-  const free = Array.from({ length: Math.min(concurrency, refs.length) }, () => allocateWeightsBuffer(length * 8));
-  const reads: Promise<Uint8Array>[] = [];
-  let started = 0;
-  const startNext = () => {
-    const index = started;
-    const ref = refs[index]!;
-    const buffer = free.pop()!;
-    started += 1;
-    reads[index] = readRange(context, ref.key, ref.dtype, ref.length, range.start, length, buffer).then(() => buffer);
-    reads[index].catch(() => undefined);
-  };
-  while (free.length > 0 && started < refs.length) startNext();
-  for (let index = 0; index < refs.length; index += 1) {
-    const buffer = await reads[index]!;
-    visit(valuesView(buffer, refs[index]!.dtype, length), index);
-    free.push(buffer);
-    delete reads[index];
-    if (started < refs.length) startNext();
-  }
+  await readInOrder(
+    refs.length,
+    concurrency,
+    length * 8,
+    (index, buffer) => readRange(context, refs[index]!.key, refs[index]!.dtype, refs[index]!.length, range.start, length, buffer),
+    (buffer, index) => visit(valuesView(buffer, refs[index]!.dtype, length), index),
+  );
 }
 
 async function readRange(

@@ -83,38 +83,58 @@ export async function streamWeights(
   if (refs.length === 0) return;
   const store = context.store();
   const largest = Math.max(...refs.map((ref) => ref.byteSize));
-  const free = Array.from({ length: Math.min(concurrency, refs.length) }, () => allocateWeightsBuffer(largest));
+  await readInOrder(
+    refs.length,
+    concurrency,
+    largest,
+    async (index, buffer) => {
+      const ref = refs[index]!;
+      let read: number;
+      try {
+        read = await store.readInto(ref.key, buffer.subarray(0, ref.byteSize));
+      } catch (error) {
+        // A missing object never comes back; a store that is away (DependencyError) may.
+        if (error instanceof ObjectNotFoundError) throw new UnreadableWeightsError(`Stored weights ${ref.key} are missing`, index);
+        throw error;
+      }
+      if (read !== ref.byteSize) {
+        throw new UnreadableWeightsError(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`, index);
+      }
+    },
+    (buffer, index) => visit(valuesView(buffer, refs[index]!.dtype, refs[index]!.length), index),
+  );
+}
+
+/**
+ * Reads `count` objects with `read`, at most `concurrency` in flight, each into one of as many
+ * reused buffers of `bufferBytes`, and hands each buffer to `visit` in index order. Memory is
+ * concurrency × bufferBytes, whatever the count; the order makes sums over them reproducible.
+ */
+export async function readInOrder(
+  count: number,
+  concurrency: number,
+  bufferBytes: number,
+  read: (index: number, buffer: Uint8Array) => Promise<void>,
+  visit: (buffer: Uint8Array, index: number) => void,
+): Promise<void> {
+  const free = Array.from({ length: Math.min(concurrency, count) }, () => allocateWeightsBuffer(bufferBytes));
   const reads: Promise<Uint8Array>[] = [];
   let started = 0;
   const startNext = () => {
     const index = started;
-    const ref = refs[index]!;
     const buffer = free.pop()!;
     started += 1;
-    reads[index] = store.readInto(ref.key, buffer.subarray(0, ref.byteSize)).then(
-      (read) => {
-        if (read !== ref.byteSize) {
-          throw new UnreadableWeightsError(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`, index);
-        }
-        return buffer;
-      },
-      (error: unknown) => {
-        // A missing object never comes back; a store that is away (DependencyError) may.
-        if (error instanceof ObjectNotFoundError) throw new UnreadableWeightsError(`Stored weights ${ref.key} are missing`, index);
-        throw error;
-      },
-    );
+    reads[index] = read(index, buffer).then(() => buffer);
     // Awaited in order below; until then a failure must not count as unhandled.
     reads[index].catch(() => undefined);
   };
-  while (free.length > 0 && started < refs.length) startNext();
-  for (let index = 0; index < refs.length; index += 1) {
-    const ref = refs[index]!;
+  while (free.length > 0 && started < count) startNext();
+  for (let index = 0; index < count; index += 1) {
     const buffer = await reads[index]!;
-    visit(valuesView(buffer, ref.dtype, ref.length), index);
+    visit(buffer, index);
     free.push(buffer);
     delete reads[index];
-    if (started < refs.length) startNext();
+    if (started < count) startNext();
   }
 }
 
