@@ -7,7 +7,7 @@ import { handler as router } from '../../../functions/api/router';
 import { settleLocalRuns } from '../../../functions/aggregation/start-run';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { closeMongoClient } from '../../../lib/db/client';
-import httpEvent from '../../fixtures/events/http-api-post.json';
+import { apiGatewayEvent } from '../../helpers/api-gateway-event';
 import { testMongoUri, useTestDatabase } from '../../helpers/database';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
@@ -38,20 +38,9 @@ describe('the API answers as its OpenAPI description says', () => {
     const headers: Record<string, string> = { 'content-type': 'application/json', host: 'api.example.com', ...options.headers };
     if (options.token !== undefined) headers.authorization = `Token ${options.token}`;
     if (options.client !== undefined) headers['client-uuid'] = options.client;
-    const [rawPath, rawQueryString = ''] = route.split('?');
-    const event = {
-      ...httpEvent,
-      routeKey: 'ANY /api/v1/{proxy+}',
-      rawPath,
-      rawQueryString,
-      headers,
-      requestContext: { ...httpEvent.requestContext, routeKey: 'ANY /api/v1/{proxy+}', http: { ...httpEvent.requestContext.http, method, path: rawPath } },
-      pathParameters: { proxy: rawPath!.slice('/api/v1/'.length) },
-      queryStringParameters: rawQueryString === '' ? undefined : Object.fromEntries(new URLSearchParams(rawQueryString)),
-      // Strings as API Gateway sends them; other values as serverless-offline passes bare JSON scalars.
-      body: options.body === undefined || typeof options.body !== 'string' ? options.body : options.body,
-      isBase64Encoded: false,
-    } as unknown as APIGatewayProxyEventV2;
+    const [path, query] = route.split('?');
+    // Strings as API Gateway sends them; other values as serverless-offline passes bare JSON scalars.
+    const event = apiGatewayEvent({ method, path: path!, headers, body: options.body, query });
     const response = (await (router as unknown as Handler)(event, context)) as APIGatewayProxyStructuredResultV2;
     await settleLocalRuns();
     const text = typeof response.body === 'string' ? response.body : '';

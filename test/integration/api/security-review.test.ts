@@ -5,7 +5,7 @@ import { handler as router } from '../../../functions/api/router';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { closeMongoClient } from '../../../lib/db/client';
 import { WEIGHTS_LIMITS } from '../../../lib/weights';
-import httpEvent from '../../fixtures/events/http-api-post.json';
+import { apiGatewayEvent } from '../../helpers/api-gateway-event';
 import { testMongoUri, useTestDatabase } from '../../helpers/database';
 import { snapshotDatabase } from '../../helpers/snapshot';
 
@@ -40,19 +40,12 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
     const headers: Record<string, string> = { 'content-type': 'application/json', host: 'api.example.com' };
     if (options.token !== undefined) headers.authorization = `Token ${options.token}`;
     if (options.client !== undefined) headers['client-uuid'] = options.client;
-    const routeKey = path.startsWith('/api/v1/') ? 'ANY /api/v1/{proxy+}' : `${method} ${path}`;
-    const event = {
-      ...httpEvent,
-      routeKey,
-      rawPath: path,
-      rawQueryString: '',
+    const event = apiGatewayEvent({
+      method,
+      path,
       headers,
-      requestContext: { ...httpEvent.requestContext, routeKey, http: { ...httpEvent.requestContext.http, method, path } },
-      pathParameters: path.startsWith('/api/v1/') ? { proxy: path.slice('/api/v1/'.length) } : undefined,
-      queryStringParameters: undefined,
       body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-      isBase64Encoded: false,
-    } as unknown as APIGatewayProxyEventV2;
+    });
     const handler = (path.startsWith('/api/v1/') ? router : runNow) as unknown as Handler;
     const response = (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
     // Runs go on in the background; each request here is taken to its end, runs included.
