@@ -5,10 +5,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { handler as runNow } from '../../../functions/aggregation/run-now';
 import { handler as router } from '../../../functions/api/router';
 import { settleLocalRuns } from '../../../functions/aggregation/start-run';
-import { MongoMetadataConnector } from '../../../lib/connector';
-import { closeMongoClient } from '../../../lib/db/client';
 import { apiGatewayEvent } from '../../helpers/api-gateway-event';
-import { testMongoUri, useTestDatabase } from '../../helpers/database';
+import { useHandlerDatabase } from '../../helpers/database';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
 const context = { functionName: 'api', awsRequestId: 'req-1' } as Context;
@@ -20,19 +18,14 @@ const committed = JSON.parse(readFileSync(path.resolve(__dirname, '../../../open
  * route and status; and what schemathesis found is fixed (405 with Allow, bare JSON scalars).
  */
 describe('the API answers as its OpenAPI description says', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let token: string;
   const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
 
   beforeAll(async () => {
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
     process.env.AGGREGATION_EXECUTOR = 'local';
-    const connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
-    token = (await connector.createDeveloper('contract')).token;
+    token = (await database.connector.createDeveloper('contract')).token;
   });
-  afterAll(() => closeMongoClient());
 
   async function api(method: string, route: string, options: { token?: string; client?: string; body?: unknown; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { 'content-type': 'application/json', host: 'api.example.com', ...options.headers };

@@ -2,11 +2,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { handler as runNow } from '../../../functions/aggregation/run-now';
 import { settleLocalRuns } from '../../../functions/aggregation/start-run';
 import { handler as router } from '../../../functions/api/router';
-import { MongoMetadataConnector } from '../../../lib/connector';
-import { closeMongoClient } from '../../../lib/db/client';
 import { WEIGHTS_LIMITS } from '../../../lib/weights';
 import { apiGatewayEvent } from '../../helpers/api-gateway-event';
-import { testMongoUri, useTestDatabase } from '../../helpers/database';
+import { useHandlerDatabase } from '../../helpers/database';
 import { snapshotDatabase } from '../../helpers/snapshot';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
@@ -20,21 +18,15 @@ const context = { functionName: 'api', awsRequestId: 'req-1' } as Context;
  * all (counters included).
  */
 describe('issue #17: credentials, partial writes, crashing and poisoning inputs', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let alice: string;
   let bob: string;
 
   beforeAll(async () => {
-    // The handlers' shared connection reads these when first used.
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
     process.env.AGGREGATION_EXECUTOR = 'local';
-    const connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
-    alice = (await connector.createDeveloper('alice')).token;
-    bob = (await connector.createDeveloper('bob')).token;
+    alice = (await database.connector.createDeveloper('alice')).token;
+    bob = (await database.connector.createDeveloper('bob')).token;
   });
-  afterAll(() => closeMongoClient());
 
   async function api(method: string, path: string, options: { token?: string; client?: string; body?: unknown; raw?: string } = {}) {
     const headers: Record<string, string> = { 'content-type': 'application/json', host: 'api.example.com' };
