@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { Id, Run } from '../../lib/api/operation-fields';
 import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
+import { ReasonSchema } from '../../lib/entities';
 import { createHandler } from '../../lib/http/handler';
 
-export const input = z.strictObject({ model: Id, run: Run, reason: z.string().max(1_000).optional() });
+export const input = z.strictObject({ model: Id, run: Run, reason: ReasonSchema.optional() });
 
 /**
  * After a failure past the claim, settles the run from the database (no id list needed): if it

@@ -3,6 +3,7 @@ import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertModelJson, modelFields, requireExistingClients } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
+import { ModelNameSchema } from '../../lib/entities';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { parseWeights } from '../../lib/weights';
@@ -12,7 +13,7 @@ const JsonSchema = z.record(z.string(), z.unknown()).nullable().default(null);
 
 /** Other keys are ignored (`id`, `current_artifact`, ...), except `developer`, which must be the caller. */
 export const body = drfBody({
-  name: z.string(),
+  name: ModelNameSchema,
   aggregator: z.string(),
   /** The strategy's parameters (issue #11), e.g. `{"beta": 0.1}` for `trimmed_mean`. */
   aggregator_params: z.record(z.string(), z.unknown()).nullable().default(null),

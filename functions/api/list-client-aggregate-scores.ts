@@ -1,4 +1,4 @@
-import { idFilter, LIST_HEADERS, listQuery, listResponse, PAGE_SIZES, stringFilter } from '../../lib/api/lists';
+import { idFilter, LIST_HEADERS, listQuery, listResponse, PAGE_SIZES, clientFilter } from '../../lib/api/lists';
 import { clientAggregateScoreJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
@@ -14,7 +14,7 @@ const doc: RouteDoc = { summary: "A client's own scores, or the scores of a deve
 export const handler = apiRoute(getConnector, { audience: 'any', query: listQuery({ aggregate: 'Only those of this aggregate (an id)', client: 'Only those of this client' }), doc }, async ({ caller, query, event }) => {
   const connector = getConnector();
   const aggregate = idFilter(query, 'aggregate');
-  const client = stringFilter(query, 'client');
+  const client = clientFilter(query, 'client');
   const filter =
     caller!.kind === 'client'
       ? // Another client's scores are none of this one's: the filter then matches nothing.

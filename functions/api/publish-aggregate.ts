@@ -3,13 +3,14 @@ import { requireVisibleAggregate } from '../../lib/api/access';
 import { drfBody } from '../../lib/api/drf-body';
 import { modelArtifactJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
+import { ArtifactVersionSchema } from '../../lib/entities';
 import { ConflictError, ValidationError } from '../../lib/errors';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { ModelArtifactJsonSchema } from '../../lib/api/response-schemas';
 
 /** Reads `version`; other keys are ignored. */
-export const body = drfBody({ version: z.string().trim().min(1).max(100) });
+export const body = drfBody({ version: ArtifactVersionSchema });
 
 const doc: RouteDoc = {
   summary: "Publish an aggregate as the model's current artifact",

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import type { Page, Paged } from '../connector';
+import { ClientIdSchema } from '../entities';
 import { NotFoundError, ValidationError } from '../errors';
 import { respond } from '../http/response';
 
@@ -24,8 +25,15 @@ export const PAGE_SIZES = {
   models: { default: 100, max: 200 },
 } as const satisfies Record<string, PageSizes>;
 
-const positiveInt = (value: string | undefined): number | null =>
-  value !== undefined && /^\s*\+?\d+\s*$/.test(value) && Number(value) > 0 ? Number(value) : null;
+/** The number a string of digits spells (`Infinity` for hundreds of digits), or null for anything else. */
+const digits = (value: string | undefined): number | null =>
+  value !== undefined && /^\s*\+?\d+\s*$/.test(value) ? Number(value) : null;
+
+/** A page or an id: a positive safe integer, else null (400 digits are no page, not a 500). */
+const positiveInt = (value: string | undefined): number | null => {
+  const n = digits(value);
+  return n !== null && n > 0 && Number.isSafeInteger(n) ? n : null;
+};
 
 /** `?ordering=created_on` (oldest first) or `-created_on` (newest first, the default); other fields are ignored, as DRF's OrderingFilter does. */
 function ordering(value: string | undefined): 'newest' | 'oldest' {
@@ -38,8 +46,9 @@ function ordering(value: string | undefined): 'newest' | 'oldest' {
 
 /** The page asked for, as the connector reads it (`page` is checked against the count later). */
 export function pageOf(query: Readonly<Record<string, string | undefined>>, sizes: PageSizes): Page & { readonly last: boolean } {
-  const size = positiveInt(query.page_size);
-  const pageSize = size === null ? sizes.default : Math.min(size, sizes.max);
+  // As DRF: a larger page size than the maximum means the maximum, however many digits it has.
+  const size = digits(query.page_size);
+  const pageSize = size === null || size === 0 ? sizes.default : Math.min(size, sizes.max);
   const order = ordering(query.ordering);
   if (query.page === 'last') return { page: 1, pageSize, order, last: true };
   const page = query.page === undefined ? 1 : positiveInt(query.page);
@@ -118,10 +127,12 @@ export function booleanFilter(query: Readonly<Record<string, string | undefined>
   return undefined;
 }
 
-/** A filter on a string value (`?client=`). */
-export function stringFilter(query: Readonly<Record<string, string | undefined>>, key: string): string | undefined {
+/** A filter on a client (`?client=<uuid>`): 400 unless a UUID, as django-filter answers for a pk that cannot be one. */
+export function clientFilter(query: Readonly<Record<string, string | undefined>>, key: string): string | undefined {
   const value = query[key];
-  return value === undefined || value === '' ? undefined : value;
+  if (value === undefined || value === '') return undefined;
+  if (!ClientIdSchema.safeParse(value).success) throw invalidChoice(key);
+  return value;
 }
 
 function invalidChoice(key: string) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { MetadataConnector } from '../connector';
-import { ClientIdSchema } from '../entities';
+import { ClientIdSchema, ModelNameSchema } from '../entities';
 import { ValidationError } from '../errors';
 import { drfBody } from './drf-body';
 import { assertJsonLimits } from './json-limits';
@@ -14,7 +14,7 @@ const JsonSchema = z.record(z.string(), z.unknown()).nullable();
  * other keys (`id`, `current_artifact`, ...) are ignored.
  */
 export const modelFields = {
-  name: z.string(),
+  name: ModelNameSchema,
   aggregator: z.string(),
   /** The strategy's parameters (issue #11); null: none. */
   aggregator_params: z.record(z.string(), z.unknown()).nullable(),

@@ -7,3 +7,4 @@ export * from './model-aggregate';
 export * from './model-artifact';
 export * from './model-update';
 export * from './update-status';
+export * from './text';

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { booleanFilter, choiceFilter, idFilter, listResponse, pageOf, PAGE_SIZES } from '../../lib/api/lists';
+import { booleanFilter, choiceFilter, clientFilter, idFilter, listResponse, pageOf, PAGE_SIZES } from '../../lib/api/lists';
 import { NotFoundError, ValidationError } from '../../lib/errors';
 
 const event = (rawQueryString: string) =>
@@ -23,6 +23,22 @@ describe('lists as FMA\'s paginators answer them', () => {
   it('answers a page that is not a number 404 "Invalid page."', () => {
     expect(() => pageOf({ page: 'x' }, PAGE_SIZES.updates)).toThrow(NotFoundError);
     expect(() => pageOf({ page: '0' }, PAGE_SIZES.updates)).toThrow('Invalid page.');
+  });
+
+  it('reads numbers of hundreds of digits as DRF does, not as Infinity (a 500 once)', () => {
+    const huge = '9'.repeat(400);
+    expect(() => pageOf({ page: huge }, PAGE_SIZES.updates)).toThrow(NotFoundError);
+    expect(() => pageOf({ page: String(Number.MAX_SAFE_INTEGER + 2) }, PAGE_SIZES.updates)).toThrow('Invalid page.');
+    expect(pageOf({ page: String(Number.MAX_SAFE_INTEGER) }, PAGE_SIZES.updates).page).toBe(Number.MAX_SAFE_INTEGER);
+    expect(pageOf({ page_size: huge }, PAGE_SIZES.updates).pageSize).toBe(20);
+    expect(() => idFilter({ aggregate: huge }, 'aggregate')).toThrow(ValidationError);
+  });
+
+  it('filters by client only with a UUID: anything else is 400, never a query', () => {
+    expect(clientFilter({ client: '6f1c2a44-0b2d-4c43-9a57-1f0e4e0f5a10' }, 'client')).toBe('6f1c2a44-0b2d-4c43-9a57-1f0e4e0f5a10');
+    expect(clientFilter({ client: '' }, 'client')).toBeUndefined();
+    expect(() => clientFilter({ client: 'x\u0000y' }, 'client')).toThrow(ValidationError);
+    expect(() => clientFilter({ client: 'somebody' }, 'client')).toThrow('Select a valid choice');
   });
 
   it('answers a bare array with X-Total-Count and Link headers that keep the filters', async () => {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { allocateIds } from '../../db/counters';
 import type { ClientAggregateScoreDocument, ModelAggregateDocument, ModelArtifactDocument } from '../../db/collections';
 import { isDuplicateKeyError } from '../../db/driver-errors';
-import { ClientIdSchema, type ClientAggregateScore, type FederatedModel, type ModelAggregate, type ModelArtifact } from '../../entities';
+import { ArtifactVersionSchema, ClientIdSchema, type ClientAggregateScore, type FederatedModel, type ModelAggregate, type ModelArtifact } from '../../entities';
 import { AggregateStrategySchema, toStoredAggregateStrategy, type AggregateStrategy } from '../../entities/aggregate-strategy';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { parseWeights, toStoredWeightsRef, weightsToJson, type Weights, type WeightsJson, type WeightsRef } from '../../weights';
@@ -235,7 +235,7 @@ export async function publishModelAggregate(context: ConnectorContext, aggregate
 }
 
 function parseArtifactVersion(version: string): string {
-  return parseArgument(z.string().trim().min(1).max(100), version, 'version');
+  return parseArgument(ArtifactVersionSchema, version, 'version');
 }
 
 /** A version the model has is refused before anything is written (the unique index covers races). */

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID, scryptSync, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { ClientIdSchema } from '../../entities';
+import { ClientIdSchema, DeveloperNameSchema } from '../../entities';
 import { NotFoundError } from '../../errors';
 import type { Ref } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
@@ -61,7 +61,7 @@ export async function createDeveloper(
   context: ConnectorContext,
   name: string,
 ): Promise<{ id: string; name: string; token: string }> {
-  const parsedName = parseArgument(z.string().trim().min(1).max(200), name, 'name');
+  const parsedName = parseArgument(DeveloperNameSchema, name, 'name');
   const { developers } = await context.collections();
   const token = randomBytes(32).toString('hex');
   const id = randomUUID();

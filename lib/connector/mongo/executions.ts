@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { LocalExecutionDocument } from '../../db/collections';
 import { isDuplicateKeyError } from '../../db/driver-errors';
-import { RunIdSchema } from '../../entities';
+import { RunIdSchema, storableDiagnostic } from '../../entities';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 
@@ -37,7 +37,8 @@ export async function recordExecutionStart(context: ConnectorContext, name: stri
 const EndSchema = z.object({
   status: z.enum(['SUCCEEDED', 'FAILED']),
   finalState: z.string().max(200),
-  error: z.string().max(2_000).nullable(),
+  // An error's message may quote a client's input: made storable, never refused.
+  error: z.string().max(2_000).transform(storableDiagnostic).nullable(),
   statesEntered: z.number().int().nonnegative().optional(),
   lambdaInvocations: z.number().int().nonnegative().optional(),
 });

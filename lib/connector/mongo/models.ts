@@ -4,7 +4,7 @@ import { validateRequirement } from '../../algorithms';
 import { parseStrategy } from '../../algorithms/strategies';
 import { allocateIds } from '../../db/counters';
 import type { FederatedModelDocument } from '../../db/collections';
-import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, type FederatedModel } from '../../entities';
+import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, ModelNameSchema, type FederatedModel } from '../../entities';
 import { NotFoundError, ValidationError } from '../../errors';
 import { describeShape, fromStoredShape, sameShape, toStoredShape, type WeightsShape } from '../../weights';
 import type { NewFederatedModel, Page, Paged, Ref, Requirements } from '../metadata-connector';
@@ -18,7 +18,7 @@ import { newestFirstPage, Sequence } from './queries';
 // Federated models (their members are in model-clients.ts).
 
 const NewFederatedModelSchema = z.object({
-  name: z.string().trim().min(1, 'must not be empty').max(200),
+  name: ModelNameSchema,
   developer: z.string().min(1).nullable().default(null),
   clients: z.array(ClientIdSchema).default([]),
   aggregator: z.string().min(1, 'must name an aggregator'),

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { assertUsableByAggregator } from '../../algorithms';
 import { allocateIds } from '../../db/counters';
 import type { ModelUpdateDocument } from '../../db/collections';
-import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, UpdateStatus, type FederatedModel, type ModelUpdate } from '../../entities';
+import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, ReasonSchema, UpdateStatus, type FederatedModel, type ModelUpdate } from '../../entities';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors';
 import { parseWeights, shapeOfWeights, toStoredShape, toStoredWeightsRef, type Weights, type WeightsRef } from '../../weights';
 import type { ClaimResult, NewModelUpdate, Page, Paged, Ref, RunScope, TransitionResult } from '../metadata-connector';
@@ -145,7 +145,7 @@ export async function registerModelUpdatesUseInAggregationComplete(
   const ids = parseIdList(modelUpdates);
   const successful = parseArgument(z.boolean({ error: 'must be true or false' }), isSuccessful, 'is_successful');
   const run = parseArgument(OptionalRunSchema, options.run, 'run');
-  const reason = parseArgument(z.string().max(1_000).optional(), options.reason, 'reason') ?? null;
+  const reason = parseArgument(ReasonSchema.optional(), options.reason, 'reason') ?? null;
   if (ids.length === 0) return { updated: [], notUpdated: [] };
   const model = await requireUpdatesOfOneModel(context, ids, undefined);
 
