@@ -106,3 +106,38 @@ def test_local_training_from_a_client_s_skewed_data_alone_generalises_worse_than
         split.y_test,
     )
     assert local < central - 0.2, (local, central)
+
+
+def service_or_skip() -> tuple[str, str]:
+    base_url, token = os.environ.get("FMA_BASE_URL"), os.environ.get("FMA_DEVELOPER_TOKEN")
+    if not base_url or not token:
+        message = "FMA_BASE_URL and FMA_DEVELOPER_TOKEN name the service to run against (npm start prints the token)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return base_url, token
+
+
+def test_the_short_form_converges_against_the_service() -> None:
+    """8 clients, 6 rounds through the real service, within CI's thresholds."""
+    base_url, token = service_or_skip()
+    from federated_digits import (
+        SHORT_FORM,
+        SHORT_FORM_MAX_GAP,
+        SHORT_FORM_MIN_ACCURACY,
+        Options,
+        check_thresholds,
+        run_federated,
+    )
+
+    options = Options(
+        base_url=base_url, token=token, seed=int(os.environ.get("FMA_DIGITS_SEED", "0")),
+        min_accuracy=SHORT_FORM_MIN_ACCURACY, max_gap=SHORT_FORM_MAX_GAP, **SHORT_FORM,
+    )
+    result = run_federated(options)
+    assert [r.round for r in result.rounds] == list(range(1, SHORT_FORM["rounds"] + 1))
+    # Each round made one new aggregate, the weighted mean of that round's updates (checked in run_federated).
+    assert len({r.aggregate for r in result.rounds}) == SHORT_FORM["rounds"]
+    assert all(r.aggregate_max_abs_error <= 1e-6 for r in result.rounds)
+    assert result.rounds[-1].test_accuracy > result.rounds[0].test_accuracy
+    assert check_thresholds(result, options) == [], (result.final_accuracy, result.central_accuracy)

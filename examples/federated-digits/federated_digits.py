@@ -1,0 +1,411 @@
+"""
+A federated training run that converges, against the real service (issue #23).
+
+The digits of scikit-learn (8 x 8 pixels, 10 classes) are split across N clients by label skew
+(digits_data.py); each client trains a small NumPy MLP (digits_mlp.py) on its own examples and
+sends its weights, with its number of examples, through the Python client `fma_serverless`; the
+service aggregates them by weighted FedAvg into the next round's model. Per round the script
+prints the federated model's accuracy on a held-out test set beside the accuracy of the same
+model trained centrally on all the clients' data (same architecture, same epochs in all).
+
+    python federated_digits.py --base-url http://127.0.0.1:3000 --token <developer token>
+    python federated_digits.py --clients 8 --rounds 6 --min-accuracy 0.85 --max-gap 0.12   # CI's short form
+
+A round: every client fetches the latest model (round 1: the model's `initial_model`), trains
+`--local-epochs` epochs of minibatch SGD, and sends its weights with `num_examples`; the script
+then starts a run (`POST /aggregation/run`), waits for it, and checks the aggregate against the
+weighted mean of what was sent; every client fetches the new aggregate and posts its accuracy on
+its own validation slice as its score.
+
+`--large` adds a padding layer of 10,000,000 zeros to the weights (the MLP never reads it, and
+the mean of zeros stays zero), so that every update is over 10 M values and goes by the binary
+route (presigned upload) for whole rounds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from digits_data import FederatedSplit, make_federated_split
+from digits_mlp import LAYER_SHAPES, NUM_PARAMETERS, accuracy, init_weights, train_sgd
+from fma_serverless import FmaClient
+
+PADDING_VALUES = 10_000_000
+# The client sends weights as JSON below this many bytes and by the binary route above it.
+BINARY_THRESHOLD_BYTES = 1_048_576
+# CI's short form and the thresholds it meets: over 20 seeds simulated offline (the service's
+# aggregate equals NumPy's weighted mean), the final accuracy was at least 0.894 and the gap to
+# central training at most 0.086.
+SHORT_FORM = {"clients": 8, "rounds": 6}
+SHORT_FORM_MIN_ACCURACY = 0.85
+SHORT_FORM_MAX_GAP = 0.12
+RESULTS_SCHEMA = {
+    "type": "object",
+    "properties": {"accuracy": {"type": "number", "minimum": 0, "maximum": 1}},
+    "required": ["accuracy"],
+}
+
+
+@dataclass
+class Options:
+    base_url: str = "http://127.0.0.1:3000"
+    token: str | None = None
+    clients: int = 10
+    rounds: int = 25
+    local_epochs: int = 5
+    learning_rate: float = 0.1
+    batch_size: int = 16
+    seed: int = 0
+    large: bool = False
+    dtype: str = "float32"
+    plot: str | None = None
+    json: str | None = None
+    min_accuracy: float | None = None
+    max_gap: float | None = None
+    run_timeout: float = 600.0
+
+
+@dataclass
+class RoundFigures:
+    round: int
+    aggregate: int
+    test_accuracy: float
+    # Mean of the clients' scores (accuracy on their own validation slices), unweighted.
+    mean_client_val_accuracy: float
+    # Largest |service's aggregate - NumPy's weighted mean of what the clients sent|.
+    aggregate_max_abs_error: float
+    seconds: float
+    seconds_training: float
+    seconds_sending: float
+    seconds_aggregating: float
+    seconds_scoring: float
+    run: str
+
+
+@dataclass
+class Result:
+    model: int
+    clients: int
+    num_examples: list[int]
+    parameters_per_update: int
+    bytes_per_update: int
+    route: str
+    dtype: str
+    local_epochs: int
+    learning_rate: float
+    batch_size: int
+    seed: int
+    central_epochs: int
+    central_accuracy: float
+    initial_accuracy: float
+    rounds: list[RoundFigures] = field(default_factory=list)
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.rounds[-1].test_accuracy if self.rounds else self.initial_accuracy
+
+    @property
+    def gap(self) -> float:
+        """How far the federated model ends below central training (negative: above it)."""
+        return self.central_accuracy - self.final_accuracy
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+class Developer:
+    """The developer's and operator's calls, which the client package does not make."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None, *, developer: bool = True) -> Any:
+        headers = {"content-type": "application/json"}
+        if developer:
+            headers["authorization"] = f"Token {self.token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                text = response.read().decode()
+        except urllib.error.HTTPError as error:
+            raise ServiceError(f"{method} {path} answered {error.code}: {error.read().decode()[:500]}") from error
+        return json.loads(text) if text else None
+
+    def create_model(self, name: str, join_secret: str, initial_model: list[np.ndarray] | None) -> dict:
+        body: dict[str, Any] = {
+            "name": name,
+            "aggregator": "weighted_fedavg",
+            # Every registered client must have sent its update before a round is aggregated, so
+            # the every-minute schedule (allow_aggregation) never takes half a round.
+            "requirement": "all_clients",
+            "requirement_args": [],
+            "allow_aggregation": True,
+            "client_agg_results_schema": RESULTS_SCHEMA,
+            "join_secret": join_secret,
+        }
+        if initial_model is not None:
+            body["initial_model"] = [layer.tolist() for layer in initial_model]
+        return self._call("POST", "/api/v1/models/", body)
+
+    def run_aggregation(self, model: int, timeout: float) -> dict:
+        """Starts a run of the model (`POST /aggregation/run`) and waits until it has ended."""
+        started = self._call("POST", "/aggregation/run", {"model": model}, developer=False)
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            status = self._call("GET", started["status_url"], developer=False)
+            if status["status"] != "RUNNING":
+                return status
+            if time.monotonic() > deadline:
+                raise ServiceError(f"run {started['run']} still RUNNING after {timeout:.0f} s")
+            time.sleep(delay)
+            delay = min(0.5, delay * 1.5)
+
+
+def as_layers(values: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.asarray(v, dtype=np.float64) for v in values]
+
+
+def padded(weights: list[np.ndarray], padding: np.ndarray | None) -> list[np.ndarray]:
+    return weights if padding is None else [*weights, padding]
+
+
+def wait_for_new_aggregate(developer: Developer, client: FmaClient, model: int, since: int | None, timeout: float):
+    """
+    Aggregates the round and answers its aggregate. A run that finds the round already taken
+    (the every-minute schedule may start one as soon as the last update arrives) succeeds with
+    nothing to do; then the aggregate is the schedule's, and it is waited for.
+    """
+    deadline = time.monotonic() + timeout
+    runs: list[str] = []
+    while time.monotonic() < deadline:
+        status = developer.run_aggregation(model, max(1.0, deadline - time.monotonic()))
+        runs.append(f"{status['name']}:{status.get('final_state')}")
+        if status["status"] == "FAILED":
+            raise ServiceError(f"aggregation run failed: {status}")
+        aggregate = client.check_for_new_aggregate(since=since)
+        if aggregate is not None:
+            return aggregate, runs
+        time.sleep(1.0)
+    raise ServiceError(f"no new aggregate after {timeout:.0f} s (runs: {runs})")
+
+
+def run_federated(options: Options, log=print) -> Result:
+    if not options.token:
+        raise SystemExit("a developer token is needed: --token or FMA_DEVELOPER_TOKEN (npm start prints one)")
+    dtype = np.dtype(options.dtype)
+    split: FederatedSplit = make_federated_split(options.clients, options.seed)
+
+    # Central training: the same MLP from the same initial weights, on every client's training
+    # examples at once, for as many epochs as each client trains in the whole federated run.
+    central_epochs = options.rounds * options.local_epochs
+    x_all, y_all = split.pooled_training_data()
+    initial = init_weights(options.seed)
+    central = train_sgd(
+        initial, x_all, y_all, epochs=central_epochs, rng=np.random.default_rng(options.seed),
+        learning_rate=options.learning_rate, batch_size=options.batch_size,
+    )
+    central_accuracy = accuracy(central, split.x_test, split.y_test)
+
+    padding = np.zeros(PADDING_VALUES) if options.large else None
+    parameters = NUM_PARAMETERS + (PADDING_VALUES if options.large else 0)
+    update_bytes = parameters * dtype.itemsize
+    developer = Developer(options.base_url, options.token)
+    join_secret = secrets.token_urlsafe(16)
+    # A JSON initial_model holds at most 1,000,000 values: with the padding layer the model has
+    # none, and the clients start round 1 from the same seeded weights.
+    model = developer.create_model(
+        f"federated-digits-{options.clients}x{options.rounds}-seed{options.seed}{'-large' if options.large else ''}",
+        join_secret,
+        None if options.large else initial,
+    )
+    model_id = int(model["id"])
+    clients = [
+        FmaClient(options.base_url, model_id, join_secret=join_secret, binary_threshold_bytes=BINARY_THRESHOLD_BYTES)
+        for _ in split.clients
+    ]
+    for client in clients:
+        client.register()
+
+    result = Result(
+        model=model_id, clients=options.clients, num_examples=[c.num_examples for c in split.clients],
+        parameters_per_update=parameters, bytes_per_update=update_bytes,
+        route="binary" if update_bytes >= BINARY_THRESHOLD_BYTES else "json", dtype=options.dtype,
+        local_epochs=options.local_epochs, learning_rate=options.learning_rate, batch_size=options.batch_size,
+        seed=options.seed, central_epochs=central_epochs, central_accuracy=central_accuracy,
+        initial_accuracy=accuracy(initial, split.x_test, split.y_test),
+    )
+    log(
+        f"model {model_id}: {options.clients} clients ({sum(result.num_examples)} training examples: "
+        f"{result.num_examples}), {parameters:,} {options.dtype} values per update "
+        f"({update_bytes / 2**20:.1f} MiB, {result.route} route), weighted_fedavg"
+    )
+    log(f"central training ({central_epochs} epochs on all clients' data): test accuracy {central_accuracy:.4f}")
+    log(f"{'round':>5} {'aggregate':>9} {'federated':>9} {'central':>7} {'clients val':>11} {'seconds':>7}")
+
+    previous: int | None = None
+    for round_number in range(1, options.rounds + 1):
+        started = time.monotonic()
+        total = sum(result.num_examples)
+        expected = [np.zeros(layer.shape) for layer in padded(initial, padding)]
+        training = sending = 0.0
+        for index, (client, data) in enumerate(zip(clients, split.clients)):
+            tick = time.monotonic()
+            latest = client.get_latest_model()
+            if latest is None:  # no aggregate and no initial_model yet: the shared seeded weights
+                start_weights, base = initial, None
+            else:
+                start_weights, base = as_layers(latest.values)[: len(LAYER_SHAPES)], latest.aggregate
+            if base != previous:
+                raise ServiceError(f"client {index} got aggregate {base} as the latest, expected {previous}")
+            trained = train_sgd(
+                start_weights, data.x_train, data.y_train, epochs=options.local_epochs,
+                rng=np.random.default_rng([options.seed, round_number, index]),
+                learning_rate=options.learning_rate, batch_size=options.batch_size,
+            )
+            sent = [layer.astype(dtype) for layer in padded(trained, padding)]
+            tock = time.monotonic()
+            client.send_update(sent, base_aggregate=base, num_examples=data.num_examples, dtype=options.dtype)
+            sending += time.monotonic() - tock
+            training += tock - tick
+            for acc, layer in zip(expected, sent):
+                acc += data.num_examples * layer.astype(np.float64)
+            del sent, trained, latest
+
+        tick = time.monotonic()
+        aggregate, runs = wait_for_new_aggregate(developer, clients[0], model_id, previous, options.run_timeout)
+        aggregating = time.monotonic() - tick
+        values = as_layers(aggregate.values)
+        weights = values[: len(LAYER_SHAPES)]
+        if [v.shape for v in values] != [e.shape for e in expected]:
+            raise ServiceError(f"aggregate {aggregate.id} has layers {[v.shape for v in values]}, expected {[e.shape for e in expected]}")
+        error = max(float(np.abs(v - e / total).max()) for v, e in zip(values, expected))
+        if error > 1e-6:
+            raise ServiceError(f"aggregate {aggregate.id} is not the weighted mean of the updates (max error {error})")
+        test_accuracy = accuracy(weights, split.x_test, split.y_test)
+        del values, aggregate
+
+        tick = time.monotonic()
+        val_scores = []
+        for client, data in zip(clients, split.clients):
+            mine = client.check_for_new_aggregate(since=previous)
+            if mine is None:
+                raise ServiceError("a client found no new aggregate after the run")
+            score = accuracy(as_layers(mine.values)[: len(LAYER_SHAPES)], data.x_val, data.y_val)
+            client.send_scores(mine.id, {"accuracy": score})
+            val_scores.append(score)
+            aggregate_id = int(mine.id)
+            del mine
+        scoring = time.monotonic() - tick
+
+        figures = RoundFigures(
+            round=round_number, aggregate=aggregate_id, test_accuracy=test_accuracy,
+            mean_client_val_accuracy=float(np.mean(val_scores)), aggregate_max_abs_error=error,
+            seconds=time.monotonic() - started, seconds_training=training, seconds_sending=sending,
+            seconds_aggregating=aggregating, seconds_scoring=scoring, run=" ".join(runs),
+        )
+        result.rounds.append(figures)
+        previous = aggregate_id
+        log(
+            f"{round_number:>5} {aggregate_id:>9} {test_accuracy:>9.4f} {central_accuracy:>7.4f} "
+            f"{figures.mean_client_val_accuracy:>11.4f} {figures.seconds:>7.1f}"
+        )
+    return result
+
+
+def write_plot(result: Result, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [0] + [r.round for r in result.rounds]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    ax.plot(rounds, [result.initial_accuracy] + [r.test_accuracy for r in result.rounds], marker="o", markersize=3,
+            label="federated (weighted FedAvg), held-out test set")
+    ax.plot(rounds[1:], [r.mean_client_val_accuracy for r in result.rounds], linestyle=":", color="tab:green",
+            label="clients' scores (mean of local validation accuracy)")
+    ax.axhline(result.central_accuracy, color="tab:red", linestyle="--",
+               label=f"central training, {result.central_epochs} epochs ({result.central_accuracy:.3f})")
+    ax.set_xlabel("round")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.0)
+    ax.set_xlim(0, rounds[-1])
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Federated digits: {result.clients} clients, Dirichlet(0.5) label skew, {result.local_epochs} local epochs",
+                 fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-url", default=os.environ.get("FMA_BASE_URL", Options.base_url))
+    parser.add_argument("--token", default=os.environ.get("FMA_DEVELOPER_TOKEN"),
+                        help="developer token (default: $FMA_DEVELOPER_TOKEN; npm start prints one)")
+    parser.add_argument("--clients", type=int, default=Options.clients)
+    parser.add_argument("--rounds", type=int, default=Options.rounds)
+    parser.add_argument("--local-epochs", type=int, default=Options.local_epochs)
+    parser.add_argument("--learning-rate", type=float, default=Options.learning_rate)
+    parser.add_argument("--batch-size", type=int, default=Options.batch_size)
+    parser.add_argument("--seed", type=int, default=Options.seed)
+    parser.add_argument("--large", action="store_true",
+                        help=f"pad every update with {PADDING_VALUES:,} zeros (binary route)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default=Options.dtype)
+    parser.add_argument("--plot", metavar="PATH", help="write the accuracy curve (PNG)")
+    parser.add_argument("--json", metavar="PATH", help="write the per-round figures (JSON)")
+    parser.add_argument("--min-accuracy", type=float, help="fail unless the final federated test accuracy is at least this")
+    parser.add_argument("--max-gap", type=float, help="fail unless the final federated accuracy is within this of central training")
+    parser.add_argument("--run-timeout", type=float, default=Options.run_timeout, help="seconds to wait for one round's aggregation")
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.rounds < 1 or args.local_epochs < 1:
+        parser.error("--clients, --rounds and --local-epochs must be at least 1")
+    return Options(**{k: v for k, v in vars(args).items()})
+
+
+def check_thresholds(result: Result, options: Options) -> list[str]:
+    """What the run missed of --min-accuracy and --max-gap (empty: it met both)."""
+    missed = []
+    if options.min_accuracy is not None and result.final_accuracy < options.min_accuracy:
+        missed.append(f"final federated accuracy {result.final_accuracy:.4f} < --min-accuracy {options.min_accuracy}")
+    if options.max_gap is not None and result.gap > options.max_gap:
+        missed.append(f"gap to central {result.gap:.4f} > --max-gap {options.max_gap}")
+    return missed
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    result = run_federated(options)
+    print(
+        f"final: federated {result.final_accuracy:.4f}, central {result.central_accuracy:.4f}, gap {result.gap:+.4f}; "
+        f"{np.mean([r.seconds for r in result.rounds]):.1f} s per round"
+    )
+    if options.json:
+        with open(options.json, "w") as out:
+            json.dump({**asdict(result), "final_accuracy": result.final_accuracy, "gap": result.gap}, out, indent=1)
+    if options.plot:
+        write_plot(result, options.plot)
+    missed = check_thresholds(result, options)
+    for line in missed:
+        print(f"FAILED: {line}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
