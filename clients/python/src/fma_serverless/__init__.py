@@ -1,0 +1,25 @@
+"""Python client for fma-serverless: Federated Model Aggregation on AWS Lambda and MongoDB.
+
+- `FmaClient`: a federated client (register, send updates as JSON or bytes, read aggregates and
+  the latest model as numpy arrays, send scores, read the published artifact).
+- `fma_serverless.fma_connect`: FMA's `fma_connect.WebClient`, same methods and arguments.
+- `fma_serverless.frameworks`: PyTorch state dicts and Keras weights <-> layers.
+"""
+
+from .client import FmaClient
+from .errors import FmaApiError, FmaError, FmaIntegrityError, FmaTransportError
+from .results import Aggregate, Artifact, LatestModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Aggregate",
+    "Artifact",
+    "FmaApiError",
+    "FmaClient",
+    "FmaError",
+    "FmaIntegrityError",
+    "FmaTransportError",
+    "LatestModel",
+    "__version__",
+]

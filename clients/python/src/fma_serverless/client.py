@@ -1,0 +1,300 @@
+"""FmaClient: a federated client of fma-serverless."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import requests
+
+from ._http import NO_BODY, Transport, encode_json, iter_pages
+from ._weights import DTYPES, FloatArray, PreparedWeights, layers_from_json, little_endian, prepare_weights, split_layers
+from .errors import FmaApiError, FmaTransportError
+from .results import Aggregate, Artifact, LatestModel
+
+#: The service refuses a JSON body over 5 MiB (Lambda takes 6 MB per request); a little under it.
+JSON_BODY_LIMIT = 5 * 1024 * 1024 - 4096
+#: The service takes at most 1,000,000 values as JSON.
+JSON_MAX_VALUES = 1_000_000
+#: Aggregates listed per page while looking one up (the API's maximum).
+PAGE_SIZE = 20
+
+
+class FmaClient:
+    """A federated client of one model: register, send updates (JSON, or bytes straight to the
+    object store for large ones), read aggregates and the latest model as numpy arrays, send scores.
+
+    Every POST carries an Idempotency-Key that its retries reuse; timeouts, connection errors, 429
+    (after its Retry-After) and 5xx are retried `max_retries` times with capped exponential backoff
+    and full jitter. Errors: FmaApiError (an error answer), FmaTransportError (no answer),
+    FmaIntegrityError (a download that is not what the service announced).
+
+    >>> client = FmaClient("http://127.0.0.1:3000", 1)                      # doctest: +SKIP
+    >>> client.register()                                                   # doctest: +SKIP
+    >>> latest = client.get_latest_model()                                  # doctest: +SKIP
+    >>> client.send_update(train(latest.values), base_aggregate=latest.aggregate)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        federated_model_id: int,
+        *,
+        uuid: str | None = None,
+        join_secret: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        binary_threshold_bytes: int = 1_048_576,
+        session: requests.Session | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        self.federated_model_id = federated_model_id
+        self.join_secret = join_secret
+        self.binary_threshold_bytes = binary_threshold_bytes
+        self._http = Transport(
+            base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            session=session,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+        )
+        self._uuid: str | None = None
+        self.uuid = uuid
+
+    @property
+    def uuid(self) -> str | None:
+        """This client's UUID (its credential): as given, or from `register()`."""
+        return self._uuid
+
+    @uuid.setter
+    def uuid(self, value: str | None) -> None:
+        self._uuid = value
+        if value:
+            self._http.api_headers["CLIENT-UUID"] = value
+        else:
+            self._http.api_headers.pop("CLIENT-UUID", None)
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    # --- calls ---------------------------------------------------------------------------------
+
+    def register(self) -> str:
+        """Joins the model (with the join secret, if given) and returns the UUID. With a UUID the
+        service knows, it answers that one; a retried registration without one may leave an unused
+        client behind (registration has no idempotency key on the service)."""
+        body: Any = NO_BODY if self.join_secret is None else {"join_secret": self.join_secret}
+        answer = self._http.api("POST", f"models/{self.federated_model_id}/register_client/", body)
+        registered = answer.body["uuid"]
+        if not isinstance(registered, str):
+            raise FmaApiError(answer.status, answer.body, "the registration answered no uuid")
+        self.uuid = registered
+        return registered
+
+    def send_update(
+        self,
+        weights: Any,
+        *,
+        base_aggregate: int | None = None,
+        num_examples: int | None = None,
+        dtype: str | None = None,
+    ) -> dict[str, Any]:
+        """Sends trained weights; returns the update's representation (a dict with "id").
+
+        `weights`: a numpy array, a list/tuple of arrays (layers of any shape), or a mapping
+        name -> array (its order is kept; names are not sent). Up to `binary_threshold_bytes` of
+        values (and a JSON body the service takes) go as JSON; larger ones as little-endian bytes
+        through a presigned URL: declared (dtype, shapes, layout, SHA-256), PUT, completed.
+        """
+        prepared = prepare_weights(weights, dtype)
+        if prepared.nbytes <= self.binary_threshold_bytes and prepared.length <= JSON_MAX_VALUES:
+            body: dict[str, Any] = {
+                "federated_model": self.federated_model_id,
+                "data": prepared.to_json(),
+                "base_aggregate": base_aggregate,
+            }
+            if num_examples is not None:
+                body["num_examples"] = num_examples
+            encoded = encode_json(body)
+            if len(encoded) <= JSON_BODY_LIMIT:
+                return _as_dict(self._http.api("POST", "model_updates/", encoded=encoded).body)
+        return self._send_update_binary(prepared, base_aggregate, num_examples)
+
+    def get_latest_model(self) -> LatestModel | None:
+        """The newest aggregate's weights, else the current artifact's; None when there are none.
+
+        Read as bytes through the weights route (a presigned GET, SHA-256 checked), so the values
+        come in the dtype the service stores, shaped by the stored shapes.
+        """
+        descriptor = self._http.api("GET", f"models/{self.federated_model_id}/get_latest_model/weights/").body
+        if not isinstance(descriptor, dict) or "url" not in descriptor:
+            return None
+        values = self._download(descriptor)
+        return LatestModel(
+            values=values,
+            aggregate=descriptor.get("aggregate"),
+            artifact=descriptor.get("artifact"),
+            dtype=descriptor["dtype"],
+            layout=descriptor["layout"],
+            shapes=[tuple(shape) for shape in descriptor["shapes"]],
+            sha256=descriptor["sha256"],
+        )
+
+    def get_aggregate(self, aggregate_id: int) -> Aggregate:
+        """An aggregate with its weights (bytes through its weights route) and metadata."""
+        descriptor = self._http.api("GET", f"model_aggregates/{aggregate_id}/weights/").body
+        return self._aggregate(aggregate_id, _as_dict(descriptor))
+
+    def check_for_new_aggregate(self, since: int | None = None) -> Aggregate | None:
+        """The model's newest aggregate if its id is newer than `since` (any, without `since`);
+        else None, without downloading any weights."""
+        descriptor = self._http.api("GET", f"models/{self.federated_model_id}/get_latest_model/weights/").body
+        if not isinstance(descriptor, dict):
+            return None
+        newest = descriptor.get("aggregate")
+        if not isinstance(newest, int) or (since is not None and newest <= since):
+            return None
+        return self._aggregate(newest, descriptor)
+
+    def send_scores(self, aggregate_id: int, results: Mapping[str, Any]) -> dict[str, Any]:
+        """Sends this client's validation results for an aggregate (one score per aggregate and client)."""
+        body: dict[str, Any] = {
+            "validation_results": dict(results),
+            "federated_model": self.federated_model_id,
+            "aggregate": aggregate_id,
+        }
+        if self.uuid is not None:
+            body["client"] = self.uuid
+        try:
+            return _as_dict(self._http.api("POST", "client_aggregate_scores/", body).body)
+        except FmaApiError as error:
+            # A retry whose first attempt was stored but not answered meets "one score per
+            # aggregate": if the stored score is this one, that is the answer.
+            if error.status == 400 and error.attempts > 1:
+                for score in self._http.api("GET", "client_aggregate_scores/", params={"aggregate": aggregate_id}).body or []:
+                    if isinstance(score, dict) and score.get("validation_results") == body["validation_results"]:
+                        return score
+            raise
+
+    def get_current_artifact(self) -> Artifact | None:
+        """The model's published artifact with its weights (float64, from JSON), or None.
+
+        The service has no bytes route for artifacts, so one of more than 250,000 values is
+        FmaApiError 413; `get_latest_model()` reads it as bytes while no aggregate is newer.
+        """
+        answer = self._http.api("GET", f"models/{self.federated_model_id}/get_current_artifact/").body
+        if not isinstance(answer, dict) or "id" not in answer:
+            return None
+        values = layers_from_json(answer["values"]) if "values" in answer else []
+        raw = {key: value for key, value in answer.items() if key != "values"}
+        return Artifact(
+            id=answer["id"],
+            federated_model=answer["federated_model"],
+            version=answer["version"],
+            values=values,
+            created_on=answer.get("created_on"),
+            raw=raw,
+        )
+
+    # --- internals, shared with fma_connect ----------------------------------------------------
+
+    def _send_update_binary(self, prepared: PreparedWeights, base_aggregate: int | None, num_examples: int | None) -> dict[str, Any]:
+        sha256 = prepared.sha256_checked()
+        declaration_body: dict[str, Any] = {
+            "federated_model": self.federated_model_id,
+            "base_aggregate": base_aggregate,
+            "dtype": prepared.dtype,
+            "shapes": [list(shape) for shape in prepared.shapes],
+            "layout": prepared.layout,
+            "sha256": sha256,
+        }
+        if num_examples is not None:
+            declaration_body["num_examples"] = num_examples
+        for declarations in (1, 2):
+            declared = _as_dict(self._http.api("POST", "model_updates/uploads/", declaration_body).body)
+            if declared.get("byte_size") != prepared.nbytes:
+                raise FmaApiError(201, declared, f"the service expects {declared.get('byte_size')} bytes, not {prepared.nbytes}")
+            headers = declared.get("headers") or {}
+            try:
+                self._http.put_presigned(
+                    declared["url"], prepared.body(), str(headers.get("content-type", "application/octet-stream"))
+                )
+            except (FmaTransportError, FmaApiError):
+                # Retries reuse the URL while it is valid; an expired one needs a new declaration.
+                if declarations == 1 and _expired(declared.get("url_expires_at")):
+                    continue
+                raise
+            complete = declared.get("complete") or f"model_updates/uploads/{declared['id']}/complete/"
+            return _as_dict(self._http.api("POST", str(complete), {}).body)
+        raise AssertionError("unreachable")
+
+    def _download(self, descriptor: Mapping[str, Any]) -> list[FloatArray]:
+        """Weights from a weights-route answer, into one preallocated array (views per layer)."""
+        dtype = descriptor.get("dtype")
+        if dtype not in DTYPES or descriptor.get("byte_order", "little-endian") != "little-endian":
+            raise FmaApiError(200, dict(descriptor), f"weights in {dtype} ({descriptor.get('byte_order')}) are not supported")
+        length = int(descriptor["length"])
+        flat = np.empty(length, dtype=little_endian(dtype))
+        if flat.nbytes != int(descriptor["byte_size"]):
+            raise FmaApiError(200, dict(descriptor), f"{length} {dtype} values are not {descriptor['byte_size']} bytes")
+        self._http.fetch_into(str(descriptor["url"]), flat.data.cast("B"), str(descriptor["sha256"]))
+        return split_layers(flat, descriptor["shapes"])
+
+    def _aggregate(self, aggregate_id: int, descriptor: dict[str, Any]) -> Aggregate:
+        values = self._download(descriptor)
+        meta = self._aggregate_metadata(aggregate_id)
+        return Aggregate(
+            id=aggregate_id,
+            federated_model=int(meta.get("federated_model", self.federated_model_id)),
+            values=values,
+            dtype=descriptor["dtype"],
+            layout=descriptor["layout"],
+            shapes=[tuple(shape) for shape in descriptor["shapes"]],
+            sha256=descriptor["sha256"],
+            parent=meta.get("parent"),
+            level=meta.get("level"),
+            validation_score=meta.get("validation_score"),
+            created_on=meta.get("created_on"),
+            run=meta.get("run"),
+            raw=meta,
+        )
+
+    def _aggregate_metadata(self, aggregate_id: int) -> dict[str, Any]:
+        """An aggregate's representation without its weights: from the model's list (newest first),
+        which never carries weights; else from `/{id}/` (an aggregate of another model)."""
+
+        def page(number: int) -> list[Any]:
+            answer = self._http.api(
+                "GET",
+                "model_aggregates/",
+                params={"federated_model": self.federated_model_id, "ordering": "-created_on", "page_size": PAGE_SIZE, "page": number},
+            )
+            return answer.body if isinstance(answer.body, list) else []
+
+        for item in iter_pages(page, PAGE_SIZE):
+            if isinstance(item, dict) and item.get("id") == aggregate_id:
+                return item
+        found = _as_dict(self._http.api("GET", f"model_aggregates/{aggregate_id}/").body)
+        found.pop("result", None)
+        return found
+
+
+def _as_dict(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise FmaApiError(200, body, "the service answered something other than a JSON object")
+    return body
+
+
+def _expired(expires_at: Any) -> bool:
+    if not isinstance(expires_at, str):
+        return False
+    try:
+        when = dt.datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return when <= dt.datetime.now(dt.timezone.utc)
