@@ -297,18 +297,18 @@ def run_federated(options: Options, log=print) -> Result:
         if error > 1e-6:
             raise ServiceError(f"aggregate {aggregate.id} is not the weighted mean of the updates (max error {error})")
         test_accuracy = accuracy(weights, split.x_test, split.y_test)
+        aggregate_id = int(aggregate.id)
         del values, aggregate
 
         tick = time.monotonic()
         val_scores = []
         for client, data in zip(clients, split.clients):
             mine = client.check_for_new_aggregate(since=previous)
-            if mine is None:
-                raise ServiceError("a client found no new aggregate after the run")
+            if mine is None or int(mine.id) != aggregate_id:
+                raise ServiceError(f"a client found {mine and mine.id} as the new aggregate, expected {aggregate_id}")
             score = accuracy(as_layers(mine.values)[: len(LAYER_SHAPES)], data.x_val, data.y_val)
             client.send_scores(mine.id, {"accuracy": score})
             val_scores.append(score)
-            aggregate_id = int(mine.id)
             del mine
         scoring = time.monotonic() - tick
 
