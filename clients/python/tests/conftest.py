@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,34 +127,57 @@ def assert_bitwise_equal(actual: list[np.ndarray], expected: list[np.ndarray]) -
         assert got.tobytes() == want.tobytes(), "the values differ in at least one bit"
 
 
-class Recorder(requests.adapters.HTTPAdapter):
-    """A transport adapter that records each request (method, URL, headers, answer status) and can
-    inject faults before or after the real request; the service itself is never imitated."""
+@dataclass
+class Call:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    status: int | None = None
 
-    def __init__(self, inject: Callable[[requests.PreparedRequest, int, Callable[[], requests.Response]], requests.Response] | None = None) -> None:
+    @property
+    def route(self) -> str:
+        """The API route (`model_updates/`), or "(store)" for a presigned URL."""
+        path = self.url.split("?")[0]
+        return path.split("/api/v1/", 1)[1] if "/api/v1/" in path else "(store)"
+
+    def json(self) -> Any:
+        assert self.body is not None
+        return json.loads(self.body)
+
+
+Inject = Callable[[requests.PreparedRequest, int, Callable[[], requests.Response]], requests.Response]
+
+
+class Recorder(requests.adapters.HTTPAdapter):
+    """A transport adapter that records each request and can inject faults before or after the
+    real request (`inject(request, index, send)`); the service itself is never imitated."""
+
+    def __init__(self, inject: Inject | None = None) -> None:
         super().__init__()
         self.inject = inject
-        self.calls: list[tuple[str, str, dict[str, str], int | None]] = []
+        self.calls: list[Call] = []
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        index = len(self.calls)
-        record: list[Any] = [request.method, request.url, dict(request.headers), None]
-        self.calls.append(record)  # type: ignore[arg-type]
+        body = request.body if isinstance(request.body, bytes) else request.body.encode() if isinstance(request.body, str) else None
+        call = Call(str(request.method), str(request.url), dict(request.headers), body)
+        self.calls.append(call)
 
         def real() -> requests.Response:
             response = super(Recorder, self).send(request, *args, **kwargs)
-            record[3] = response.status_code
+            call.status = response.status_code
             return response
 
-        response = self.inject(request, index, real) if self.inject is not None else real()
-        self.calls[index] = tuple(record)  # type: ignore[assignment]
-        return response
+        return self.inject(request, len(self.calls) - 1, real) if self.inject is not None else real()
 
     def session(self) -> requests.Session:
         session = requests.Session()
         session.mount("http://", self)
         session.mount("https://", self)
         return session
+
+    def routes(self) -> list[tuple[str, str]]:
+        return [(call.method, call.route) for call in self.calls]
 
 
 @pytest.fixture

@@ -61,10 +61,11 @@ def state_dict_from_layers(layers: Sequence[Any], template_state_dict: Mapping[s
         array = np.asarray(layer)
         if array.size != like.size:
             raise ValueError(f"{name}: {array.size} values for a tensor of shape {tuple(like.shape)}")
-        array = np.ascontiguousarray(array.reshape(like.shape).astype(like.dtype, copy=False))
+        # A C-ordered copy (np.ascontiguousarray would turn a 0-d buffer into shape (1,)).
+        array = array.reshape(like.shape).astype(like.dtype, order="C")
         if hasattr(template, "detach") and hasattr(template, "device"):
             torch = importlib.import_module("torch")
-            result[name] = torch.from_numpy(array.copy()).to(template.device)
+            result[name] = torch.from_numpy(array).to(template.device)
         else:
             result[name] = array
     return result
