@@ -80,6 +80,13 @@ const ConfigSchema = z.object({
   AGGREGATION_SHARD_MAX_READ_MB: z.preprocess(blankAsUnset, z.coerce.number().int().positive().default(4_096)),
   /** At most this many shards (the Map's items; the Distributed Map runs up to MaxConcurrency at a time). */
   AGGREGATION_MAX_SHARDS: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).max(5_000).default(1_000)),
+  /**
+   * Binary uploads one client may have declared and not yet completed on one model (issue #24):
+   * past either bound a declaration is 429 with Retry-After. Each open upload holds a PUT URL.
+   */
+  UPLOAD_MAX_OPEN_PER_CLIENT: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).max(1_000).default(4)),
+  /** The bytes (MiB) those open uploads may declare in all. */
+  UPLOAD_MAX_OPEN_MB_PER_CLIENT: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).default(4_096)),
   /** An S3-compatible server (local runs, tests); unset in AWS, where the SDK finds S3 itself. */
   S3_ENDPOINT: z.preprocess(blankAsUnset, z.url().optional()),
   /**

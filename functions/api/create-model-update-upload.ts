@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
+import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { EntityIdSchema } from '../../lib/entities';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
@@ -24,7 +25,8 @@ export const body = drfBody({
 const doc: RouteDoc = {
   summary: 'Declare a binary model update and get a URL to PUT its bytes to',
   requestExample: { federated_model: 1, dtype: 'float32', shapes: [[3]], sha256: 'f4b1a7c1e2f55e2dcdb4d6c68e4e2cbb1d3d8b9c3b0f1c4f4a2e66b1c8a7d9e0' },
-  responses: { 201: { description: 'Where to upload, and where to complete', body: UploadDeclaredJsonSchema } } };
+  responses: { 201: { description: 'Where to upload, and where to complete', body: UploadDeclaredJsonSchema } },
+  errors: { 429: 'This client has too many uploads open on the model (UPLOAD_MAX_OPEN_PER_CLIENT, UPLOAD_MAX_OPEN_MB_PER_CLIENT); Retry-After says when the oldest expires' } };
 
 /**
  * `POST /api/v1/model_updates/uploads/`: a client declares a binary update (dtype, shapes,
@@ -33,6 +35,7 @@ const doc: RouteDoc = {
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller!, 'client');
+  const config = getConfig();
   const upload = await getConnector().createModelUpdateUpload({
     federatedModel: input.federated_model,
     client: caller!.id,
@@ -42,7 +45,7 @@ export const handler = apiRoute(getConnector, { audience: 'client', body, doc },
     shapes: input.shapes,
     ...(input.layout === undefined ? {} : { layout: input.layout }),
     sha256: input.sha256,
-  });
+  }, { maxOpen: config.UPLOAD_MAX_OPEN_PER_CLIENT, maxOpenBytes: config.UPLOAD_MAX_OPEN_MB_PER_CLIENT * 1024 ** 2 });
   return respond(201, {
     id: upload.id,
     federated_model: upload.federatedModel,

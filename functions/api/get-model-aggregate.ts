@@ -4,7 +4,7 @@ import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { ModelAggregateJsonSchema } from '../../lib/api/response-schemas';
 
-const doc: RouteDoc = { summary: 'One aggregate, with its weights', responses: { 200: { description: 'The aggregate', body: ModelAggregateJsonSchema } } };
+const doc: RouteDoc = { summary: 'One aggregate, with its weights', responses: { 200: { description: 'The aggregate', body: ModelAggregateJsonSchema } }, errors: { 413: 'The weights hold more values than a JSON reply carries (250,000): GET /api/v1/model_aggregates/{id}/weights/ serves them as bytes' } };
 
 /** `GET /api/v1/model_aggregates/{id}/`: one aggregate with its weights (`result`). */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {

@@ -19,6 +19,7 @@ import { handler as getModel } from './get-model';
 import { handler as getOpenApi } from './get-openapi';
 import { handler as getModelAggregate } from './get-model-aggregate';
 import { handler as getModelUpdate } from './get-model-update';
+import { handler as getModelUpdateWeights } from './get-model-update-weights';
 import { handler as listClientAggregateScores } from './list-client-aggregate-scores';
 import { handler as listModelAggregates } from './list-model-aggregates';
 import { handler as listModelUpdates } from './list-model-updates';
@@ -54,6 +55,7 @@ export const routes = [
   route('POST', '/api/v1/model_updates/uploads/{upload}/complete', completeModelUpdateUpload),
   route('GET', '/api/v1/model_updates', listModelUpdates),
   route('GET', '/api/v1/model_updates/{id}', getModelUpdate),
+  route('GET', '/api/v1/model_updates/{id}/weights', getModelUpdateWeights),
   route('GET', '/api/v1/model_aggregates', listModelAggregates),
   route('GET', '/api/v1/model_aggregates/{id}', getModelAggregate),
   route('GET', '/api/v1/model_aggregates/{id}/weights', getAggregateWeights),

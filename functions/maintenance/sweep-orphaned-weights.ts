@@ -12,9 +12,12 @@ const MINIMUM_AGE_MS = 24 * 60 * 60 * 1_000;
 /**
  * Once a day: deletes weight objects (updates, aggregates, artifacts, optimizer state) that were
  * written over a day ago and that no document refers to: the bytes a crash left between the store
- * and the database. Answers how many objects it listed and deleted.
+ * and the database; and expired Idempotency-Key records, where the database has no TTL index to do
+ * it. Answers how many objects it listed and deleted, and how many keys it forgot.
  */
 export const handler = createHandler({ input }, async (event: Partial<ScheduledEvent>) => {
   const now = event.time === undefined ? Date.now() : Date.parse(event.time);
-  return getConnector().sweepOrphanedWeights(new Date(now - MINIMUM_AGE_MS));
+  const connector = getConnector();
+  const swept = await connector.sweepOrphanedWeights(new Date(now - MINIMUM_AGE_MS));
+  return { ...swept, expiredIdempotencyKeys: await connector.deleteExpiredIdempotencyKeys(new Date(now)) };
 });

@@ -1,5 +1,5 @@
 import type { MetadataConnector } from '../connector';
-import type { FederatedModel, ModelAggregate } from '../entities';
+import type { FederatedModel, ModelAggregate, ModelUpdate } from '../entities';
 import { ForbiddenError, NotFoundError } from '../errors';
 import type { Caller } from '../http/api-route';
 
@@ -37,4 +37,17 @@ export async function requireVisibleAggregate(
   if (aggregate === null) throw new NotFoundError('Not found.');
   await requireVisibleModel(connector, caller, aggregate.federatedModel);
   return aggregate;
+}
+
+/**
+ * The update, if the caller may see it: a client its own only, a developer those of their own
+ * models (404 otherwise, as if it did not exist).
+ */
+export async function requireVisibleUpdate(connector: MetadataConnector, caller: Caller, updateId: number): Promise<ModelUpdate> {
+  const [update] = await connector.pullModelUpdates([updateId]);
+  const visible =
+    update !== undefined &&
+    (caller.kind === 'client' ? update.client === caller.id : (await visibleModelIds(connector, caller)).includes(update.federatedModel));
+  if (!visible) throw new NotFoundError('Not found.');
+  return update;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { MetadataConnector } from '../connector';
-import { ClientIdSchema, ModelNameSchema } from '../entities';
+import { ModelNameSchema } from '../entities';
 import { ValidationError } from '../errors';
 import { drfBody } from './drf-body';
 import { assertJsonLimits } from './json-limits';
@@ -39,21 +39,28 @@ export const modelPatchBody = drfBody(
 /** PUT: `name` and `aggregator` required, as on creation; the other keys are changed when given. */
 export const modelPutBody = modelPatchBody.extend({ name: modelFields.name, aggregator: modelFields.aggregator });
 
+/** The most distinct clients one request may name (repeats of an id count once). */
+export const MAX_CLIENTS_PER_REQUEST = 1_000;
+
 /**
  * The clients a body names, each of which must exist: 400 `{"clients": ["Invalid pk \"<id>\" -
- * object does not exist."]}` otherwise, as DRF's PrimaryKeyRelatedField answers.
+ * object does not exist."]}` otherwise, as DRF's PrimaryKeyRelatedField answers. Repeats are
+ * dropped and the count bounded before the database is asked, once, for all of them (issue #24).
  */
 export async function requireExistingClients(connector: MetadataConnector, clients: readonly unknown[]): Promise<string[]> {
+  const refuse = (message: string) => new ValidationError(`clients ${message}`, { details: [{ field: 'clients', message }] });
   const ids: string[] = [];
-  for (const client of clients) {
-    const valid = ClientIdSchema.safeParse(client).success && (await connector.clientExists(client as string));
-    if (!valid) {
-      const message = typeof client === 'string' ? `Invalid pk "${client}" - object does not exist.` : `Incorrect type. Expected pk value, received ${typeof client}.`;
-      throw new ValidationError(`clients ${message}`, { details: [{ field: 'clients', message }] });
-    }
-    ids.push(client as string);
+  for (const client of new Set(clients)) {
+    if (typeof client !== 'string') throw refuse(`Incorrect type. Expected pk value, received ${typeof client}.`);
+    ids.push(client);
   }
-  return [...new Set(ids)];
+  if (ids.length > MAX_CLIENTS_PER_REQUEST) {
+    throw refuse(`Ensure this field has no more than ${MAX_CLIENTS_PER_REQUEST} distinct clients (it has ${ids.length}); add members by registration.`);
+  }
+  const existing = await connector.existingClients(ids);
+  const missing = ids.find((id) => !existing.has(id));
+  if (missing !== undefined) throw refuse(`Invalid pk "${missing}" - object does not exist.`);
+  return ids;
 }
 
 /**

@@ -150,6 +150,7 @@ export const WeightsDownloadJsonSchema = z
     byte_size: z.number().int().nonnegative(),
     sha256: z.string(),
     aggregate: EntityIdSchema.nullable().optional(),
+    update: EntityIdSchema.optional(),
   })
   .meta({ id: 'WeightsDownload' });
 

@@ -14,12 +14,12 @@ import type { Weights, WeightsJson, WeightsRef } from '../weights';
 import type { DeletedModel } from './mongo/deletion';
 import type { ShardItem, ShardManifest, ShardReduction } from '../aggregation/shard-manifest';
 import type { FederatedModelChanges } from './mongo/models';
-import type { ModelUpdateUpload, NewModelUpdateUpload } from './mongo/uploads';
+import type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from './mongo/uploads';
 
 export type { DeletedModel } from './mongo/deletion';
 export type { FederatedModelChanges } from './mongo/models';
 
-export type { ModelUpdateUpload, NewModelUpdateUpload } from './mongo/uploads';
+export type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from './mongo/uploads';
 
 /** An entity passed by its id or as the entity itself (as FMA passed model objects). */
 export type Ref = number | { readonly id: number };
@@ -157,7 +157,7 @@ export interface MetadataConnector {
     options?: { readonly concurrency?: number },
   ): Promise<void>;
   /** Declares a binary update and returns a presigned URL to PUT its bytes to (see uploads.ts). */
-  createModelUpdateUpload(input: NewModelUpdateUpload): Promise<ModelUpdateUpload>;
+  createModelUpdateUpload(input: NewModelUpdateUpload, limits?: OpenUploadLimits): Promise<ModelUpdateUpload>;
   /** Checks the uploaded bytes and makes them a PENDING update; again: the same update, `created: false`. */
   completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }>;
   /** Stored weights, whole in memory (for JSON replies), from a reference already in hand. */
@@ -198,6 +198,8 @@ export interface MetadataConnector {
   ): Promise<ModelAggregate>;
   /** Deletes weight objects written before `olderThan` that no document refers to (the daily sweep). */
   sweepOrphanedWeights(olderThan: Date): Promise<{ listed: number; deleted: number }>;
+  /** Forgets Idempotency-Keys older than a day (the TTL index's work, where the server has none). */
+  deleteExpiredIdempotencyKeys(now: Date): Promise<number>;
   /** Ids of the models whose `allowAggregation` is set. */
   pullModelsAllowingAggregation(): Promise<number[]>;
   /** How many updates are ready for aggregation under `parentAgg` (a count, not the documents). */
@@ -217,6 +219,8 @@ export interface MetadataConnector {
   createDeveloper(name: string): Promise<{ id: string; name: string; token: string }>;
   findDeveloperByToken(token: string): Promise<{ id: string; name: string } | null>;
   /** True when a client has this public id. */
+  /** Which of these public ids name clients, in one query. */
+  existingClients(ids: readonly string[]): Promise<Set<string>>;
   clientExists(client: string): Promise<boolean>;
   /** The public id of the client whose credential (CLIENT-UUID) this is, or null. */
   findClientByCredential(credential: string): Promise<string | null>;

@@ -21,6 +21,7 @@ import type {
   NewFederatedModel,
   NewModelUpdate,
   NewModelUpdateUpload,
+  OpenUploadLimits,
   ModelUpdateUpload,
   Page,
   Paged,
@@ -216,8 +217,8 @@ export class MongoMetadataConnector implements MetadataConnector {
     return weights.streamWeights(this.context, modelUpdates.map((update) => update.weights), visit, options.concurrency);
   }
 
-  createModelUpdateUpload(input: NewModelUpdateUpload): Promise<ModelUpdateUpload> {
-    return uploads.createModelUpdateUpload(this.context, input);
+  createModelUpdateUpload(input: NewModelUpdateUpload, limits?: OpenUploadLimits): Promise<ModelUpdateUpload> {
+    return uploads.createModelUpdateUpload(this.context, input, limits);
   }
 
   completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }> {
@@ -252,6 +253,10 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   sweepOrphanedWeights(olderThan: Date): Promise<{ listed: number; deleted: number }> {
     return sweep.sweepOrphanedWeights(this.context, olderThan);
+  }
+
+  deleteExpiredIdempotencyKeys(now: Date): Promise<number> {
+    return idempotency.deleteExpiredIdempotencyKeys(this.context, now);
   }
 
   countModelUpdatesReadyForAggregation(model: Ref, parentAgg: Ref | null): Promise<number> {
@@ -322,6 +327,10 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   findDeveloperByToken(token: string): Promise<{ id: string; name: string } | null> {
     return credentials.findDeveloperByToken(this.context, token);
+  }
+
+  existingClients(ids: readonly string[]): Promise<Set<string>> {
+    return credentials.existingClients(this.context, ids);
   }
 
   clientExists(client: string): Promise<boolean> {

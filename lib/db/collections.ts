@@ -189,6 +189,13 @@ export interface LocalExecutionDocument {
 }
 
 /** A client's `Idempotency-Key` and the update its first request created (see the connector). */
+/**
+ * How long an Idempotency-Key is remembered: a retry within a day of the first request gets its
+ * answer; after that the key may be used again. FerretDB v1 has no TTL indexes, so there the daily
+ * sweep deletes expired keys, and a key may live up to a day longer.
+ */
+export const IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 60 * 60;
+
 export interface IdempotencyKeyDocument {
   /** `<client>/<key>` */
   _id: string;
@@ -262,8 +269,10 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
     // the update a binary upload became (a retried completion finds it)
     { key: { upload: 1 }, name: 'upload' },
   ],
-  // looked up by _id (the upload id) only
-  model_update_uploads: [],
+  model_update_uploads: [
+    // a client's open uploads on a model (the cap on open uploads), and a removed member's (closed)
+    { key: { federatedModel: 1, client: 1, status: 1 }, name: 'federatedModel_client_status' },
+  ],
   model_aggregates: [
     // the latest aggregate of a model, and listings newest first
     { key: { federatedModel: 1, createdOn: -1, _id: -1 }, name: 'federatedModel_createdOn' },
@@ -287,6 +296,7 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   developers: [{ key: { tokenHash: 1 }, name: 'tokenHash', unique: true }],
   // looked up by name (_id) only
   local_executions: [],
-  // looked up by `<client>/<key>` (_id) only
-  idempotency_keys: [],
+  // looked up by `<client>/<key>` (_id); expired after IDEMPOTENCY_KEY_TTL_SECONDS by this TTL index
+  // where the server has TTL indexes (MongoDB), else by the daily sweep, which reads this index
+  idempotency_keys: [{ key: { createdOn: 1 }, name: 'createdOn', expireAfterSeconds: IDEMPOTENCY_KEY_TTL_SECONDS }],
 };

@@ -10,6 +10,8 @@ import {
 
 const DUPLICATE_KEY = 11000;
 const NAMESPACE_EXISTS = 48;
+/** What FerretDB v1 answers for a command or option it lacks (TTL indexes, collMod). */
+const NOT_IMPLEMENTED = 238;
 
 export function isDuplicateKeyError(error: unknown): boolean {
   return error instanceof MongoServerError && error.code === DUPLICATE_KEY;
@@ -17,6 +19,10 @@ export function isDuplicateKeyError(error: unknown): boolean {
 
 export function isNamespaceExistsError(error: unknown): boolean {
   return error instanceof MongoServerError && error.code === NAMESPACE_EXISTS;
+}
+
+export function isNotImplementedError(error: unknown): boolean {
+  return error instanceof MongoServerError && error.code === NOT_IMPLEMENTED;
 }
 
 /**

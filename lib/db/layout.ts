@@ -1,6 +1,6 @@
-import type { Db } from 'mongodb';
+import type { Db, IndexDescription } from 'mongodb';
 import { CollectionName, INDEXES } from './collections';
-import { isNamespaceExistsError } from './driver-errors';
+import { isNamespaceExistsError, isNotImplementedError } from './driver-errors';
 import { moveModelClientArrays } from './migrations';
 import { installValidators, type ValidatorsResult } from './validators';
 
@@ -35,11 +35,25 @@ export async function updateDatabaseLayout(db: Db): Promise<DatabaseLayout> {
   // One index per createIndexes command: FerretDB v1 crashes on a multi-index command when some
   // of its indexes exist already. Creating an existing index (same name, same keys) is a no-op.
   for (const name of names) {
-    for (const index of INDEXES[name]) await db.collection(name).createIndexes([index]);
+    for (const index of INDEXES[name]) await createIndex(db, name, index);
   }
   await moveModelClientArrays(db);
   const validators = await installValidators(db);
   return { ...(await describeDatabaseLayout(db)), validators };
+}
+
+/**
+ * Creates one index; a TTL index on a server without them (FerretDB v1 answers NotImplemented) is
+ * created as a plain index on the same key, and whoever relies on the TTL sweeps instead.
+ */
+async function createIndex(db: Db, collection: CollectionName, index: IndexDescription): Promise<void> {
+  try {
+    await db.collection(collection).createIndexes([index]);
+  } catch (error) {
+    if (index.expireAfterSeconds === undefined || !isNotImplementedError(error)) throw error;
+    const { expireAfterSeconds: _ttl, ...plain } = index;
+    await db.collection(collection).createIndexes([plain]);
+  }
 }
 
 export async function describeDatabaseLayout(db: Db): Promise<DatabaseLayout> {

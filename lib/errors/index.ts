@@ -14,6 +14,8 @@ export interface FmaErrorOptions {
   details?: readonly ErrorDetail[];
   /** A response body to send instead of the default `{error, message, details}` (API compatibility). */
   body?: unknown;
+  /** Response headers the error's answer carries (`Retry-After`). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export class FmaError extends Error {
@@ -25,6 +27,7 @@ export class FmaError extends Error {
   readonly expose: boolean;
   readonly details: readonly ErrorDetail[];
   readonly body: unknown;
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(statusCode: number, message: string, options: FmaErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -32,6 +35,7 @@ export class FmaError extends Error {
     this.expose = statusCode < 500;
     this.details = options.details ?? [];
     this.body = options.body;
+    this.headers = options.headers ?? {};
   }
 }
 
@@ -109,6 +113,20 @@ export class PayloadTooLargeError extends FmaError {
   }
   constructor(message: string, options?: FmaErrorOptions) {
     super(413, message, options);
+  }
+}
+
+/** The caller is past a limit for now (429); `Retry-After` says when to try again. */
+export class TooManyRequestsError extends FmaError {
+  static {
+    // On the prototype, so that the stack header (computed at construction) carries it too.
+    this.prototype.name = 'TooManyRequestsError';
+  }
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number, options?: FmaErrorOptions) {
+    const seconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    super(429, message, { ...options, headers: { ...options?.headers, 'Retry-After': String(seconds) } });
+    this.retryAfterSeconds = seconds;
   }
 }
 

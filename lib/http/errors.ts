@@ -30,10 +30,9 @@ export function errorBody(error: FmaError): unknown {
 export function toMiddyHttpError(error: unknown, bodyOf: (error: FmaError) => unknown = errorBody): unknown {
   const translated = toFmaError(error);
   if (!(translated instanceof FmaError) || !translated.expose) return translated;
-  return createError(translated.statusCode, JSON.stringify(bodyOf(translated)), {
-    expose: true,
-    cause: translated,
-  });
+  const httpError = createError(translated.statusCode, JSON.stringify(bodyOf(translated)), { expose: true, cause: translated });
+  // http-error-handler sends the error's `headers` (createError itself keeps only `expose` and `cause`).
+  return Object.assign(httpError, { headers: { ...translated.headers } });
 }
 
 /** The body http-error-handler sends for errors it must not expose (500s). */

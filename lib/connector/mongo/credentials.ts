@@ -56,6 +56,15 @@ export async function clientExists(context: ConnectorContext, client: string): P
   return (await clients.countDocuments({ _id: client }, { limit: 1 })) === 1;
 }
 
+/** Which of these public ids name clients (one query; ids that are not UUIDs name none). */
+export async function existingClients(context: ConnectorContext, ids: readonly string[]): Promise<Set<string>> {
+  const candidates = ids.filter((id) => ClientIdSchema.safeParse(id).success);
+  if (candidates.length === 0) return new Set();
+  const { clients } = await context.collections();
+  const found = await clients.find({ _id: { $in: candidates } }, { projection: { _id: 1 } }).toArray();
+  return new Set(found.map((client) => client._id));
+}
+
 /** A new developer and its API token, which is returned once and stored only as its SHA-256. */
 export async function createDeveloper(
   context: ConnectorContext,

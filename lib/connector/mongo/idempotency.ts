@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IDEMPOTENCY_KEY_TTL_SECONDS } from '../../db/collections';
 import { isDuplicateKeyError } from '../../db/driver-errors';
 import type { ModelUpdate } from '../../entities';
 import { ConflictError } from '../../errors';
@@ -93,4 +94,15 @@ async function requireUpdate(context: ConnectorContext, id: number): Promise<Mod
   const [found] = await pullModelUpdates(context, [id]);
   if (found === undefined) throw new ConflictError('The update this Idempotency-Key created is gone (its model was deleted)');
   return found;
+}
+
+/**
+ * Deletes the Idempotency-Key records created before `now` less IDEMPOTENCY_KEY_TTL_SECONDS: what
+ * the TTL index does on MongoDB, done by the daily sweep where the server has no TTL indexes
+ * (FerretDB v1). Answers how many it deleted.
+ */
+export async function deleteExpiredIdempotencyKeys(context: ConnectorContext, now: Date): Promise<number> {
+  const { idempotencyKeys } = await context.collections();
+  const { deletedCount } = await idempotencyKeys.deleteMany({ createdOn: { $lt: new Date(now.getTime() - IDEMPOTENCY_KEY_TTL_SECONDS * 1_000) } });
+  return deletedCount;
 }

@@ -44,8 +44,13 @@ export async function addModelClients(context: ConnectorContext, model: number, 
 export async function replaceModelClients(context: ConnectorContext, model: number, clients: readonly string[]): Promise<void> {
   const members = uniqueStrings(parseArgument(ClientListSchema, clients, 'clients'));
   await addModelClients(context, model, members);
-  const { modelClients } = await context.collections();
+  const { modelClients, modelUpdateUploads } = await context.collections();
   await modelClients.deleteMany({ federatedModel: model, client: { $nin: members } });
+  // A removed member's open uploads are closed (completion checks membership again as well).
+  await modelUpdateUploads.updateMany(
+    { federatedModel: model, client: { $nin: members }, status: 'open' },
+    { $set: { status: 'refused', reason: 'the client was removed from the model' } },
+  );
 }
 
 /** True when the client belongs to the model (one indexed read). */

@@ -235,8 +235,19 @@ export async function admitWeightsShape(context: ConnectorContext, model: Federa
   const expected = fromStoredShape(found.weightsShape);
   if (fits(expected)) return;
   const source = found.weightsShapeSource === 'update' ? 'first update' : (found.weightsShapeSource ?? 'weights');
-  const message = `has shape ${describeShape(shape)}, but federated model ${model.id} expects ${describeShape(expected)} (the shape of its ${source})`;
-  throw new ValidationError(`${field} ${message}`, { details: [{ field, message }] });
+  throw shapeMismatch(model.id, shape, expected, `the shape of its ${source}`, field);
+}
+
+/** Refuses weights of another shape than the model has now, without admitting a shape when it has none. */
+export function assertFitsWeightsShape(model: FederatedModel, shape: WeightsShape, field: string): void {
+  const expected = model.weightsShape;
+  if (expected === null || (sameShape(expected, shape) && expected.length === shape.length)) return;
+  throw shapeMismatch(model.id, shape, expected, 'its shape', field);
+}
+
+function shapeMismatch(model: number, shape: WeightsShape, expected: WeightsShape, why: string, field: string): ValidationError {
+  const message = `has shape ${describeShape(shape)}, but federated model ${model} expects ${describeShape(expected)} (${why})`;
+  return new ValidationError(`${field} ${message}`, { details: [{ field, message }] });
 }
 
 /** Records the shape of the model's newest weights: an aggregate's always, an artifact's unless an aggregate set it. */

@@ -4,7 +4,7 @@ import { assertUsableByAggregator } from '../../algorithms';
 import { allocateIds } from '../../db/counters';
 import type { ModelUpdateUploadDocument } from '../../db/collections';
 import { ClientIdSchema, EntityIdSchema, type ModelUpdate } from '../../entities';
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors';
+import { ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError, ValidationError } from '../../errors';
 import { ObjectNotFoundError } from '../../store';
 import {
   assertConsistentShape,
@@ -21,7 +21,7 @@ import { requireAggregateOfModel } from './aggregates';
 import type { ConnectorContext } from './context';
 import { isModelClient } from './model-clients';
 import { toModelUpdate } from './documents';
-import { admitWeightsShape, requireModel } from './models';
+import { admitWeightsShape, assertFitsWeightsShape, requireModel } from './models';
 import { Sequence } from './queries';
 import { newUpdateDocument } from './updates';
 import { newWeightsKey } from './weights';
@@ -41,6 +41,19 @@ export const UploadLimits = {
   /** A completion that has not finished after this long (its Lambda died) may be taken over. */
   completionTakeoverSeconds: 120,
 } as const;
+
+/**
+ * How much one client may have declared and not completed on one model at a time (issue #24):
+ * open uploads each hold a PUT URL and, once completed, a streamed check. Past either bound a
+ * declaration is 429 with `Retry-After` (until the oldest open one expires). Set by the API from
+ * UPLOAD_MAX_OPEN_PER_CLIENT and UPLOAD_MAX_OPEN_MB_PER_CLIENT.
+ */
+export interface OpenUploadLimits {
+  readonly maxOpen: number;
+  readonly maxOpenBytes: number;
+}
+
+export const DEFAULT_OPEN_UPLOAD_LIMITS: OpenUploadLimits = { maxOpen: 4, maxOpenBytes: 4 * 1024 ** 3 };
 
 export const NewModelUpdateUploadSchema = z.object({
   federatedModel: EntityIdSchema,
@@ -74,11 +87,20 @@ export interface ModelUpdateUpload {
  * checked before the bytes arrive is checked here (the model, membership, base aggregate, shape,
  * size); nothing claimable exists until the upload is completed.
  */
-export async function createModelUpdateUpload(context: ConnectorContext, input: NewModelUpdateUpload): Promise<ModelUpdateUpload> {
+export async function createModelUpdateUpload(
+  context: ConnectorContext,
+  input: NewModelUpdateUpload,
+  limits: OpenUploadLimits = DEFAULT_OPEN_UPLOAD_LIMITS,
+): Promise<ModelUpdateUpload> {
   const parsed = parseArgument(NewModelUpdateUploadSchema, input, 'upload');
   const model = await requireModel(context, parsed.federatedModel);
   if (!(await isModelClient(context, model.id, parsed.client))) {
     throw new ForbiddenError(`Client ${parsed.client} is not a client of federated model ${model.id}`);
+  }
+  if (model.updateSchema !== null) {
+    // A JSON Schema speaks of JSON values; checking it on millions of streamed values is not done.
+    const message = `federated model ${model.id} has an update_schema, which is checked on JSON updates only: send this model's updates as JSON (POST /api/v1/model_updates/)`;
+    throw new ValidationError(`federated_model ${message}`, { details: [{ field: 'federated_model', message }] });
   }
   if (parsed.baseAggregate !== null) await requireAggregateOfModel(context, parsed.baseAggregate, model.id, 'base_aggregate');
   assertUsableByAggregator(model.aggregator, parsed.numExamples);
@@ -97,7 +119,9 @@ export async function createModelUpdateUpload(context: ConnectorContext, input: 
   }
   const shape = { layout, shapes: parsed.shapes, length } as const;
   assertConsistentShape(shape, 'shapes');
-  await admitWeightsShape(context, model, shape, 'shapes');
+  // Checked against the shape the model has, but admitted only when verified bytes complete: a
+  // declaration alone must not fix a fresh model's shape for everyone (issue #24).
+  assertFitsWeightsShape(model, shape, 'shapes');
 
   const id = randomUUID();
   const declared: WeightsRef = { key: `uploads/${model.id}/${id}`, dtype: parsed.dtype, ...shape, byteSize, sha256: parsed.sha256 };
@@ -123,6 +147,7 @@ export async function createModelUpdateUpload(context: ConnectorContext, input: 
   });
   const { modelUpdateUploads } = await context.collections();
   await modelUpdateUploads.insertOne(document);
+  await assertWithinOpenUploadLimits(context, document, limits);
   return {
     id,
     federatedModel: model.id,
@@ -134,10 +159,37 @@ export async function createModelUpdateUpload(context: ConnectorContext, input: 
 }
 
 /**
- * Completes a binary upload: streams the stored bytes once to check their size, SHA-256 and that
- * every value is finite, then moves them to their place and creates the PENDING update. Bytes that
- * fail a check are deleted and the upload is refused (400), with nothing stored as an update.
- * Completing again answers the same update (`created: false`); only one caller checks at a time.
+ * Inserted first, counted after: of concurrent declarations past a bound, each sees the others and
+ * withdraws its own, so the bound is never exceeded (at worst, a racing one is refused too early).
+ */
+async function assertWithinOpenUploadLimits(context: ConnectorContext, upload: ModelUpdateUploadDocument, limits: OpenUploadLimits): Promise<void> {
+  const { modelUpdateUploads } = await context.collections();
+  const open = await modelUpdateUploads
+    .find(
+      { federatedModel: upload.federatedModel, client: upload.client, status: { $in: ['open', 'completing'] }, expiresAt: { $gt: upload.createdOn } },
+      { projection: { 'declared.byteSize': 1, expiresAt: 1 } },
+    )
+    .toArray();
+  const bytes = open.reduce((sum, found) => sum + found.declared.byteSize, 0);
+  if (open.length <= limits.maxOpen && bytes <= limits.maxOpenBytes) return;
+  await modelUpdateUploads.deleteOne({ _id: upload._id });
+  const others = open.filter((found) => found._id !== upload._id);
+  const soonest = Math.min(...others.map((found) => found.expiresAt.getTime()), upload.expiresAt.getTime());
+  const bound = open.length > limits.maxOpen ? `${limits.maxOpen} open uploads` : `${limits.maxOpenBytes} declared bytes in open uploads`;
+  throw new TooManyRequestsError(
+    `This client already has ${others.length} uploads open on federated model ${upload.federatedModel}; at most ${bound} are allowed. Complete them, or retry after the oldest expires.`,
+    (soonest - Date.now()) / 1_000,
+  );
+}
+
+/**
+ * Completes a binary upload: copies the bytes to their place (a key no client can write), then
+ * streams that copy once to check its size, SHA-256 and that every value is finite, so the bytes
+ * checked are the bytes kept, whatever a client PUTs meanwhile (issue #24). Only then is the
+ * model's shape admitted and the PENDING update created. Bytes that fail a check are deleted and
+ * the upload is refused (400), with nothing stored as an update; a client no longer a member of
+ * the model is refused (403) the same way. Completing again answers the same update
+ * (`created: false`); only one caller checks at a time.
  */
 export async function completeModelUpdateUpload(
   context: ConnectorContext,
@@ -165,19 +217,28 @@ export async function completeModelUpdateUpload(
   }
 
   const declared = fromStoredWeightsRef(upload.declared);
-  const problem = await checkUploadedBytes(context, declared);
-  if (problem !== null) {
-    await context.store().delete([declared.key]);
-    await modelUpdateUploads.updateOne({ _id: id }, { $set: { status: 'refused', reason: problem } });
-    throw refused(problem);
-  }
-
   // A completion that died after inserting the update left it behind: use it, never a second one.
   const existing = await modelUpdates.findOne({ upload: id });
   let document = existing;
   if (document === null) {
     const ref: WeightsRef = { ...declared, key: newWeightsKey('updates', upload.federatedModel) };
-    await context.store().copy(declared.key, ref.key);
+    const refuse = async (problem: string, error: Error = refused(problem)) => {
+      await context.store().delete([declared.key, ref.key]);
+      await modelUpdateUploads.updateOne({ _id: id }, { $set: { status: 'refused', reason: problem } });
+      throw error;
+    };
+    if (!(await isModelClient(context, upload.federatedModel, client))) {
+      const problem = `client ${client} is no longer a client of federated model ${upload.federatedModel}`;
+      return refuse(problem, new ForbiddenError(`The upload was refused: ${problem}`));
+    }
+    const problem = (await copyUploadedBytes(context, declared, ref.key)) ?? (await checkStoredBytes(context, { ...declared, key: ref.key }));
+    if (problem !== null) return refuse(problem);
+    try {
+      await admitWeightsShape(context, await requireModel(context, upload.federatedModel), declared, 'shapes');
+    } catch (error) {
+      if (error instanceof ValidationError) return refuse(error.details[0]?.message ?? error.message);
+      throw error;
+    }
     document = {
       ...newUpdateDocument(await allocateIds(counters, Sequence.updates), upload, ref),
       upload: id,
@@ -189,14 +250,29 @@ export async function completeModelUpdateUpload(
   return { update: toModelUpdate(document), created: existing === null };
 }
 
-/** What is wrong with the uploaded bytes, or null when they are what was declared. */
-async function checkUploadedBytes(context: ConnectorContext, declared: WeightsRef): Promise<string | null> {
+/**
+ * Copies what the client uploaded to `destination` (server-side), or says why not: nothing
+ * uploaded, or not the declared size (told from HEAD, before any copy).
+ */
+async function copyUploadedBytes(context: ConnectorContext, declared: WeightsRef, destination: string): Promise<string | null> {
   const store = context.store();
   const info = await store.head(declared.key);
   if (info === null) return 'no bytes were uploaded to its URL';
   if (info.size !== declared.byteSize) {
     return `${info.size} bytes were uploaded, but ${declared.length} ${declared.dtype} values are ${declared.byteSize} bytes`;
   }
+  try {
+    await store.copy(declared.key, destination);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return 'no bytes were uploaded to its URL';
+    throw error;
+  }
+  return null;
+}
+
+/** What is wrong with the stored bytes, or null when they are what was declared. */
+async function checkStoredBytes(context: ConnectorContext, declared: WeightsRef): Promise<string | null> {
+  const store = context.store();
   let check;
   try {
     check = await checkWeightsStream(await store.getStream(declared.key), declared.dtype);

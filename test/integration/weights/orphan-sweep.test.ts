@@ -45,4 +45,24 @@ describe('the daily sweep of orphaned weights', () => {
     for (const key of referred) expect(await store.head(key)).not.toBeNull();
     expect(await connector.pullModelAggregateResults(aggregate)).toEqual([1, 2]);
   });
+
+  it('forgets Idempotency-Keys a day old (the TTL index\'s work, done here where the database has none) and keeps younger ones', async () => {
+    const connector = database.connector;
+    const client = (await connector.createClient()).id;
+    const model = await connector.createFederatedModel({ name: 'keys', aggregator: 'avg_values_if_data', clients: [client] });
+    const first = await connector.createModelUpdateIdempotently({ federatedModel: model.id, client, data: [1] }, 'key-1', 'hash-1');
+    const keys = database.db.collection('idempotency_keys');
+    expect(await keys.countDocuments({})).toBe(1);
+    // Within a day, the key still answers the first update.
+    expect((await sweep({ time: new Date(Date.now() + 60_000).toISOString() }, {} as Context)) as object).toMatchObject({ expiredIdempotencyKeys: 0 });
+    expect(await connector.createModelUpdateIdempotently({ federatedModel: model.id, client, data: [1] }, 'key-1', 'hash-1')).toMatchObject({
+      update: { id: first.update.id },
+      replayed: true,
+    });
+    // A day and a minute later it is gone; the indexed field the sweep reads is there either way.
+    const later = new Date(Date.now() + 24 * 60 * 60 * 1_000 + 60_000).toISOString();
+    expect((await sweep({ time: later }, {} as Context)) as object).toMatchObject({ expiredIdempotencyKeys: 1 });
+    expect(await keys.countDocuments({})).toBe(0);
+    expect((await keys.listIndexes().toArray()).map((index) => index.name)).toContain('createdOn');
+  });
 });
