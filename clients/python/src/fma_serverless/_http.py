@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import http.client
 import json
+import queue
 import random
+import threading
 import time
 import uuid as uuid_module
 from collections.abc import Callable, Iterable, Mapping
@@ -26,13 +29,14 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
     urllib3.exceptions.HTTPError,
+    http.client.HTTPException,  # IncompleteRead from a body read straight from http.client
     ConnectionError,
     TimeoutError,
 )
 
 #: Bytes read from a download per call: large enough to keep Python's per-call cost negligible,
 #: small next to any model (the only other memory a download takes besides its buffer).
-DOWNLOAD_CHUNK_BYTES = 4 * 1024 * 1024
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 NO_BODY: Any = object()
 
@@ -200,7 +204,6 @@ class Transport:
         with another SHA-256, is FmaIntegrityError; a broken transfer is retried from the start.
         """
         attempt = 0
-        size = len(target)
         while True:
             attempt += 1
             try:
@@ -214,25 +217,14 @@ class Transport:
                             self.backoff(attempt, retry_after_seconds(response.headers.get("Retry-After")))
                             continue
                         raise FmaApiError(status, body, method="GET", url="(presigned download URL)")
-                    digest = hashlib.sha256()
-                    offset = 0
-                    raw = response.raw
-                    while True:
-                        chunk = raw.read(DOWNLOAD_CHUNK_BYTES, decode_content=True)
-                        if not chunk:
-                            break
-                        end = offset + len(chunk)
-                        if end > size:
-                            raise FmaIntegrityError(f"the download holds more than the {size} bytes announced")
-                        target[offset:end] = chunk
-                        digest.update(chunk)
-                        offset = end
+                    received, actual = read_hashing(response.raw, target)
             except TRANSIENT_ERRORS as error:
                 self.retry_or_raise(attempt, error, "GET", "(presigned download URL)")
                 continue
-            if offset != size:
-                raise FmaIntegrityError(f"the download holds {offset} bytes, not the {size} announced")
-            actual = digest.hexdigest()
+            if received > len(target):
+                raise FmaIntegrityError(f"the download holds more than the {len(target)} bytes announced")
+            if received < len(target):
+                raise FmaIntegrityError(f"the download holds {received} bytes, not the {len(target)} announced")
             if actual != sha256:
                 raise FmaIntegrityError(f"the download's SHA-256 is {actual}, not the {sha256} announced")
             return
@@ -250,6 +242,55 @@ class Transport:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_retry_after))
         self.sleep(delay)
+
+
+def read_hashing(raw: Any, target: memoryview) -> tuple[int, str]:
+    """Reads a body into `target` while another thread hashes the parts already in place (socket
+    reads and hashlib both release the GIL, so the two overlap). Returns the bytes received (more
+    than `target` holds counts as len(target) + 1) and their SHA-256.
+
+    When the body is not encoded, it is read with http.client's readinto straight into `target`
+    (urllib3 keeps that response as `_fp`): no intermediate bytes objects, no copies. Otherwise,
+    or where that attribute is missing, through urllib3's read() a chunk at a time.
+    """
+    size = len(target)
+    ready: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+    digest = hashlib.sha256()
+
+    def hash_parts() -> None:
+        while (span := ready.get()) is not None:
+            digest.update(target[span[0] : span[1]])
+
+    hasher = threading.Thread(target=hash_parts, name="fma-sha256", daemon=True)
+    hasher.start()
+    offset = 0
+    direct = getattr(raw, "_fp", None)
+    encoded = str(getattr(raw, "headers", {}).get("Content-Encoding", "identity")).lower() not in ("", "identity")
+    try:
+        if direct is not None and hasattr(direct, "readinto") and not encoded:
+            while offset < size:
+                read = direct.readinto(target[offset : offset + DOWNLOAD_CHUNK_BYTES])
+                if not read:
+                    break
+                ready.put((offset, offset + read))
+                offset += read
+            if offset == size and direct.read(1):
+                return size + 1, ""
+        else:
+            while True:
+                chunk = raw.read(DOWNLOAD_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                end = offset + len(chunk)
+                if end > size:
+                    return size + 1, ""
+                target[offset:end] = chunk
+                ready.put((offset, end))
+                offset = end
+    finally:
+        ready.put(None)
+        hasher.join()
+    return offset, digest.hexdigest()
 
 
 def iter_pages(fetch: Callable[[int], list[Any]], page_size: int) -> Iterable[Any]:
