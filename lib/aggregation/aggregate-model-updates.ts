@@ -48,13 +48,28 @@ export async function aggregateModelUpdates(
       const ids = new Set(bad.map((update) => update.id));
       updates = updates.filter((update) => !ids.has(update.id));
     };
+    /** Sets aside the update whose bytes could not be used (missing, corrupt, not finite), named by its key. */
+    const setAsideUnreadable = async (error: UnreadableWeightsError) => {
+      const update = updates.find((candidate) => candidate.weights.key === error.key);
+      if (update === undefined) throw error; // not an update's bytes (the parent's): the run fails
+      await setAside([update], () => error.message);
+    };
     const unusable = unusableUpdates(updates, aggregator, found);
     await setAside(unusable.map(([update]) => update), (update) => unusable.find(([u]) => u === update)![1]);
-    if (aggregator === null) {
-      // Issue #11: robust aggregators, server optimizers, clipping and DP, staleness weighting.
+    // Issue #11: robust aggregators, server optimizers, clipping and DP, staleness weighting.
+    // Each pass either aggregates or sets one more update aside, so this ends.
+    while (aggregator === null) {
       if (updates.length === 0) throw new AggregationError('no update of this run can be aggregated (all were set aside as INVALID)');
       const parent = parentAgg === null ? null : await connector.pullModelAggregate(parentAgg);
-      const { shape, values, record } = await combineWithStrategy(connector, { model: found, strategy, updates, parent });
+      let combined;
+      try {
+        combined = await combineWithStrategy(connector, { model: found, strategy, updates, parent });
+      } catch (error) {
+        if (!(error instanceof UnreadableWeightsError)) throw error;
+        await setAsideUnreadable(error);
+        continue;
+      }
+      const { shape, values, record } = combined;
       await connector.renewAggregationLease(model, run, leaseSeconds);
       const aggregate = await connector.postNewModelAggregateWeights(
         model,
@@ -73,8 +88,7 @@ export async function aggregateModelUpdates(
         await connector.streamModelUpdateWeights(updates, (values, i) => accumulate(sum, values, plan.factors[i]!));
       } catch (error) {
         if (!(error instanceof UnreadableWeightsError)) throw error;
-        const message = error.message;
-        await setAside([updates[error.index]!], () => message);
+        await setAsideUnreadable(error);
         continue;
       }
       const values = finish(sum, plan.divisor);

@@ -81,7 +81,7 @@ export interface ObjectStore {
    * arrives rather than concatenating them. Resolves to the number of bytes read (from
    * `target[0]`). Throws `RangeError` when the object or range is longer than `target`.
    */
-  readInto(key: string, target: Uint8Array, range?: ByteRange): Promise<number>;
+  readInto(key: string, target: Uint8Array, range?: ByteRange, observe?: (chunk: Uint8Array) => void): Promise<number>;
 
   /** The object's size, or `null` when there is no such object. */
   head(key: string): Promise<ObjectInfo | null>;

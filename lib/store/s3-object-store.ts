@@ -162,7 +162,7 @@ class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async readInto(key: string, target: Uint8Array, range?: ByteRange): Promise<number> {
+  async readInto(key: string, target: Uint8Array, range?: ByteRange, observe?: (chunk: Uint8Array) => void): Promise<number> {
     if (range !== undefined) {
       checkRange(range);
       if (range.end - range.start + 1 > target.byteLength) {
@@ -178,6 +178,7 @@ class S3ObjectStore implements ObjectStore {
         }
         target.set(chunk, offset);
         offset += chunk.byteLength;
+        observe?.(chunk);
       }
     } catch (error) {
       stream.destroy();

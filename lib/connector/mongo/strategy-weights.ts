@@ -4,6 +4,7 @@ import type { OptimizerState, ServerOptimizerName } from '../../algorithms/strat
 import { allocateWeightsBuffer, BYTES_PER_VALUE, float64Bytes, valuesView, type WeightsRef } from '../../weights';
 import type { OptimizerStateRef } from '../../entities/aggregate-strategy';
 import type { ConnectorContext } from './context';
+import { assertFiniteWeights, UnreadableWeightsError } from './weights';
 
 // What the strategies of issue #11 read and write in the object store beyond whole weights:
 // blocks of coordinates of many updates at once (ranged reads), and server-optimizer state.
@@ -40,6 +41,10 @@ export async function streamWeightBlocks(
   const store = context.store();
   const block = Math.min(blockValues, last - first);
   const buffers = refs.map((ref) => allocateWeightsBuffer(block * BYTES_PER_VALUE[ref.dtype]));
+  // A pass over whole objects also checks each one's SHA-256, block by block in order; a mismatch
+  // is known only at the end, and then what was visited must be thrown away (the caller sets the
+  // update aside and passes again). A shard's range cannot be checked against a whole-object hash.
+  const hashes = range === undefined ? refs.map(() => createHash('sha256')) : null;
   for (let start = first; start < last; start += block) {
     const length = Math.min(block, last - start);
     let next = 0;
@@ -55,12 +60,18 @@ export async function streamWeightBlocks(
       }
     };
     await Promise.all(Array.from({ length: Math.min(BLOCK_READ_CONCURRENCY, refs.length) }, worker));
-    visit(
-      start,
-      length,
-      refs.map((ref, i) => valuesView(buffers[i]!, ref.dtype, length)),
-    );
+    hashes?.forEach((hash, i) => hash.update(buffers[i]!.subarray(0, length * BYTES_PER_VALUE[refs[i]!.dtype])));
+    const columns = refs.map((ref, i) => valuesView(buffers[i]!, ref.dtype, length));
+    columns.forEach((column, i) => assertFiniteWeights(column, refs[i]!.key, i, start));
+    visit(start, length, columns);
   }
+  hashes?.forEach((hash, i) => {
+    const ref = refs[i]!;
+    const sha256 = hash.digest('hex');
+    if (sha256 !== ref.sha256) {
+      throw new UnreadableWeightsError(`Stored weights ${ref.key} have SHA-256 ${sha256}, not the ${ref.sha256} they were stored with`, i, ref.key);
+    }
+  });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { AggregationError } from '../../algorithms';
 import {
   allocateWeightsBuffer,
@@ -60,9 +60,26 @@ export class UnreadableWeightsError extends AggregationError {
   constructor(
     message: string,
     readonly index: number,
+    /** The object's key, which names the update whatever list it was read from. */
+    readonly key: string,
   ) {
     super(message);
   }
+}
+
+/** The position of the first NaN or infinite value, or -1 (`v - v` is NaN exactly for those). */
+export function firstNonFinite(values: Float32Array | Float64Array): number {
+  for (let i = 0; i < values.length; i += 1) {
+    const value = values[i]!;
+    if (value - value !== 0) return i;
+  }
+  return -1;
+}
+
+/** Refuses values that are not all finite, naming the object: a run sets that update aside. */
+export function assertFiniteWeights(values: Float32Array | Float64Array, key: string, index: number, offset = 0): void {
+  const bad = firstNonFinite(values);
+  if (bad !== -1) throw new UnreadableWeightsError(`Stored weights ${key} hold a NaN or infinite value at value ${offset + bad}`, index, key);
 }
 
 /** How many objects a streamed read keeps in flight: reads overlap, memory stays bounded. */
@@ -89,19 +106,31 @@ export async function streamWeights(
     largest,
     async (index, buffer) => {
       const ref = refs[index]!;
+      // Hashed as the chunks arrive, while the other reads are in flight (issue #24: bytes that
+      // are not the ones checked when they were stored are set aside, never aggregated).
+      const hash = createHash('sha256');
       let read: number;
       try {
-        read = await store.readInto(ref.key, buffer.subarray(0, ref.byteSize));
+        read = await store.readInto(ref.key, buffer.subarray(0, ref.byteSize), undefined, (chunk) => hash.update(chunk));
       } catch (error) {
         // A missing object never comes back; a store that is away (DependencyError) may.
-        if (error instanceof ObjectNotFoundError) throw new UnreadableWeightsError(`Stored weights ${ref.key} are missing`, index);
+        if (error instanceof ObjectNotFoundError) throw new UnreadableWeightsError(`Stored weights ${ref.key} are missing`, index, ref.key);
         throw error;
       }
       if (read !== ref.byteSize) {
-        throw new UnreadableWeightsError(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`, index);
+        throw new UnreadableWeightsError(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`, index, ref.key);
+      }
+      const sha256 = hash.digest('hex');
+      if (sha256 !== ref.sha256) {
+        throw new UnreadableWeightsError(`Stored weights ${ref.key} have SHA-256 ${sha256}, not the ${ref.sha256} they were stored with`, index, ref.key);
       }
     },
-    (buffer, index) => visit(valuesView(buffer, refs[index]!.dtype, refs[index]!.length), index),
+    (buffer, index) => {
+      const ref = refs[index]!;
+      const values = valuesView(buffer, ref.dtype, ref.length);
+      assertFiniteWeights(values, ref.key, index);
+      visit(values, index);
+    },
   );
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus } from '../../../lib/entities';
@@ -86,9 +87,13 @@ describe('aggregation runs under faults', () => {
   it('gives up on a round that fails every time: FAILED with one more attempt each run, INVALID with the reason after 3', async () => {
     const { model, updates } = await modelWithUpdates([[1, 2], [3, 4]]);
     // Values the door refuses, written around it: their mean overflows, so every run fails.
-    const huge = new Float64Array([1.7e308, 1.7e308]);
+    // The documents agree with the bytes (their SHA-256), or the run would set them aside instead.
+    const huge = new Uint8Array(new Float64Array([1.7e308, 1.7e308]).buffer);
     for (const update of await connector.pullModelUpdates(updates)) {
-      await getObjectStore().put(update.weights.key, new Uint8Array(huge.buffer));
+      await getObjectStore().put(update.weights.key, huge);
+      await database.db
+        .collection('model_updates')
+        .updateOne({ _id: update.id as never }, { $set: { 'weights.sha256': createHash('sha256').update(huge).digest('hex') } });
     }
     for (const attempt of [1, 2]) {
       expect(await executeAggregationLocally({ model: model.id, run: nextRun() })).toMatchObject({ finalState: 'AggregationFailed' });

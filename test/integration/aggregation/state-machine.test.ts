@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
@@ -119,6 +120,33 @@ describe('the aggregation state machine', () => {
     expect(after[2]!.statusReason).toMatch(/missing/);
     expect(after[1]!.appliedAggregate).toBeNull();
   });
+
+  it.each([
+    ['avg_values_if_data', [2, 3]],
+    ['coordinate_median', [2, 3]],
+  ])(
+    'sets aside an update whose stored bytes turned NaN or changed after they were checked, and aggregates the honest ones (%s; issue #24)',
+    async (aggregator, expected) => {
+      const { model, updates } = await modelWithUpdates([[1, 2], [5, 6], [3, 4], [5, 6]], { aggregator });
+      const [, swapped, , poisoned] = await connector.pullModelUpdates(updates);
+      // The same size, other bytes: finite ones that are not the ones stored; and NaN whose hash
+      // the document was made to agree with (written around the checks, as by an older version).
+      await getObjectStore().put(swapped!.weights.key, new Uint8Array(new Float64Array([9, 9]).buffer));
+      const nan = new Uint8Array(new Float64Array([Number.NaN, 1]).buffer);
+      await getObjectStore().put(poisoned!.weights.key, nan);
+      await database.db
+        .collection('model_updates')
+        .updateOne({ _id: poisoned!.id as never }, { $set: { 'weights.sha256': createHash('sha256').update(nan).digest('hex') } });
+      const result = await executeAggregationLocally({ model: model.id, run: nextRun() });
+      expect(result).toMatchObject({ status: 'SUCCEEDED', finalState: 'Aggregated' });
+      const aggregate = await connector.pullLatestModelAggregate(model);
+      expect(await connector.pullModelAggregateResults(aggregate!)).toEqual(expected);
+      const after = await connector.pullModelUpdates(updates);
+      expect(after.map((u) => u.status)).toEqual([UpdateStatus.COMPLETE, UpdateStatus.INVALID, UpdateStatus.COMPLETE, UpdateStatus.INVALID]);
+      expect(after[1]!.statusReason).toMatch(/SHA-256/);
+      expect(after[3]!.statusReason).toMatch(/NaN or infinite/);
+    },
+  );
 
   it('fails before claiming when the model\'s requirement is unknown (FMA skipped the check)', async () => {
     const { model, updates } = await modelWithUpdates([[1]]);
