@@ -98,11 +98,14 @@ async function main(argv: readonly string[]): Promise<number> {
       await offline?.stop().catch((error: unknown) => log(`stopping serverless-offline: ${String(error)}`));
       await Promise.all([database?.stop(), store?.stop()]).catch((error: unknown) => log(`stopping the stores: ${String(error)}`));
     })());
-  // Ctrl-C or a kill: end pytest first (its tests hold connections), then everything this started.
+  // Ctrl-C or a kill: end pytest first (SIGINT, so that it still writes its report; SIGKILL if it
+  // has not ended 10 s later), then everything this started.
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: stopping`);
-    if (child !== undefined && child.exitCode === null) child.kill('SIGTERM');
-    else void stopServices().then(() => process.exit(130));
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
+      setTimeout(() => child?.kill('SIGKILL'), 10_000).unref();
+    } else void stopServices().then(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
