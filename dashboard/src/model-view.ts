@@ -41,7 +41,7 @@ export async function renderModel(api: Api, target: HTMLElement, id: number, not
     h(
       'p',
       { class: 'muted' },
-      `Strategy ${model.aggregator} · requirement ${requirementText(model)} · ${model.clients.length} clients · aggregation `,
+      `Strategy ${model.aggregator} · requirement ${requirementText(model)} · ${model.clients_count ?? model.clients.length} clients · aggregation `,
       h('span', { class: model.allow_aggregation ? 'on' : 'off' }, model.allow_aggregation ? 'on' : 'off'),
     ),
     notice === undefined ? null : h('p', { id: 'notice', class: 'info', role: 'status' }, notice),

@@ -26,7 +26,7 @@ export async function renderModels(api: Api, target: HTMLElement): Promise<void>
       h('td', { class: 'num', 'data-field': 'id' }, model.id),
       h('td', { 'data-field': 'aggregator' }, model.aggregator),
       h('td', { 'data-field': 'requirement' }, requirementText(model)),
-      h('td', { class: 'num', 'data-field': 'clients' }, model.clients.length),
+      h('td', { class: 'num', 'data-field': 'clients' }, model.clients_count ?? model.clients.length),
       h('td', { class: 'num', 'data-field': 'rounds' }, rounds),
       h('td', { 'data-field': 'artifact' }, artifact),
       h('td', { 'data-field': 'aggregation', class: model.allow_aggregation ? 'on' : 'off' }, model.allow_aggregation ? 'on' : 'off'),

@@ -3,6 +3,8 @@ export interface ModelJson {
   id: number;
   name: string;
   clients: string[];
+  /** Only for a model with more than 1,000 members (`clients` lists the first 1,000). */
+  clients_count?: number;
   aggregator: string;
   requirement: string | null;
   requirement_args: unknown[];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
-import { assertModelJson, modelFields, requireExistingClients } from '../../lib/api/model-body';
+import { assertModelJson, modelFields, requireExistingClients, memberPreviewOf } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { ModelNameSchema } from '../../lib/entities';
@@ -63,5 +63,5 @@ export const handler = apiRoute(getConnector, { audience: 'developer', body, doc
     await connector.createModelArtifact(model, '1.0.0', input.initial_model);
     model = (await connector.pullFederatedModelWId(model.id))!;
   }
-  return respond(201, federatedModelJson(model, await connector.pullModelClients(model.id)));
+  return respond(201, federatedModelJson(model, await memberPreviewOf(connector, model.id)));
 });

@@ -1,4 +1,5 @@
 import { requireVisibleModel } from '../../lib/api/access';
+import { memberPreviewOf } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
@@ -10,5 +11,5 @@ const doc: RouteDoc = { summary: 'One of the developer\'s models', responses: { 
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const model = await requireVisibleModel(connector, caller!, id);
-  return federatedModelJson(model, await connector.pullModelClients(model.id));
+  return federatedModelJson(model, await memberPreviewOf(connector, model.id));
 });

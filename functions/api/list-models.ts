@@ -11,11 +11,11 @@ const doc: RouteDoc = { summary: "The developer's models, newest first", respons
 export const handler = apiRoute(getConnector, { audience: 'developer', query: listQuery({ allow_aggregation: 'Only those whose allow_aggregation is this (`true`/`false`)' }), doc }, async ({ caller, query, event }) => {
   const filter = { developer: caller!.id, allowAggregation: booleanFilter(query, 'allow_aggregation') };
   const connector = getConnector();
-  // The page's models, then the members of all of them in one query.
+  // The page's models, then each one's first members (bounded reads, in parallel).
   const listWithClients = async (page: Page) => {
     const paged = await connector.listFederatedModels(filter, page);
-    const clients = await connector.pullClientsOfModels(paged.items.map((model) => model.id));
-    return { ...paged, items: paged.items.map((model) => ({ model, clients: clients.get(model.id) ?? [] })) };
+    const members = await connector.pullMemberPreviews(paged.items.map((model) => model.id));
+    return { ...paged, items: paged.items.map((model) => ({ model, members: members.get(model.id) ?? { clients: [], total: 0 } })) };
   };
-  return listResponse(event, PAGE_SIZES.models, listWithClients, ({ model, clients }) => federatedModelJson(model, clients));
+  return listResponse(event, PAGE_SIZES.models, listWithClients, ({ model, members }) => federatedModelJson(model, members));
 });

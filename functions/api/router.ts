@@ -20,6 +20,7 @@ import { handler as getOpenApi } from './get-openapi';
 import { handler as getModelAggregate } from './get-model-aggregate';
 import { handler as getModelUpdate } from './get-model-update';
 import { handler as getModelUpdateWeights } from './get-model-update-weights';
+import { handler as listModelClients } from './list-model-clients';
 import { handler as listClientAggregateScores } from './list-client-aggregate-scores';
 import { handler as listModelAggregates } from './list-model-aggregates';
 import { handler as listModelUpdates } from './list-model-updates';
@@ -46,6 +47,7 @@ export const routes = [
   route('PATCH', '/api/v1/models/{id}', patchModel),
   route('DELETE', '/api/v1/models/{id}', deleteModel),
   route('POST', '/api/v1/models/{id}/register_client', registerClient),
+  route('GET', '/api/v1/models/{id}/clients', listModelClients),
   route('GET', '/api/v1/models/{id}/get_latest_aggregate', getLatestAggregate),
   route('GET', '/api/v1/models/{id}/get_current_artifact', getCurrentArtifact),
   route('GET', '/api/v1/models/{id}/get_latest_model', getLatestModel),

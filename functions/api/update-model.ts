@@ -1,6 +1,6 @@
 import { assertNamesCaller } from '../../lib/api/drf-body';
 import { requireVisibleModel } from '../../lib/api/access';
-import { assertModelJson, modelPatchBody, modelPutBody, requireExistingClients } from '../../lib/api/model-body';
+import { assertModelJson, modelPatchBody, modelPutBody, requireExistingClients, memberPreviewOf } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
@@ -35,7 +35,7 @@ function changeModel(body: typeof modelPatchBody | typeof modelPutBody, summary:
       allowAggregation: input.allow_aggregation,
     });
     if (clients !== undefined) changed = await connector.setModelClients(model, clients);
-    return federatedModelJson(changed, await connector.pullModelClients(changed.id));
+    return federatedModelJson(changed, await memberPreviewOf(connector, changed.id));
   });
 }
 

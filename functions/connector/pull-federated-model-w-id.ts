@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { memberPreviewOf } from '../../lib/api/model-body';
 import { federatedModelJson } from '../../lib/api/representation';
 import { Id } from '../../lib/api/operation-fields';
 import { getConnector } from '../../lib/connector';
@@ -12,5 +13,5 @@ export const handler = createHandler({ input }, async ({ fed_model_id }) => {
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(fed_model_id);
   if (model === null) throw new NotFoundError(`Federated model ${fed_model_id} does not exist`);
-  return federatedModelJson(model, await connector.pullModelClients(model.id));
+  return federatedModelJson(model, await memberPreviewOf(connector, model.id));
 });

@@ -23,6 +23,7 @@ export const PAGE_SIZES = {
   aggregates: { default: 10, max: 20 },
   scores: { default: 10, max: 20 },
   models: { default: 100, max: 200 },
+  members: { default: 100, max: 1_000 },
 } as const satisfies Record<string, PageSizes>;
 
 /** The number a string of digits spells (`Infinity` for hundreds of digits), or null for anything else. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { MetadataConnector } from '../connector';
+import type { MemberPreview, MetadataConnector } from '../connector';
 import { ModelNameSchema } from '../entities';
 import { ValidationError } from '../errors';
 import { drfBody } from './drf-body';
@@ -81,4 +81,9 @@ export function assertModelJson(input: {
     const schema = input[field];
     if (schema !== undefined) assertValidJsonSchema(schema, field);
   }
+}
+
+/** The members a model's representation lists (the first 1,000, and how many in all). */
+export async function memberPreviewOf(connector: MetadataConnector, model: number): Promise<MemberPreview> {
+  return (await connector.pullMemberPreviews([model])).get(model) ?? { clients: [], total: 0 };
 }

@@ -2,6 +2,7 @@ import type { AggregateStrategy, ClientAggregateScore, FederatedModel, ModelAggr
 import { PayloadTooLargeError } from '../errors';
 import type { z } from 'zod';
 import { weightsToJson, type Weights, type WeightsRef } from '../weights';
+import type { MemberPreview } from '../connector';
 import type {
   ClientAggregateScoreJsonSchema,
   ClientModelUpdateJsonSchema,
@@ -17,13 +18,16 @@ import type {
  * REST API, dates as ISO-8601 strings, weights only when asked for. Each is typed by its schema in
  * `response-schemas.ts`, from which the OpenAPI description is generated.
  */
-export function federatedModelJson(model: FederatedModel, clients: readonly string[]): z.input<typeof FederatedModelJsonSchema> {
+export function federatedModelJson(model: FederatedModel, members: MemberPreview): z.input<typeof FederatedModelJsonSchema> {
+  const truncated = members.total > members.clients.length;
   return {
     id: model.id,
     name: model.name,
     developer: model.developer,
-    /** Members by public id (never their credentials), in the order they joined. */
-    clients: [...clients],
+    /** Members by public id (never their credentials), in the order they joined: the first 1,000. */
+    clients: [...members.clients],
+    // Only for models with more members than the field lists: FMA's clients see the field as ever.
+    ...(truncated ? { clients_count: members.total, clients_url: `/api/v1/models/${model.id}/clients/` } : {}),
     aggregator: model.aggregator,
     aggregator_params: model.aggregatorParams,
     requirement: model.requirement,

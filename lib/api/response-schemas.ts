@@ -27,7 +27,13 @@ export const FederatedModelJsonSchema = z
     id: EntityIdSchema,
     name: z.string(),
     developer: z.string().nullable().meta({ description: 'The owner; null for models made through the operator routes' }),
-    clients: z.array(ClientPublicId).meta({ description: 'Members by public id, in the order they joined' }),
+    clients: z.array(ClientPublicId).meta({ description: 'Members by public id, in the order they joined: the first 1,000 (see clients_count)' }),
+    clients_count: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: 'Only for a model with more than 1,000 members: how many it has; clients_url lists them page by page' }),
+    clients_url: z.string().optional().meta({ description: 'Only with clients_count: GET it for the members, page by page' }),
     aggregator: z.string(),
     aggregator_params: z.record(z.string(), z.unknown()).nullable(),
     requirement: z.string().nullable(),
@@ -179,6 +185,11 @@ export const RegisteredClientJsonSchema = z
   .meta({ id: 'RegisteredClient' });
 
 /** Django REST Framework's error bodies: `{"detail": ...}`, or messages per field for a 400. */
+/** One member of a model (`GET /api/v1/models/{id}/clients/`). */
+export const ModelMemberJsonSchema = z
+  .object({ client: ClientPublicId, joined_on: Timestamp })
+  .meta({ id: 'ModelMember' });
+
 export const DetailErrorSchema = z.object({ detail: z.string() }).meta({ id: 'DetailError' });
 export const FieldErrorsSchema = z
   .record(z.string(), z.array(z.string()))

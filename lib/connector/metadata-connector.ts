@@ -15,11 +15,13 @@ import type { DeletedModel } from './mongo/deletion';
 import type { ShardItem, ShardManifest, ShardReduction } from '../aggregation/shard-manifest';
 import type { FederatedModelChanges } from './mongo/models';
 import type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from './mongo/uploads';
+import type { MemberPreview } from './mongo/model-clients';
 
 export type { DeletedModel } from './mongo/deletion';
 export type { FederatedModelChanges } from './mongo/models';
 
 export type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from './mongo/uploads';
+export type { MemberPreview } from './mongo/model-clients';
 
 /** An entity passed by its id or as the entity itself (as FMA passed model objects). */
 export type Ref = number | { readonly id: number };
@@ -234,6 +236,10 @@ export interface MetadataConnector {
   pullModelClients(model: Ref): Promise<string[]>;
   /** The members of each of the models, in one query. */
   pullClientsOfModels(models: readonly number[]): Promise<Map<number, string[]>>;
+  /** Each model's first members (at most MEMBERS_INLINE_MAX) and how many it has: what a model's representation lists. */
+  pullMemberPreviews(models: readonly number[]): Promise<Map<number, MemberPreview>>;
+  /** One page of a model's members, in the order they joined. */
+  pullModelMembers(model: Ref, page: Page): Promise<Paged<{ client: string; joinedOn: Date }>>;
   /** Ids of a developer's models. */
   pullModelsOfDeveloper(developer: string): Promise<number[]>;
   listFederatedModels(filter: { developer: string; allowAggregation?: boolean }, page: Page): Promise<Paged<FederatedModel>>;

@@ -22,6 +22,7 @@ import type {
   NewModelUpdate,
   NewModelUpdateUpload,
   OpenUploadLimits,
+  MemberPreview,
   ModelUpdateUpload,
   Page,
   Paged,
@@ -359,6 +360,14 @@ export class MongoMetadataConnector implements MetadataConnector {
 
   pullClientsOfModels(models: readonly number[]): Promise<Map<number, string[]>> {
     return modelClients.pullClientsOfModels(this.context, models);
+  }
+
+  pullMemberPreviews(models: readonly number[]): Promise<Map<number, MemberPreview>> {
+    return modelClients.pullMemberPreviews(this.context, models);
+  }
+
+  pullModelMembers(model: Ref, page: Page): Promise<Paged<{ client: string; joinedOn: Date }>> {
+    return modelClients.pullModelMembers(this.context, model, page);
   }
 
   pullModelsOfDeveloper(developer: string): Promise<number[]> {

@@ -251,6 +251,8 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
     { key: { federatedModel: 1, client: 1 }, name: 'federatedModel_client', unique: true },
     // the models a client belongs to (client-scoped API reads)
     { key: { client: 1, federatedModel: 1 }, name: 'client_federatedModel' },
+    // a model's members in the order they joined (its representation, GET models/{id}/clients/)
+    { key: { federatedModel: 1, joinedOn: 1, _id: 1 }, name: 'federatedModel_joinedOn' },
   ],
   model_updates: [
     // pending / ready / registered updates of a model: equality on model and status, then client

@@ -185,6 +185,34 @@ describe('the binary upload path after the security review', () => {
     expect(await snapshotDatabase(database.db)).toEqual(before);
   });
 
+  it('lists the first 1,000 members in a model\'s representation and every member page by page (9)', async () => {
+    const { model, clients } = await modelWithClients(1);
+    const [first] = (await api('GET', `/api/v1/models/${model}/`, { token })).body.clients as string[];
+    // 1,004 more members, joined a second apart (written directly: registering them takes minutes).
+    const joined = Date.now();
+    const members = Array.from({ length: 1_004 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    await database.db.collection('model_clients').insertMany(
+      members.map((client, i) => ({ _id: `${model}/${client}`, federatedModel: model, client, joinedOn: new Date(joined + (i + 1) * 1_000) })) as never[],
+    );
+    const shown = (await api('GET', `/api/v1/models/${model}/`, { token })).body;
+    expect(shown.clients).toEqual([first, ...members.slice(0, 999)]);
+    expect(shown).toMatchObject({ clients_count: 1_005, clients_url: `/api/v1/models/${model}/clients/` });
+    const listed = (await api('GET', '/api/v1/models/', { token })).body.find((m: { id: number }) => m.id === model);
+    expect(listed).toMatchObject({ clients_count: 1_005 });
+    expect(listed.clients).toHaveLength(1_000);
+
+    const page = await api('GET', `${shown.clients_url}?page=2&page_size=1000`, { token });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('x-total-count')).toBe('1005');
+    expect(page.body.map((member: { client: string }) => member.client)).toEqual(members.slice(999));
+    // The members are the developer's business: a client of the model sees none of them.
+    expect((await api('GET', shown.clients_url, { client: clients[0]! })).status).toBe(403);
+    // A model with fewer members looks as it did in FMA.
+    const small = (await api('GET', `/api/v1/models/${(await modelWithClients(2)).model}/`, { token })).body;
+    expect(small.clients).toHaveLength(2);
+    expect(small).not.toHaveProperty('clients_count');
+  });
+
   it('answers an update too large for JSON with 413 naming its download route, which serves its bytes to its client only (7)', async () => {
     const { model, clients } = await modelWithClients(2);
     const n = 300_000;

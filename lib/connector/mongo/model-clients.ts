@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ModelClientDocument } from '../../db/collections';
 import { ClientIdSchema } from '../../entities';
-import type { Ref } from '../metadata-connector';
+import type { Page, Paged, Ref } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { uniqueStrings } from './queries';
@@ -78,6 +78,54 @@ export async function pullClientsOfModels(context: ConnectorContext, models: rea
     .toArray();
   for (const membership of found) result.get(membership.federatedModel)?.push(membership.client);
   return result;
+}
+
+/**
+ * How many members a model's representation lists (FMA's `clients` field); a model with more lists
+ * the first ones in join order and says how many it has, and its members are read page by page
+ * (`GET /api/v1/models/{id}/clients/`). A representation stays far below Lambda's 6 MB response.
+ */
+export const MEMBERS_INLINE_MAX = 1_000;
+
+export interface MemberPreview {
+  /** The first MEMBERS_INLINE_MAX members, in the order they joined. */
+  readonly clients: string[];
+  /** How many members the model has in all. */
+  readonly total: number;
+}
+
+/** Each model's members as its representation lists them: one bounded read per model (in parallel), a count only past the bound. */
+export async function pullMemberPreviews(context: ConnectorContext, models: readonly number[]): Promise<Map<number, MemberPreview>> {
+  const { modelClients } = await context.collections();
+  const previews = await Promise.all(
+    models.map(async (model): Promise<[number, MemberPreview]> => {
+      const found = await modelClients
+        .find({ federatedModel: model }, { projection: { client: 1 } })
+        .sort({ joinedOn: 1, _id: 1 })
+        .limit(MEMBERS_INLINE_MAX + 1)
+        .toArray();
+      const clients = found.slice(0, MEMBERS_INLINE_MAX).map((membership) => membership.client);
+      const total = found.length <= MEMBERS_INLINE_MAX ? found.length : await modelClients.countDocuments({ federatedModel: model });
+      return [model, { clients, total }];
+    }),
+  );
+  return new Map(previews);
+}
+
+/** One page of a model's members, in the order they joined, with their number. */
+export async function pullModelMembers(context: ConnectorContext, model: Ref, page: Page): Promise<Paged<{ client: string; joinedOn: Date }>> {
+  const id = parseArgument(RefSchema, model, 'model');
+  const { modelClients } = await context.collections();
+  const [count, found] = await Promise.all([
+    modelClients.countDocuments({ federatedModel: id }),
+    modelClients
+      .find({ federatedModel: id }, { projection: { client: 1, joinedOn: 1 } })
+      .sort({ joinedOn: 1, _id: 1 })
+      .skip((page.page - 1) * page.pageSize)
+      .limit(page.pageSize)
+      .toArray(),
+  ]);
+  return { count, items: found.map((membership) => ({ client: membership.client, joinedOn: membership.joinedOn })) };
 }
 
 /** Those of `clients` that belong to the model. */
