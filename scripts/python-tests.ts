@@ -1,10 +1,12 @@
 /**
- * `npm run test:python`: the Python client's tests (clients/python/tests, pytest) against the
- * real service under serverless-offline, on loopback only. Like scripts/schemathesis.ts it
- * resolves a database and an object store as `npm start` does, runs the service on them with the
- * local aggregation executor, and makes a developer token; then it runs pytest in a virtualenv
- * made from clients/python/requirements-dev.txt (.cache/python-client-venv, remade only when that
- * file or clients/python/pyproject.toml changes) with the client installed editable.
+ * `npm run test:python`: the Python client's tests (clients/python/tests) and the federated
+ * training example's (examples/federated-digits: its unit tests and its short run), with pytest,
+ * against the real service under serverless-offline, on loopback only. Like
+ * scripts/schemathesis.ts it resolves a database and an object store as `npm start` does, runs the
+ * service on them with the local aggregation executor, and makes a developer token; then it runs
+ * pytest in a virtualenv made from both folders' pinned requirements
+ * (.cache/python-client-venv, remade only when they or clients/python/pyproject.toml change) with
+ * the client installed editable.
  *
  *   npm run test:python                        all tests; JUnit XML in test-results/pytest.xml
  *   npm run test:python -- -k binary -x        extra arguments go to pytest
@@ -27,7 +29,8 @@ import { startOffline, type RunningOffline } from './offline';
 
 const projectRoot = path.resolve(__dirname, '..');
 const clientRoot = path.join(projectRoot, 'clients', 'python');
-const requirementsFile = path.join(clientRoot, 'requirements-dev.txt');
+const exampleRoot = path.join(projectRoot, 'examples', 'federated-digits');
+const requirementsFiles = [path.join(clientRoot, 'requirements-dev.txt'), path.join(exampleRoot, 'requirements.txt')];
 const venv = path.join(projectRoot, '.cache', 'python-client-venv');
 const venvPython = path.join(venv, 'bin', 'python');
 const venvStamp = path.join(venv, '.requirements-sha256');
@@ -40,7 +43,7 @@ function log(message: string): void {
 /** The inputs of the virtualenv: the pinned requirements and the package's metadata. */
 function requirementsHash(): string {
   const hash = createHash('sha256');
-  for (const file of [requirementsFile, path.join(clientRoot, 'pyproject.toml')]) hash.update(readFileSync(file));
+  for (const file of [...requirementsFiles, path.join(clientRoot, 'pyproject.toml')]) hash.update(readFileSync(file));
   return hash.digest('hex');
 }
 
@@ -56,11 +59,11 @@ function ensureVirtualenv(): void {
     log(`reusing ${path.relative(projectRoot, venv)} (requirements unchanged)`);
     return;
   }
-  log(`making ${path.relative(projectRoot, venv)} from clients/python/requirements-dev.txt`);
+  log(`making ${path.relative(projectRoot, venv)} from ${requirementsFiles.map((file) => path.relative(projectRoot, file)).join(' and ')}`);
   rmSync(venv, { recursive: true, force: true });
   run(process.env.PYTHON ?? 'python3', ['-m', 'venv', venv]);
   const pip = [venvPython, '-m', 'pip', '--disable-pip-version-check', 'install', '--quiet'] as const;
-  run(pip[0], [...pip.slice(1), '-r', requirementsFile]);
+  run(pip[0], [...pip.slice(1), ...requirementsFiles.flatMap((file) => ['-r', file])]);
   // Editable, with the pinned hatchling of the requirements: source changes need no reinstall.
   run(pip[0], [...pip.slice(1), '--no-deps', '--no-build-isolation', '--editable', clientRoot]);
   writeFileSync(venvStamp, `${wanted}\n`);
@@ -137,7 +140,7 @@ async function main(argv: readonly string[]): Promise<number> {
     log(`service: ${offline.httpUrl}`);
     const args = bench
       ? [path.join(clientRoot, 'bench', 'transfer.py'), ...extraArgs]
-      : ['-m', 'pytest', path.join(clientRoot, 'tests'), `--junitxml=${junitReport}`, '-p', 'no:cacheprovider', ...extraArgs];
+      : ['-m', 'pytest', path.join(clientRoot, 'tests'), exampleRoot, `--junitxml=${junitReport}`, '-p', 'no:cacheprovider', ...extraArgs];
     log(`${path.relative(projectRoot, venvPython)} ${args.join(' ')}`);
     if (!bench) rmSync(junitReport, { force: true }); // so that a report found afterwards is this run's
     pytestStarted = !bench;
