@@ -7,10 +7,18 @@
  * status codes. Bounded in examples and time. Every check runs but those schemathesis.toml turns
  * off, each with the reason beside it (on the command line, `--checks` would override that file).
  *
- *   npm run schemathesis                    (schemathesis from .cache/schemathesis-venv, or SCHEMATHESIS_BIN)
- *   SCHEMATHESIS_MAX_TIME=120 npm run schemathesis
+ * Two modes (issue #31):
+ *   npm run schemathesis        the landing check (.ci/run): a fixed seed, deterministic generation
+ *                               and a bound in examples, not time, so a given commit always gets the
+ *                               same cases and the same answer; a JUnit report in test-results/.
+ *   npm run fuzz                exploration: a fresh random seed each time, bounded in time; prints
+ *                               the seed first and last, and the command that replays it
+ *                               (`npm run fuzz -- --seed <seed>`). Run it before a stop.
+ * schemathesis comes from .cache/schemathesis-venv (made by .ci/run), or SCHEMATHESIS_BIN.
+ * SCHEMATHESIS_SEED, SCHEMATHESIS_MAX_EXAMPLES and SCHEMATHESIS_MAX_TIME override the bounds.
  */
 import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { create } from '../lib/connector';
@@ -19,6 +27,48 @@ import { objectStoreEnv, resolveObjectStore } from './object-store/resolve-objec
 import { startOffline } from './offline';
 
 const projectRoot = path.resolve(__dirname, '..');
+
+/** The seed of the landing check: changing it changes which cases CI runs, so change it on purpose. */
+const LANDING_SEED = '20261205';
+
+interface RunMode {
+  readonly fuzz: boolean;
+  readonly seed: string;
+  /** Arguments for schemathesis besides the mode's own. */
+  readonly passThrough: readonly string[];
+}
+
+/** `--fuzz` selects exploration; `--seed N` replays a seed; everything else goes to schemathesis. */
+function runMode(argv: readonly string[]): RunMode {
+  const passThrough: string[] = [];
+  let fuzz = false;
+  let seed: string | undefined = process.env.SCHEMATHESIS_SEED;
+  for (let i = 0; i < argv.length; i += 1) {
+    if (argv[i] === '--fuzz') fuzz = true;
+    else if (argv[i] === '--seed') seed = argv[++i];
+    else passThrough.push(argv[i]!);
+  }
+  // Python's random seeds are arbitrary integers; 2^48 keeps them short enough to type back.
+  return { fuzz, seed: seed ?? (fuzz ? String(randomInt(2 ** 48 - 1)) : LANDING_SEED), passThrough };
+}
+
+/** The generation arguments of a mode: deterministic and bounded in examples, or random and bounded in time. */
+function generationArgs(mode: RunMode): string[] {
+  // No example database: every run starts from its seed alone, so that the seed replays it.
+  // The landing run is bounded in examples to keep CI's time (its fuzzing phase is most of it).
+  const examples = process.env.SCHEMATHESIS_MAX_EXAMPLES ?? (mode.fuzz ? '25' : '5');
+  const common = ['--seed', mode.seed, '--max-examples', examples, '--generation-database', 'none'];
+  if (mode.fuzz) return [...common, '--max-time', process.env.SCHEMATHESIS_MAX_TIME ?? '300'];
+  // Not `--generation-deterministic`: it ignores the example bound (94,000 cases in 20 minutes
+  // here); a fixed seed with no example database gives the same cases on the same commit.
+  return [
+    ...common,
+    // A fuse only: the landing run ends by its example bound well before this.
+    '--max-time', process.env.SCHEMATHESIS_MAX_TIME ?? '1200',
+    '--report', 'junit',
+    '--report-junit-path', path.join(projectRoot, 'test-results', 'schemathesis.xml'),
+  ];
+}
 
 function schemathesisBin(): string {
   const bin = process.env.SCHEMATHESIS_BIN ?? path.join(projectRoot, '.cache', 'schemathesis-venv', 'bin', 'st');
@@ -56,6 +106,9 @@ async function seedRound(base: string, token: string, model: number, client: str
 
 async function main(): Promise<number> {
   const bin = schemathesisBin();
+  const mode = runMode(process.argv.slice(2));
+  const replay = `npm run fuzz -- --seed ${mode.seed}`;
+  if (mode.fuzz) console.error(`schemathesis fuzz seed ${mode.seed} (replay: ${replay})`);
   const database = await resolveDatabase();
   const store = await resolveObjectStore().catch(async (error: unknown) => {
     await database.stop();
@@ -99,19 +152,14 @@ async function main(): Promise<number> {
       base,
       '--phases',
       'examples,coverage,fuzzing,stateful',
-      '--max-examples',
-      process.env.SCHEMATHESIS_MAX_EXAMPLES ?? '25',
-      '--max-time',
-      process.env.SCHEMATHESIS_MAX_TIME ?? '300',
+      ...generationArgs(mode),
       // One worker: with two, hypothesis's lambda descriptions race in CPython's ast.parse
       // ("AST constructor recursion depth mismatch"), an error of the tool, not of the API.
       '--workers',
       '1',
       '--request-timeout',
       '30',
-      '--generation-database',
-      'none',
-      ...(process.argv.slice(2)),
+      ...mode.passThrough,
     ];
     console.error(`schemathesis ${args.join(' ')}`);
     return await new Promise<number>((resolve, reject) => {
@@ -122,6 +170,9 @@ async function main(): Promise<number> {
       });
       child.once('error', reject);
       child.once('exit', (code) => resolve(code ?? 1));
+    }).then((code) => {
+      if (mode.fuzz) console.error(`schemathesis fuzz seed ${mode.seed}: ${code === 0 ? 'no failure' : 'FAILED'} (replay: ${replay})`);
+      return code;
     });
   } finally {
     await offline?.stop();
