@@ -18,10 +18,10 @@ import { handler as discardShardedAggregation } from './discard-sharded-aggregat
 import { handler as measureShard } from './measure-shard';
 import { createPlanHandler, handler as planAggregation } from './plan-aggregation';
 import { handler as reduceShardMeasures } from './reduce-shard-measures';
-import { shardLimits } from '../../lib/config';
+
 import { getConnector } from '../../lib/connector';
 import { DependencyError } from '../../lib/errors';
-import type { ShardLimits } from '../../lib/aggregation/shard-plan';
+import { shardLimits, type ShardLimits } from '../../lib/aggregation/shard-plan';
 
 /**
  * Runs the aggregation state machine in-process: the very definition `serverless.yml` deploys

@@ -1,5 +1,3 @@
-import type { LocalExecution } from './mongo/executions';
-import type { RunSettlement } from './mongo/runs';
 import type {
   ClientAggregateScore,
   FederatedModel,
@@ -11,13 +9,9 @@ import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategi
 import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
 import type { DatabaseLayout } from '../db/layout';
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
-import type { DeletedModel } from './mongo/deletion';
-import type { ShardItem, ShardManifest, ShardReduction } from '../aggregation/shard-manifest';
-import type { FederatedModelChanges } from './mongo/models';
+import type { ShardItem, ShardManifest, ShardReduction } from './shard-manifest';
+import type { LocalExecutionDocument } from '../db/collections';
 import type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from './mongo/uploads';
-
-export type { DeletedModel } from './mongo/deletion';
-export type { FederatedModelChanges } from './mongo/models';
 
 export type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from './mongo/uploads';
 
@@ -38,6 +32,47 @@ export interface TransitionResult {
   readonly updated: number[];
   /** Updates not in the state the transition expects (e.g. no longer RUNNING, or another run's). */
   readonly notUpdated: number[];
+}
+
+/** What a delete removed, by kind. */
+export interface DeletedModel {
+  readonly updates: number;
+  readonly uploads: number;
+  readonly aggregates: number;
+  readonly artifacts: number;
+  readonly scores: number;
+  readonly objects: number;
+}
+
+/** What a PUT or PATCH may change (membership goes through {@link setModelClients}). */
+export type FederatedModelChanges = Partial<
+  Pick<
+    NewFederatedModel,
+    'name' | 'aggregator' | 'aggregatorParams' | 'requirement' | 'requirementArgs' | 'updateSchema' | 'clientAggResultsSchema' | 'furthestBaseAgg' | 'allowAggregation'
+  >
+>;
+
+/** What became of a run's updates when it was settled after a failure or a crash. */
+export interface RunSettlement {
+  /** The run's aggregate, if it wrote one: its updates are then in it, and complete. */
+  readonly aggregate: number | null;
+  readonly completed: number;
+  /** Returned to the pool (FAILED), to be claimed again. */
+  readonly failed: number;
+  /** Given up on after too many failed attempts (INVALID, with the reason). */
+  readonly invalid: number;
+}
+
+export interface LocalExecution {
+  readonly name: string;
+  readonly model: number;
+  readonly status: LocalExecutionDocument['status'];
+  readonly finalState: string | null;
+  readonly error: string | null;
+  readonly startedAt: Date;
+  readonly stoppedAt: Date | null;
+  readonly statesEntered?: number;
+  readonly lambdaInvocations?: number;
 }
 
 export type Requirements = [requirement: string | null, requirementArgs: unknown[]];

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { AggregationError } from '../../algorithms';
 import {
   allocateWeightsBuffer,
   float64Bytes,
@@ -7,6 +6,7 @@ import {
   weightsFromBytes,
   type Weights,
   type WeightsRef,
+  UnreadableWeightsError,
 } from '../../weights';
 import { ObjectNotFoundError } from '../../store';
 import type { ConnectorContext } from './context';
@@ -46,23 +46,6 @@ export async function readWeights(context: ConnectorContext, ref: WeightsRef): P
   const read = await context.store().readInto(ref.key, bytes);
   if (read !== ref.byteSize) throw new Error(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`);
   return weightsFromBytes(ref, bytes);
-}
-
-/**
- * Stored weights that can never be read as their reference says: the object is gone or has
- * another size. Carries the position of the reference in the streamed list, so a run can set that
- * one update aside and aggregate the rest.
- */
-export class UnreadableWeightsError extends AggregationError {
-  static {
-    this.prototype.name = 'UnreadableWeightsError';
-  }
-  constructor(
-    message: string,
-    readonly index: number,
-  ) {
-    super(message);
-  }
 }
 
 /** How many objects a streamed read keeps in flight: reads overlap, memory stays bounded. */
