@@ -3,7 +3,7 @@ import { clientModelUpdateJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
-import { startRunForNewUpdate } from './create-model-update';
+import { startRunForNewUpdate } from '../../lib/aggregation/start-run';
 import { ClientModelUpdateJsonSchema } from '../../lib/api/response-schemas';
 
 export const params = z.object({ upload: z.string() });

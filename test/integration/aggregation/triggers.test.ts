@@ -3,7 +3,7 @@ import { closeMongoClient } from '../../../lib/db/client';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus } from '../../../lib/entities';
 import { startRunIfRoundReady } from '../../../lib/aggregation/triggers';
-import { executionName, settleLocalRuns, startAggregationRun } from '../../../functions/aggregation/start-run';
+import { executionName, settleLocalRuns, startAggregationRun } from '../../../lib/aggregation/start-run';
 import { testMongoUri, useTestDatabase } from '../../helpers/database';
 
 /** Triggers start executions only where there is a round to aggregate (issue #19), and lose nothing. */

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import fc from 'fast-check';
 import { handler as describeRun } from '../../../functions/aggregation/describe-run';
 import { handler as runNow } from '../../../functions/aggregation/run-now';
-import { settleLocalRuns } from '../../../functions/aggregation/start-run';
+import { settleLocalRuns } from '../../../lib/aggregation/start-run';
 import { handler as router, routes } from '../../../functions/api/router';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { closeMongoClient } from '../../../lib/db/client';

@@ -4,7 +4,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { handler as runNow } from '../../../functions/aggregation/run-now';
 import { handler as router } from '../../../functions/api/router';
-import { settleLocalRuns } from '../../../functions/aggregation/start-run';
+import { settleLocalRuns } from '../../../lib/aggregation/start-run';
 import { apiGatewayEvent } from '../../helpers/api-gateway-event';
 import { useHandlerDatabase } from '../../helpers/database';
 

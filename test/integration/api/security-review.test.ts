@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { handler as runNow } from '../../../functions/aggregation/run-now';
-import { settleLocalRuns } from '../../../functions/aggregation/start-run';
+import { settleLocalRuns } from '../../../lib/aggregation/start-run';
 import { handler as router } from '../../../functions/api/router';
 import { WEIGHTS_LIMITS } from '../../../lib/weights';
 import { apiGatewayEvent } from '../../helpers/api-gateway-event';
