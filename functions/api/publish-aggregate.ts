@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
 import { drfBody } from '../../lib/api/drf-body';
 import { modelArtifactJson } from '../../lib/api/representation';

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { LocalExecutionDocument } from '../../db/collections';
 import { isDuplicateKeyError } from '../../db/driver-errors';
 import { RunIdSchema, storableDiagnostic } from '../../entities';
 import type { LocalExecution } from '../metadata-connector';
