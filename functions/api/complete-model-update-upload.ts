@@ -24,7 +24,7 @@ const doc: RouteDoc = {
  */
 export const handler = apiRoute(getConnector, { audience: 'client', params, doc }, async ({ caller, params: { upload } }) => {
   const connector = getConnector();
-  const { update, created } = await connector.completeModelUpdateUpload(upload, caller!.id);
+  const { update, created } = await connector.completeModelUpdateUpload(upload, caller.id);
   if (created) await startRunForNewUpdate(connector, update);
   return respond(created ? 201 : 200, clientModelUpdateJson(update));
 });

@@ -49,20 +49,20 @@ export const handler = apiRoute(getConnector, { audience: 'client', body, doc },
     const parsed = IdempotencyKeySchema.safeParse(idempotencyKey);
     if (!parsed.success) throw new ValidationError(`Idempotency-Key ${parsed.error.issues[0]!.message}`, { details: [{ field: 'Idempotency-Key', message: parsed.error.issues[0]!.message }] });
   }
-  assertNamesCaller(input.client, caller!, 'client');
+  assertNamesCaller(input.client, caller, 'client');
   // Weights are at most 1 + WEIGHTS_LIMITS.maxDimensions deep; the parser checks the rest.
   assertJsonLimits(input.data, 'data', { maxDepth: 1 + WEIGHTS_LIMITS.maxDimensions, maxBytes: null });
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(input.federated_model);
   if (model === null) throw invalidPk('federated_model', input.federated_model);
-  if (!(await connector.isModelClient(model.id, caller!.id))) throw new ForbiddenError('This client is not registered with this model.');
+  if (!(await connector.isModelClient(model.id, caller.id))) throw new ForbiddenError('This client is not registered with this model.');
   assertMatchesSchema(model.updateSchema, input.data, 'data');
   if (input.base_aggregate !== null && (await connector.pullModelAggregate(input.base_aggregate)) === null) {
     throw invalidPk('base_aggregate', input.base_aggregate);
   }
   const newUpdate = {
     federatedModel: model.id,
-    client: caller!.id,
+    client: caller.id,
     data: input.data,
     baseAggregate: input.base_aggregate,
     numExamples: input.num_examples,

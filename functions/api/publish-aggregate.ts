@@ -22,7 +22,7 @@ const doc: RouteDoc = {
  */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   const connector = getConnector();
-  await requireVisibleAggregate(connector, caller!, id);
+  await requireVisibleAggregate(connector, caller, id);
   try {
     const artifact = await connector.publishModelAggregate(id, input.version);
     return respond(201, modelArtifactJson(artifact));
