@@ -221,7 +221,7 @@ describe('the client and developer API under serverless-offline, driven by the T
       const created = await api('POST', `/api/v1/models/${first.id}/register_client/`);
       expect(created.status).toBe(201);
       const added = await api('POST', `/api/v1/models/${second.id}/register_client`, { client: created.body.uuid });
-      expect(added).toEqual({ status: 200, body: { uuid: created.body.uuid } });
+      expect({ status: added.status, body: added.body }).toEqual({ status: 200, body: { uuid: created.body.uuid } });
     });
   });
 
