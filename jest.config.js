@@ -17,6 +17,8 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
   globalSetup: '<rootDir>/test/global-setup.ts',
+  // The local executor, for runs that handlers start in the test process (no deployed bundle has it).
+  setupFiles: ['<rootDir>/test/setup-local-executor.ts'],
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
   testTimeout: 60_000,

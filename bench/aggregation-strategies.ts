@@ -37,7 +37,7 @@ const strategies = (n: number): readonly { aggregator: string; params: Record<st
   ];
 };
 
-const valueOf = (u: number, i: number) => Math.sin(u * 7919 + i) * 10;
+const valueAt = (u: number, i: number) => Math.sin(u * 7919 + i) * 10;
 
 interface ChildResult {
   finalState: string;
@@ -85,7 +85,7 @@ async function parent(): Promise<void> {
     });
     const seeded = performance.now();
     for (let u = 0; u < updates; u += 1) {
-      const data = Array.from({ length: parameters }, (_, i) => valueOf(u, i));
+      const data = Array.from({ length: parameters }, (_, i) => valueAt(u, i));
       await connector.createModelUpdate({ federatedModel: model.id, client: members[u % members.length]!.id, data, baseAggregate: parentAggregate.id });
     }
     console.log(`seeded ${updates} updates in ${((performance.now() - seeded) / 1000).toFixed(0)} s`);
@@ -134,7 +134,7 @@ function spotCheck(aggregator: string, params: Record<string, unknown> | null, v
   if (!values.every(Number.isFinite)) return 'WRONG: not finite';
   if (aggregator !== 'coordinate_median' && aggregator !== 'trimmed_mean') return 'finite';
   for (const i of [0, 1, 12_345 % values.length, values.length - 1]) {
-    const column = Float64Array.from({ length: updates }, (_, u) => valueOf(u, i)).sort();
+    const column = Float64Array.from({ length: updates }, (_, u) => valueAt(u, i)).sort();
     let expected: number;
     if (aggregator === 'coordinate_median') {
       const half = updates >> 1;

@@ -40,7 +40,7 @@ async function child(): Promise<void> {
   const started = performance.now();
   let output: Record<string, unknown> = {};
   if (mode === 'single' || mode === 'plan') {
-    const { executeAggregationLocally } = await import('../functions/aggregation/local-executor');
+    const { executeAggregationLocally } = await import('../test/helpers/local-execution');
     const result = await executeAggregationLocally(
       { model: Number(model), run },
       mode === 'single' ? { shardLimits: { sharding: 'off' } } : { haltAfter: 'PlanAggregation', shardLimits: { fixedShards: Number(extra), minPartBytes: Number(minPartBytes) } },

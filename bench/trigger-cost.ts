@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { executeAggregationLocally } from '../functions/aggregation/local-executor';
-import { settleLocalRuns, startAggregationRun } from '../functions/aggregation/start-run';
+import { registerLocalExecutor, settleLocalRuns, startAggregationRun } from '../lib/aggregation/start-run';
 import { startRunIfRoundReady, startScheduledRuns } from '../lib/aggregation/triggers';
 import { MongoMetadataConnector } from '../lib/connector';
 import { closeMongoClient, getDatabase } from '../lib/db/client';
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   const services = await resolveBenchServices();
   const dbName = `bench_cost_${randomUUID().slice(0, 8)}`;
   Object.assign(process.env, { MONGODB_URI: services.database.uri, MONGODB_DB_NAME: dbName, AGGREGATION_EXECUTOR: 'local', ...services.storeEnv });
+  registerLocalExecutor((input) => executeAggregationLocally(input));
   const db = await getDatabase();
   const connector = new MongoMetadataConnector(db);
   await connector.updateDatabase();

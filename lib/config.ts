@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { S3_MIN_PART_BYTES, type ShardLimits } from './aggregation/shard-plan';
 import { ConfigurationError } from './errors';
 
 /**
@@ -154,16 +153,4 @@ export function requireObjectStoreSettings(config: Config = getConfig()) {
     forcePathStyle:
       config.S3_FORCE_PATH_STYLE === undefined ? config.S3_ENDPOINT !== undefined : config.S3_FORCE_PATH_STYLE === 'true',
   } as const;
-}
-
-/** The limits the shard plan applies, from AGGREGATION_* (the part minimum is S3's, not a setting). */
-export function shardLimits(config: Config = getConfig()): ShardLimits {
-  return {
-    sharding: config.AGGREGATION_SHARDING,
-    taskMemoryBytes: config.AGGREGATION_TASK_BUFFER_MB * 1024 * 1024,
-    singleTaskMaxReadBytes: config.AGGREGATION_SINGLE_TASK_MAX_READ_MB * 1024 * 1024,
-    shardMaxReadBytes: config.AGGREGATION_SHARD_MAX_READ_MB * 1024 * 1024,
-    maxShards: config.AGGREGATION_MAX_SHARDS,
-    minPartBytes: S3_MIN_PART_BYTES,
-  };
 }

@@ -3,6 +3,7 @@
  * and by the end-to-end tests, so that both run the service the same way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -43,11 +44,47 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The local executor (functions/aggregation/local-executor.ts: aws-local-stepfunctions, the state
+ * machine's definition, every aggregation task), which no deployed bundle contains, bundled on its
+ * own, and a preload that registers it where lib/aggregation/start-run.ts looks for it. The
+ * preload is given to serverless offline as `node --require`, which its function workers inherit;
+ * it loads the bundle on the first run only. Returns the preload's path.
+ */
+export async function buildLocalExecutorPreload(workFolder: string): Promise<string> {
+  const { build } = await import('esbuild');
+  const folder = path.resolve(projectRoot, workFolder, 'local-executor');
+  await mkdir(folder, { recursive: true });
+  const bundle = path.join(folder, 'local-executor.cjs');
+  await build({
+    entryPoints: [path.join(projectRoot, 'functions', 'aggregation', 'local-executor.ts')],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    keepNames: true,
+    // Resolved from the project's node_modules, as the functions' own packages are locally.
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  const preload = path.join(folder, 'preload.cjs');
+  await writeFile(
+    preload,
+    `'use strict';\n// Written by scripts/offline.ts (buildLocalExecutorPreload).\nglobalThis[Symbol.for('fma-serverless.localRunExecutor')] = (input) => require(${JSON.stringify(bundle)}).executeAggregationLocally(input);\n`,
+  );
+  return preload;
+}
+
 export async function startOffline(options: OfflineOptions = {}): Promise<RunningOffline> {
   const httpPort = options.httpPort ?? (await freePort());
   const lambdaPort = options.lambdaPort ?? (await freePort());
+  // AGGREGATION_EXECUTOR=local (npm start, the tests): the functions get the local executor from a
+  // preload; deployed, they start Step Functions executions and have no executor to load.
+  const executor = options.env?.AGGREGATION_EXECUTOR ?? process.env.AGGREGATION_EXECUTOR;
+  const preload = executor === 'local' ? ['--require', await buildLocalExecutorPreload(options.esbuildWorkFolder ?? '.esbuild')] : [];
   // Through a guard that ends the whole group when this process goes away, however it goes.
-  const child = spawn(process.execPath, [guardScript, serverlessBin, 'offline', 'start'], {
+  const child = spawn(process.execPath, [guardScript, ...preload, serverlessBin, 'offline', 'start'], {
     cwd: projectRoot,
     detached: true, // its own process group, so stop() ends the function workers too
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,7 +1,6 @@
 import '../../lib/aggregation/promise-with-resolvers';
 import type { Context } from 'aws-lambda';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { closeMongoClient } from '../../lib/db/client';
 import definition from '../../state-machines/aggregation.json';
 import { handler as pullFederatedModelWId } from '../connector/pull-federated-model-w-id';
 import { handler as pullLatestModelAggregate } from '../connector/pull-latest-model-aggregate';
@@ -18,16 +17,16 @@ import { handler as discardShardedAggregation } from './discard-sharded-aggregat
 import { handler as measureShard } from './measure-shard';
 import { createPlanHandler, handler as planAggregation } from './plan-aggregation';
 import { handler as reduceShardMeasures } from './reduce-shard-measures';
-import { shardLimits } from '../../lib/config';
+
 import { getConnector } from '../../lib/connector';
-import { DependencyError } from '../../lib/errors';
-import type { ShardLimits } from '../../lib/aggregation/shard-plan';
+import { shardLimits, type ShardLimits } from '../../lib/aggregation/shard-plan';
 
 /**
  * Runs the aggregation state machine in-process: the very definition `serverless.yml` deploys
  * (state-machines/aggregation.json), interpreted by aws-local-stepfunctions, with each Task
  * bound to the handler of the Lambda its `Resource` names. Used by `npm start` (where no Step
- * Functions service exists) and by the tests.
+ * Functions service exists) and by the tests; never part of a deployed bundle (npm start registers it
+ * through scripts/local-executor-preload.cjs, the tests through test/helpers/local-execution.ts).
  */
 const TASK_HANDLERS: Record<string, (event: unknown, context: Context) => Promise<unknown>> = {
   acquireAggregationLease,
@@ -103,28 +102,24 @@ function localDefinition(source: Definition, shardConcurrency: number): Definiti
   return source;
 }
 
+/** One Task invocation, as {@link LocalExecutionOptions.aroundTask} sees it. */
+export interface TaskCall {
+  readonly stateName: string;
+  /** The serverless.yml function the state's Resource names. */
+  readonly functionKey: string;
+  readonly event: unknown;
+  /** Runs the task's handler on the event. */
+  invoke(): Promise<unknown>;
+  /** Ends the run once this task is over, as a crash would: later tasks fail before they start; the result is HALTED. */
+  halt(): void;
+}
+
 export interface LocalExecutionOptions {
   /**
-   * Stop the run right after this Task state, as if it had crashed there (tests of recovery).
+   * Wraps every Task invocation; it may throw, as a failed Lambda would, or halt the run. Tests
+   * and benches inject faults through it (test/helpers/local-execution.ts).
    */
-  readonly haltAfter?: string;
-  /**
-   * Fault injection (tests): these Task states throw before doing anything, as a task whose
-   * Lambda failed would.
-   */
-  readonly failBefore?: readonly string[];
-  /** Fault injection (tests): these Task states do their work, then throw (the answer was lost). */
-  readonly failAfter?: readonly string[];
-  /**
-   * Fault injection (tests): the handlers' database connection is closed while the first attempt
-   * of each of these Task states is at work, as a dropped connection would end it.
-   */
-  readonly dropConnectionIn?: readonly string[];
-  /**
-   * Fault injection (tests): the first n invocations of each of these Task states throw a
-   * DependencyError, the kind of failure the states' Retry policies retry.
-   */
-  readonly transientFailures?: Readonly<Record<string, number>>;
+  readonly aroundTask?: (call: TaskCall) => Promise<unknown>;
   /** Shard plan limits over the configured ones (tests: a fixed K, parts smaller than S3's minimum, which the local store takes). */
   readonly shardLimits?: Partial<ShardLimits>;
   /** Shards run at once by the local inline Map (default 2: this machine has 2 cores). */
@@ -156,21 +151,10 @@ export async function executeAggregationLocally(
     ...TASK_HANDLERS,
     planAggregation: withShardItems(options.shardLimits === undefined ? planAggregation : createPlanHandler(() => ({ ...shardLimits(), ...options.shardLimits }))),
   };
-  const transient = new Map(Object.entries(options.transientFailures ?? {}));
-  const dropped = new Set<string>();
-  for (const state of [
-    ...(options.haltAfter === undefined ? [] : [options.haltAfter]),
-    ...(options.failBefore ?? []),
-    ...(options.failAfter ?? []),
-    ...(options.dropConnectionIn ?? []),
-    ...Object.keys(options.transientFailures ?? {}),
-  ]) {
-    if (tasks[state] === undefined) throw new Error(`No Task state ${state} in the aggregation state machine`);
-  }
-  // Halting: once the chosen state's handler has returned, the execution is aborted and every
+  // Halting: once the halting task's handler has returned, the execution is aborted and every
   // later task fails before touching anything (a crash, as far as the database can tell).
-  let halted = false;
-  let abort = () => undefined as void;
+  let halted: string | undefined;
+  let abort: () => void = () => undefined;
 
   const visited: string[] = [];
   let lambdaInvocations = 0;
@@ -182,22 +166,16 @@ export async function executeAggregationLocally(
         stateName,
         async (event: unknown) => {
           // Fails fast rather than hanging: a hanging task would hold its 60 s task timer.
-          if (halted) throw new Error(`halted after ${options.haltAfter}; ${stateName} does not run`);
+          if (halted !== undefined) throw new Error(`halted after ${halted}; ${stateName} does not run`);
           lambdaInvocations += 1;
-          if (options.failBefore?.includes(stateName)) throw new Error(`injected failure before ${stateName}`);
-          const left = transient.get(stateName) ?? 0;
-          if (left > 0) {
-            transient.set(stateName, left - 1);
-            throw new DependencyError(`injected transient failure of ${stateName}`);
-          }
-          if (options.dropConnectionIn?.includes(stateName) && !dropped.has(stateName)) {
-            dropped.add(stateName);
-            setImmediate(() => void closeMongoClient());
-          }
-          const output = await handler(event, lambdaContext(functionKey));
-          if (options.failAfter?.includes(stateName)) throw new Error(`injected failure after ${stateName}`);
-          if (stateName === options.haltAfter) {
-            halted = true;
+          const invoke = () => handler(event, lambdaContext(functionKey));
+          let halting = false;
+          const halt = () => {
+            halting = true;
+          };
+          const output = options.aroundTask === undefined ? await invoke() : await options.aroundTask({ stateName, functionKey, event, invoke, halt });
+          if (halting) {
+            halted = stateName;
             setImmediate(() => abort());
           }
           return output as never;
@@ -226,12 +204,12 @@ export async function executeAggregationLocally(
     const output = await execution.result;
     await logging;
     const counts = { statesEntered: visited.length, lambdaInvocations };
-    if (halted) return { status: 'HALTED', finalState: options.haltAfter!, ...counts };
+    if (halted !== undefined) return { status: 'HALTED', finalState: halted, ...counts };
     return { status: 'SUCCEEDED', finalState: visited.at(-1) ?? '', output, ...counts };
   } catch (error) {
     await logging.catch(() => undefined);
     const counts = { statesEntered: visited.length, lambdaInvocations };
-    if (halted) return { status: 'HALTED', finalState: options.haltAfter!, ...counts };
+    if (halted !== undefined) return { status: 'HALTED', finalState: halted, ...counts };
     return { status: 'FAILED', finalState: visited.at(-1) ?? '', error: error instanceof Error ? error.message : String(error), ...counts };
   }
 }

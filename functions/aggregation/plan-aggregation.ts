@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { Id, OptionalParent, Run } from '../../lib/api/operation-fields';
-import type { ShardLimits } from '../../lib/aggregation/shard-plan';
+import { shardLimits, type ShardLimits } from '../../lib/aggregation/shard-plan';
 import { planRunAggregation } from '../../lib/aggregation/sharded-aggregation';
-import { getConfig, shardLimits } from '../../lib/config';
+import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { createHandler } from '../../lib/http/handler';
 

@@ -4,7 +4,7 @@ import { Id } from '../../lib/api/operation-fields';
 import { getConnector } from '../../lib/connector';
 import { NotFoundError } from '../../lib/errors';
 import { createHandler } from '../../lib/http/handler';
-import { executionName, startAggregationRun } from './start-run';
+import { executionName, startAggregationRun } from '../../lib/aggregation/start-run';
 
 export const input = z.strictObject({ model: Id });
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { startScheduledRuns } from '../../lib/aggregation/triggers';
 import { getConnector } from '../../lib/connector';
 import { createHandler } from '../../lib/http/handler';
-import { startAggregationRun } from './start-run';
+import { startAggregationRun } from '../../lib/aggregation/start-run';
 
 /** The schedule's event (EventBridge); only its time is used. */
 export const input = z.looseObject({ time: z.string().optional() });

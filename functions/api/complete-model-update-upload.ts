@@ -3,7 +3,7 @@ import { clientModelUpdateJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
-import { startRunForNewUpdate } from './create-model-update';
+import { startRunForNewUpdate } from '../../lib/aggregation/start-run';
 import { ClientModelUpdateJsonSchema } from '../../lib/api/response-schemas';
 
 export const params = z.object({ upload: z.string() });
@@ -24,7 +24,7 @@ const doc: RouteDoc = {
  */
 export const handler = apiRoute(getConnector, { audience: 'client', params, doc }, async ({ caller, params: { upload } }) => {
   const connector = getConnector();
-  const { update, created } = await connector.completeModelUpdateUpload(upload, caller!.id);
+  const { update, created } = await connector.completeModelUpdateUpload(upload, caller.id);
   if (created) await startRunForNewUpdate(connector, update);
   return respond(created ? 201 : 200, clientModelUpdateJson(update));
 });

@@ -26,16 +26,16 @@ const doc: RouteDoc = {
  * `client` other than the caller is 403, a `federated_model` other than the aggregate's 400.
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input }) => {
-  assertNamesCaller(input.client, caller!, 'client');
+  assertNamesCaller(input.client, caller, 'client');
   assertJsonLimits(input.validation_results, 'validation_results');
   const connector = getConnector();
   if ((await connector.pullModelAggregate(input.aggregate)) === null) throw invalidPk('aggregate', input.aggregate);
-  const aggregate = await requireVisibleAggregate(connector, caller!, input.aggregate);
+  const aggregate = await requireVisibleAggregate(connector, caller, input.aggregate);
   assertAgrees(input.federated_model, aggregate.federatedModel, 'federated_model', "the aggregate's model");
   const model = (await connector.pullFederatedModelWId(aggregate.federatedModel))!;
   assertMatchesSchema(model.clientAggResultsSchema, input.validation_results, 'validation_results');
   try {
-    const score = await connector.createClientAggregateScore(aggregate, caller!.id, input.validation_results);
+    const score = await connector.createClientAggregateScore(aggregate, caller.id, input.validation_results);
     return respond(201, clientAggregateScoreJson(score));
   } catch (error) {
     if (error instanceof ConflictError) {

@@ -34,11 +34,11 @@ const doc: RouteDoc = {
  * Lambda's 6 MB payload limit. The update exists only once the upload is completed.
  */
 export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input }) => {
-  assertNamesCaller(input.client, caller!, 'client');
+  assertNamesCaller(input.client, caller, 'client');
   const config = getConfig();
   const upload = await getConnector().createModelUpdateUpload({
     federatedModel: input.federated_model,
-    client: caller!.id,
+    client: caller.id,
     baseAggregate: input.base_aggregate,
     numExamples: input.num_examples,
     dtype: input.dtype,

@@ -5,18 +5,15 @@ import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertJsonLimits } from '../../lib/api/json-limits';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { clientModelUpdateJson } from '../../lib/api/representation';
-import { getConfig } from '../../lib/config';
 import { EntityIdSchema } from '../../lib/entities';
-import { getConnector, type MetadataConnector } from '../../lib/connector';
+import { getConnector } from '../../lib/connector';
 import { IdempotencyKeySchema } from '../../lib/connector/mongo/idempotency';
-import type { FederatedModel, ModelUpdate } from '../../lib/entities';
 import { ForbiddenError, ValidationError } from '../../lib/errors';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { headerValue } from '../../lib/http/events';
 import { respond } from '../../lib/http/response';
 import { WEIGHTS_LIMITS } from '../../lib/weights';
-import { startRunIfRoundReady } from '../../lib/aggregation/triggers';
-import { startAggregationRun } from '../aggregation/start-run';
+import { startRunForNewUpdate } from '../../lib/aggregation/start-run';
 import { ClientModelUpdateJsonSchema } from '../../lib/api/response-schemas';
 
 /** Other keys are ignored, except `client`, which must be the caller. */
@@ -52,20 +49,20 @@ export const handler = apiRoute(getConnector, { audience: 'client', body, doc },
     const parsed = IdempotencyKeySchema.safeParse(idempotencyKey);
     if (!parsed.success) throw new ValidationError(`Idempotency-Key ${parsed.error.issues[0]!.message}`, { details: [{ field: 'Idempotency-Key', message: parsed.error.issues[0]!.message }] });
   }
-  assertNamesCaller(input.client, caller!, 'client');
+  assertNamesCaller(input.client, caller, 'client');
   // Weights are at most 1 + WEIGHTS_LIMITS.maxDimensions deep; the parser checks the rest.
   assertJsonLimits(input.data, 'data', { maxDepth: 1 + WEIGHTS_LIMITS.maxDimensions, maxBytes: null });
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(input.federated_model);
   if (model === null) throw invalidPk('federated_model', input.federated_model);
-  if (!(await connector.isModelClient(model.id, caller!.id))) throw new ForbiddenError('This client is not registered with this model.');
+  if (!(await connector.isModelClient(model.id, caller.id))) throw new ForbiddenError('This client is not registered with this model.');
   assertMatchesSchema(model.updateSchema, input.data, 'data');
   if (input.base_aggregate !== null && (await connector.pullModelAggregate(input.base_aggregate)) === null) {
     throw invalidPk('base_aggregate', input.base_aggregate);
   }
   const newUpdate = {
     federatedModel: model.id,
-    client: caller!.id,
+    client: caller.id,
     data: input.data,
     baseAggregate: input.base_aggregate,
     numExamples: input.num_examples,
@@ -81,19 +78,6 @@ export const handler = apiRoute(getConnector, { audience: 'client', body, doc },
   // exactly; echo it rather than read the weights back.
   return respond(201, { ...clientModelUpdateJson(update), data: input.data });
 });
-
-/**
- * The event path (lib/aggregation/triggers.ts): a run starts when this update makes its model's
- * round ready, under a name that every trigger of the round shares. Failing to start it fails
- * nothing: the schedule picks the round up. Under `npm start` (the local executor) only the
- * schedule and `POST /aggregation/run` start runs, so that a submission answers at once.
- */
-export async function startRunForNewUpdate(connector: MetadataConnector, update: ModelUpdate, model?: FederatedModel): Promise<void> {
-  if (getConfig().AGGREGATION_EXECUTOR !== 'stepfunctions') return;
-  await startRunIfRoundReady(connector, startAggregationRun, update, model).catch((error: unknown) =>
-    console.error('starting an aggregation run failed', error),
-  );
-}
 
 /** What makes two requests "the same" for an Idempotency-Key: the body as sent, for one model. */
 function requestHash(body: string | undefined | null, model: number): string {

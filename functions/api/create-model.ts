@@ -38,7 +38,7 @@ const doc: RouteDoc = {
 
 /** `POST /api/v1/models/`: a developer creates a model; the developer is the caller, never the body. */
 export const handler = apiRoute(getConnector, { audience: 'developer', body, doc }, async ({ caller, body: input }) => {
-  assertNamesCaller(input.developer, caller!, 'developer');
+  assertNamesCaller(input.developer, caller, 'developer');
   assertModelJson(input);
   // Everything is checked before the first write: a refused `initial_model` must not leave a
   // model behind (the connector parses it again when it stores the artifact).
@@ -47,7 +47,7 @@ export const handler = apiRoute(getConnector, { audience: 'developer', body, doc
   const clients = await requireExistingClients(connector, input.clients);
   let model = await connector.createFederatedModel({
     name: input.name,
-    developer: caller!.id,
+    developer: caller.id,
     clients,
     aggregator: input.aggregator,
     aggregatorParams: input.aggregator_params,

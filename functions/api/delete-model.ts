@@ -12,7 +12,7 @@ const doc: RouteDoc = { summary: 'Delete a model with its updates, aggregates, a
  */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  await requireVisibleModel(connector, caller!, id);
+  await requireVisibleModel(connector, caller, id);
   await connector.deleteFederatedModel(id);
   return respond(204, undefined);
 });

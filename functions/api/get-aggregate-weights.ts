@@ -12,6 +12,6 @@ const doc: RouteDoc = { summary: "Where to download an aggregate's weights as by
  */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const aggregate = await requireVisibleAggregate(connector, caller!, id);
+  const aggregate = await requireVisibleAggregate(connector, caller, id);
   return { aggregate: aggregate.id, ...weightsDownloadJson(aggregate.weights, await connector.presignWeightsDownload(aggregate.weights)) };
 });

@@ -11,12 +11,12 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const connector = getConnector();
   const score = await connector.pullClientAggregateScore(params.id);
   if (score === null) throw new NotFoundError('Not found.');
-  if (caller!.kind === 'client') {
-    if (score.client !== caller!.id) throw new NotFoundError('Not found.');
+  if (caller.kind === 'client') {
+    if (score.client !== caller.id) throw new NotFoundError('Not found.');
   } else {
     const aggregate = await connector.pullModelAggregate(score.aggregate);
     const model = aggregate === null ? null : await connector.pullFederatedModelWId(aggregate.federatedModel);
-    if (model === null || model.developer !== caller!.id) throw new NotFoundError('Not found.');
+    if (model === null || model.developer !== caller.id) throw new NotFoundError('Not found.');
   }
   return clientAggregateScoreJson(score);
 });

@@ -10,7 +10,7 @@ const doc: RouteDoc = { summary: "The model's current artifact, with its weights
 /** `GET /api/v1/models/{id}/get_current_artifact/`: the published artifact with its values, or `{}`. */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const model = await requireVisibleModel(connector, caller!, id);
+  const model = await requireVisibleModel(connector, caller, id);
   if (model.currentArtifact === null) return {};
   const record = await connector.pullModelArtifactRecord(model.currentArtifact);
   if (record === null) return {};

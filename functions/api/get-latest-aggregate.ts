@@ -10,7 +10,7 @@ const doc: RouteDoc = { summary: "The model's latest aggregate, with its weights
 /** `GET /api/v1/models/{id}/get_latest_aggregate/`: the newest aggregate with its weights, or `{}`. */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const model = await requireVisibleModel(connector, caller!, id);
+  const model = await requireVisibleModel(connector, caller, id);
   const latest = await connector.pullLatestModelAggregate(model);
   if (latest === null) return {};
   assertJsonSizedWeights(latest.weights, `/api/v1/model_aggregates/${latest.id}/weights/`);

@@ -14,7 +14,7 @@ const doc: RouteDoc = { summary: "Where to download the model's newest weights a
  */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const model = await requireVisibleModel(connector, caller!, id);
+  const model = await requireVisibleModel(connector, caller, id);
   const latest = await connector.pullLatestModelAggregate(model);
   if (latest !== null) {
     return { aggregate: latest.id, artifact: null, ...weightsDownloadJson(latest.weights, await connector.presignWeightsDownload(latest.weights)) };

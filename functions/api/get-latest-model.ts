@@ -14,7 +14,7 @@ const doc: RouteDoc = { summary: "The model's newest weights: its latest aggrega
  */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const model = await requireVisibleModel(connector, caller!, id);
+  const model = await requireVisibleModel(connector, caller, id);
   const latest = await connector.pullLatestModelAggregate(model);
   const binaryRoute = `/api/v1/models/${model.id}/get_latest_model/weights/`;
   if (latest !== null) {

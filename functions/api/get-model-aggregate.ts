@@ -9,7 +9,7 @@ const doc: RouteDoc = { summary: 'One aggregate, with its weights', responses: {
 /** `GET /api/v1/model_aggregates/{id}/`: one aggregate with its weights (`result`). */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const aggregate = await requireVisibleAggregate(connector, caller!, id);
+  const aggregate = await requireVisibleAggregate(connector, caller, id);
   assertJsonSizedWeights(aggregate.weights, `/api/v1/model_aggregates/${id}/weights/`);
   return modelAggregateJson(aggregate, await connector.pullWeights(aggregate.weights));
 });

@@ -12,6 +12,6 @@ const doc: RouteDoc = { summary: "Where to download an update's own weights as b
  */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const update = await requireVisibleUpdate(connector, caller!, id);
+  const update = await requireVisibleUpdate(connector, caller, id);
   return { update: update.id, ...weightsDownloadJson(update.weights, await connector.presignWeightsDownload(update.weights)) };
 });

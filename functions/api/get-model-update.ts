@@ -13,8 +13,8 @@ const doc: RouteDoc = { summary: 'One update, with its weights', responses: { 20
  */
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const update = await requireVisibleUpdate(connector, caller!, id);
+  const update = await requireVisibleUpdate(connector, caller, id);
   assertJsonSizedWeights(update.weights, `/api/v1/model_updates/${id}/weights/`);
   const data = (await connector.pullModelUpdateWeights([id])).get(id);
-  return caller!.kind === 'client' ? clientModelUpdateJson(update, data) : modelUpdateJson(update, data);
+  return caller.kind === 'client' ? clientModelUpdateJson(update, data) : modelUpdateJson(update, data);
 });

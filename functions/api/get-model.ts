@@ -10,6 +10,6 @@ const doc: RouteDoc = { summary: 'One of the developer\'s models', responses: { 
 /** `GET /api/v1/models/{id}/`: one of the developer's own models (others' are 404). */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
-  const model = await requireVisibleModel(connector, caller!, id);
+  const model = await requireVisibleModel(connector, caller, id);
   return federatedModelJson(model, await memberPreviewOf(connector, model.id));
 });

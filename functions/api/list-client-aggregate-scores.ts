@@ -16,9 +16,9 @@ export const handler = apiRoute(getConnector, { audience: 'any', query: listQuer
   const aggregate = idFilter(query, 'aggregate');
   const client = clientFilter(query, 'client');
   const filter =
-    caller!.kind === 'client'
+    caller.kind === 'client'
       ? // Another client's scores are none of this one's: the filter then matches nothing.
-        { client: client === undefined || client === caller!.id ? caller!.id : '', aggregate }
-      : { models: await connector.pullModelsOfDeveloper(caller!.id), client, aggregate };
+        { client: client === undefined || client === caller.id ? caller.id : '', aggregate }
+      : { models: await connector.pullModelsOfDeveloper(caller.id), client, aggregate };
   return listResponse(event, PAGE_SIZES.scores, (page) => connector.listClientAggregateScores(filter, page), clientAggregateScoreJson);
 });

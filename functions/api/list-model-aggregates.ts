@@ -12,7 +12,7 @@ const doc: RouteDoc = { summary: 'Aggregates of the models the caller belongs to
 export const handler = apiRoute(getConnector, { audience: 'any', query: listQuery({ federated_model: 'Only those of this federated_model (an id)' }), doc }, async ({ caller, query, event }) => {
   const connector = getConnector();
   const federatedModel = idFilter(query, 'federated_model');
-  const visible = await visibleModelIds(connector, caller!);
+  const visible = await visibleModelIds(connector, caller);
   const models = federatedModel === undefined ? visible : visible.filter((id) => id === federatedModel);
   return listResponse(event, PAGE_SIZES.aggregates, (page) => connector.listModelAggregates({ models }, page), (a) => modelAggregateJson(a));
 });

@@ -13,7 +13,7 @@ const doc: RouteDoc = { summary: "A model's members, in the order they joined", 
  */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, query: listQuery({}), doc }, async ({ caller, params: { id }, event }) => {
   const connector = getConnector();
-  const model = await requireVisibleModel(connector, caller!, id);
+  const model = await requireVisibleModel(connector, caller, id);
   return listResponse(event, PAGE_SIZES.members, (page) => connector.pullModelMembers(model.id, page), (member) => ({
     client: member.client,
     joined_on: member.joinedOn.toISOString(),

@@ -22,11 +22,11 @@ export const handler = apiRoute(getConnector, { audience: 'any', query: listQuer
   const connector = getConnector();
   const federatedModel = idFilter(query, 'federated_model');
   const status = choiceFilter(query, 'status', STATUSES);
-  if (caller!.kind === 'client') {
-    const filter = { client: caller!.id, status, ...(federatedModel === undefined ? {} : { models: [federatedModel] }) };
+  if (caller.kind === 'client') {
+    const filter = { client: caller.id, status, ...(federatedModel === undefined ? {} : { models: [federatedModel] }) };
     return listResponse(event, PAGE_SIZES.updates, (page) => connector.listModelUpdates(filter, page), (u) => clientModelUpdateJson(u));
   }
-  const visible = await visibleModelIds(connector, caller!);
+  const visible = await visibleModelIds(connector, caller);
   const models = federatedModel === undefined ? visible : visible.filter((id) => id === federatedModel);
   return listResponse(event, PAGE_SIZES.updates, (page) => connector.listModelUpdates({ models, status }, page), (u) => modelUpdateJson(u));
 });

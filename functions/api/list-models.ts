@@ -9,7 +9,7 @@ const doc: RouteDoc = { summary: "The developer's models, newest first", respons
 
 /** `GET /api/v1/models/`: the developer's own models, newest first; `?allow_aggregation=`, `?ordering=`. */
 export const handler = apiRoute(getConnector, { audience: 'developer', query: listQuery({ allow_aggregation: 'Only those whose allow_aggregation is this (`true`/`false`)' }), doc }, async ({ caller, query, event }) => {
-  const filter = { developer: caller!.id, allowAggregation: booleanFilter(query, 'allow_aggregation') };
+  const filter = { developer: caller.id, allowAggregation: booleanFilter(query, 'allow_aggregation') };
   const connector = getConnector();
   // The page's models, then each one's first members (bounded reads, in parallel).
   const listWithClients = async (page: Page) => {

@@ -17,7 +17,7 @@ const doc: RouteDoc = {
 /** `PATCH /api/v1/model_aggregates/{id}/`: a developer sets the aggregate's `validation_score` (without one, nothing changes). */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   const connector = getConnector();
-  const aggregate = await requireVisibleAggregate(connector, caller!, id);
+  const aggregate = await requireVisibleAggregate(connector, caller, id);
   if (input.validation_score === undefined) return modelAggregateJson(aggregate);
   return modelAggregateJson(await connector.setAggregateValidationScore(id, input.validation_score));
 });

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { requireVisibleAggregate } from '../../lib/api/access';
 import { drfBody } from '../../lib/api/drf-body';
 import { modelArtifactJson } from '../../lib/api/representation';
@@ -23,7 +22,7 @@ const doc: RouteDoc = {
  */
 export const handler = apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   const connector = getConnector();
-  await requireVisibleAggregate(connector, caller!, id);
+  await requireVisibleAggregate(connector, caller, id);
   try {
     const artifact = await connector.publishModelAggregate(id, input.version);
     return respond(201, modelArtifactJson(artifact));

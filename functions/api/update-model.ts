@@ -18,9 +18,9 @@ function changeModel(body: typeof modelPatchBody | typeof modelPutBody, summary:
   const doc: RouteDoc = { summary, responses: { 200: { description: 'The model as changed', body: FederatedModelJsonSchema } } };
   return apiRoute(getConnector, { audience: 'developer', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body }) => {
     const input = body as ModelChange;
-    assertNamesCaller(input.developer, caller!, 'developer');
+    assertNamesCaller(input.developer, caller, 'developer');
     const connector = getConnector();
-    const model = await requireVisibleModel(connector, caller!, id);
+    const model = await requireVisibleModel(connector, caller, id);
     assertModelJson(input);
     const clients = input.clients === undefined ? undefined : await requireExistingClients(connector, input.clients);
     let changed = await connector.updateFederatedModel(model, {

@@ -1,11 +1,10 @@
 import { accumulate, finish, getMeanAggregator, type MeanAggregator } from '../algorithms';
 import { parseStrategy } from '../algorithms/strategies';
 import type { MetadataConnector } from '../connector';
-import { UnreadableWeightsError } from '../connector/mongo/weights';
 import type { FederatedModel, ModelAggregate, ModelUpdate } from '../entities';
 import { AggregationError } from '../algorithms';
 import { NotFoundError } from '../errors';
-import { describeShape, sameShape } from '../weights';
+import { describeShape, sameShape, UnreadableWeightsError } from '../weights';
 import { combineWithStrategy, isPlainMean } from './combine-with-strategy';
 
 export interface AggregationStep {

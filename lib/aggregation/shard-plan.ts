@@ -18,6 +18,7 @@
  * // → { mode: 'sharded', shards: 98 ranges of about 1.02M values, ... }
  */
 
+import { getConfig, type Config } from '../config';
 import { EXACT_SUM_WINDOWS, SUM_CHUNK_VALUES } from '../algorithms/exact-sum';
 
 /** Coordinates per chunk of a global sum (clipping's norms, Krum's distances): shard edges of two-pass strategies are multiples of it. */
@@ -183,4 +184,19 @@ export function shardEdges(values: number, k: number, layerSizes: readonly numbe
   }
   edges.push(values);
   return edges.slice(0, -1).map((start, i) => ({ start, end: edges[i + 1]! }));
+}
+
+/**
+ * The limits the shard plan applies, from the AGGREGATION_* settings that lib/config.ts reads (the
+ * part minimum is S3's, not a setting).
+ */
+export function shardLimits(config: Config = getConfig()): ShardLimits {
+  return {
+    sharding: config.AGGREGATION_SHARDING,
+    taskMemoryBytes: config.AGGREGATION_TASK_BUFFER_MB * 1024 * 1024,
+    singleTaskMaxReadBytes: config.AGGREGATION_SINGLE_TASK_MAX_READ_MB * 1024 * 1024,
+    shardMaxReadBytes: config.AGGREGATION_SHARD_MAX_READ_MB * 1024 * 1024,
+    maxShards: config.AGGREGATION_MAX_SHARDS,
+    minPartBytes: S3_MIN_PART_BYTES,
+  };
 }

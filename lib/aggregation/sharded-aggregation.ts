@@ -28,7 +28,7 @@ import { shapeSize } from '../weights';
 import { unusableUpdates, withLeaseRenewal, type AggregationStep } from './aggregate-model-updates';
 import { defaultBlockValues } from './block-size';
 import { baseWeightsRef, isPlainMean, krumBlockValues, planMeanFactors, resumable } from './combine-with-strategy';
-import type { ShardManifest, ShardRange, ShardReduction } from './shard-manifest';
+import type { ShardManifest, ShardRange, ShardReduction } from '../connector/shard-manifest';
 import { planShards, type ShardLimits, type ShardPlanInput, type StrategyNeeds } from './shard-plan';
 
 /**

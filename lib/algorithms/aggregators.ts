@@ -1,4 +1,6 @@
-import { ValidationError } from '../errors';
+import { AggregationError, ValidationError } from '../errors';
+
+export { AggregationError };
 import { describeShape, sameShape, type Weights, type WeightsShape } from '../weights';
 
 /** One update's contribution to an aggregation. */
@@ -36,12 +38,6 @@ export interface MeanAggregator {
 
 export type Aggregator = (inputs: readonly AggregationInput[]) => Weights;
 
-/** An aggregation that cannot be computed from its inputs (empty, mismatched shapes, ...). */
-export class AggregationError extends ValidationError {
-  static {
-    this.prototype.name = 'AggregationError';
-  }
-}
 
 function requireCompatible(inputs: readonly UpdateMetadata[], aggregator: string): WeightsShape {
   const [first] = inputs;

@@ -1,5 +1,3 @@
-import type { LocalExecution } from './mongo/executions';
-import type { RunSettlement } from './mongo/runs';
 import type {
   ClientAggregateScore,
   FederatedModel,
@@ -10,18 +8,52 @@ import type {
 import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategies';
 import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
 import type { DatabaseLayout } from '../db/layout';
-import type { Weights, WeightsJson, WeightsRef } from '../weights';
-import type { DeletedModel } from './mongo/deletion';
-import type { ShardItem, ShardManifest, ShardReduction } from '../aggregation/shard-manifest';
-import type { FederatedModelChanges } from './mongo/models';
-import type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from './mongo/uploads';
-import type { MemberPreview } from './mongo/model-clients';
+import type { Weights, WeightsDtype, WeightsJson, WeightsRef } from '../weights';
+import type { ShardItem, ShardManifest, ShardReduction } from './shard-manifest';
+import type { LocalExecutionDocument } from '../db/collections';
 
-export type { DeletedModel } from './mongo/deletion';
-export type { FederatedModelChanges } from './mongo/models';
+/** A binary update as a client declares it, before its bytes are uploaded. */
+export interface NewModelUpdateUpload {
+  readonly federatedModel: number;
+  readonly client: string;
+  readonly baseAggregate?: number | null;
+  readonly numExamples?: number | null;
+  readonly dtype: WeightsDtype;
+  /** Shape of each layer; one layer with `layout: 'vector'` is a flat list. */
+  readonly shapes: number[][];
+  readonly layout?: 'vector' | 'layers';
+  /** Hex SHA-256 of the bytes the client will PUT. */
+  readonly sha256: string;
+}
 
-export type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from './mongo/uploads';
-export type { MemberPreview } from './mongo/model-clients';
+/** A declared binary upload: where to PUT its bytes, and until when. */
+export interface ModelUpdateUpload {
+  readonly id: string;
+  readonly federatedModel: number;
+  readonly declared: WeightsRef;
+  readonly expiresAt: Date;
+  /** Where to PUT the bytes, and until when the URL works. */
+  readonly url: string;
+  readonly urlExpiresAt: Date;
+}
+
+/**
+ * How much one client may have declared and not completed on one model at a time (issue #24):
+ * past either bound a declaration is 429 with `Retry-After`. Set by the API from
+ * UPLOAD_MAX_OPEN_PER_CLIENT and UPLOAD_MAX_OPEN_MB_PER_CLIENT.
+ */
+export interface OpenUploadLimits {
+  readonly maxOpen: number;
+  readonly maxOpenBytes: number;
+}
+
+/** The members a model's representation lists. */
+export interface MemberPreview {
+  /** The first members (at most MEMBERS_INLINE_MAX), in the order they joined. */
+  readonly clients: string[];
+  /** How many members the model has in all. */
+  readonly total: number;
+}
 
 /** An entity passed by its id or as the entity itself (as FMA passed model objects). */
 export type Ref = number | { readonly id: number };
@@ -40,6 +72,47 @@ export interface TransitionResult {
   readonly updated: number[];
   /** Updates not in the state the transition expects (e.g. no longer RUNNING, or another run's). */
   readonly notUpdated: number[];
+}
+
+/** What a delete removed, by kind. */
+export interface DeletedModel {
+  readonly updates: number;
+  readonly uploads: number;
+  readonly aggregates: number;
+  readonly artifacts: number;
+  readonly scores: number;
+  readonly objects: number;
+}
+
+/** What a PUT or PATCH may change (membership goes through {@link setModelClients}). */
+export type FederatedModelChanges = Partial<
+  Pick<
+    NewFederatedModel,
+    'name' | 'aggregator' | 'aggregatorParams' | 'requirement' | 'requirementArgs' | 'updateSchema' | 'clientAggResultsSchema' | 'furthestBaseAgg' | 'allowAggregation'
+  >
+>;
+
+/** What became of a run's updates when it was settled after a failure or a crash. */
+export interface RunSettlement {
+  /** The run's aggregate, if it wrote one: its updates are then in it, and complete. */
+  readonly aggregate: number | null;
+  readonly completed: number;
+  /** Returned to the pool (FAILED), to be claimed again. */
+  readonly failed: number;
+  /** Given up on after too many failed attempts (INVALID, with the reason). */
+  readonly invalid: number;
+}
+
+export interface LocalExecution {
+  readonly name: string;
+  readonly model: number;
+  readonly status: LocalExecutionDocument['status'];
+  readonly finalState: string | null;
+  readonly error: string | null;
+  readonly startedAt: Date;
+  readonly stoppedAt: Date | null;
+  readonly statesEntered?: number;
+  readonly lambdaInvocations?: number;
 }
 
 export type Requirements = [requirement: string | null, requirementArgs: unknown[]];

@@ -9,13 +9,14 @@ import type {
   ModelUpdate,
 } from '../entities';
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
-import type { ShardItem, ShardManifest, ShardReduction } from '../aggregation/shard-manifest';
+import type { ShardItem, ShardManifest, ShardReduction } from './shard-manifest';
 import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategies';
 import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
 import type {
   ClaimResult,
   DeletedModel,
   FederatedModelChanges,
+  LocalExecution,
   LeaseResult,
   MetadataConnector,
   NewFederatedModel,
@@ -29,6 +30,7 @@ import type {
   Ref,
   Requirements,
   RunScope,
+  RunSettlement,
   TransitionResult,
 } from './metadata-connector';
 import * as aggregates from './mongo/aggregates';
@@ -279,7 +281,7 @@ export class MongoMetadataConnector implements MetadataConnector {
     return executions.recordExecutionEnd(this.context, name, end);
   }
 
-  pullExecution(name: string): Promise<executions.LocalExecution | null> {
+  pullExecution(name: string): Promise<LocalExecution | null> {
     return executions.pullExecution(this.context, name);
   }
 
@@ -291,7 +293,7 @@ export class MongoMetadataConnector implements MetadataConnector {
     return runs.completeRun(this.context, model, run, aggregate);
   }
 
-  settleRun(model: Ref, run: string, reason: string, maxAttempts: number): Promise<runs.RunSettlement> {
+  settleRun(model: Ref, run: string, reason: string, maxAttempts: number): Promise<RunSettlement> {
     return runs.settleRun(this.context, model, run, reason, maxAttempts);
   }
 

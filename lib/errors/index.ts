@@ -140,3 +140,10 @@ export class ConfigurationError extends FmaError {
     super(500, message, options);
   }
 }
+
+/** An aggregation that cannot be computed from its inputs (empty, mismatched shapes, ...). */
+export class AggregationError extends ValidationError {
+  static {
+    this.prototype.name = 'AggregationError';
+  }
+}

@@ -16,17 +16,32 @@ export type Caller =
 
 export type Audience = 'client' | 'developer' | 'any' | 'anyone';
 
-export interface ApiRequest<Body, Params, Query> {
-  readonly caller: Caller | null;
+export type ClientCaller = Extract<Caller, { readonly kind: 'client' }>;
+export type DeveloperCaller = Extract<Caller, { readonly kind: 'developer' }>;
+
+/**
+ * Who a route of that audience can be called by, as its handler sees the caller: `client` and
+ * `developer` routes only by that kind, `any` by either, `anyone` by nobody too (null).
+ */
+export type CallerOf<A extends Audience> = A extends 'client'
+  ? ClientCaller
+  : A extends 'developer'
+    ? DeveloperCaller
+    : A extends 'any'
+      ? Caller
+      : Caller | null;
+
+export interface ApiRequest<Body, Params, Query, A extends Audience = Audience> {
+  readonly caller: CallerOf<A>;
   readonly body: Body;
   readonly params: Params;
   readonly query: Query;
   readonly event: APIGatewayProxyEventV2;
 }
 
-export interface ApiRouteOptions<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodType> {
+export interface ApiRouteOptions<B extends z.ZodType, P extends z.ZodType, Q extends z.ZodType, A extends Audience = Audience> {
   /** Who may call: `anyone` lets unauthenticated callers through (with `caller` null). */
-  readonly audience: Audience;
+  readonly audience: A;
   readonly body?: B;
   readonly params?: P;
   readonly query?: Q;
@@ -77,10 +92,15 @@ export interface RouteContract {
  * query and body with zod, authenticates the caller, and answers errors in the shapes FMA's
  * Django REST Framework clients expect (`{"detail": ...}`, `{"field": ["message"]}`).
  */
-export function apiRoute<B extends z.ZodType = z.ZodUnknown, P extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z.ZodUnknown>(
+export function apiRoute<
+  B extends z.ZodType = z.ZodUnknown,
+  P extends z.ZodType = z.ZodUnknown,
+  Q extends z.ZodType = z.ZodUnknown,
+  A extends Audience = Audience,
+>(
   connector: () => MetadataConnector,
-  options: ApiRouteOptions<B, P, Q>,
-  run: (request: ApiRequest<z.output<B>, z.output<P>, z.output<Q>>) => Promise<unknown>,
+  options: ApiRouteOptions<B, P, Q, A>,
+  run: (request: ApiRequest<z.output<B>, z.output<P>, z.output<Q>, A>) => Promise<unknown>,
 ) {
   const input = z.object({
     body: options.body ?? z.unknown(),
@@ -106,6 +126,7 @@ export function apiRoute<B extends z.ZodType = z.ZodUnknown, P extends z.ZodType
       if (caller !== null && options.audience !== 'any' && options.audience !== 'anyone' && caller.kind !== options.audience) {
         throw new ForbiddenError(`Only ${options.audience}s may do this.`);
       }
+      // The checks above make the caller what CallerOf<A> says; TypeScript cannot follow them.
       return run({ caller, body: parsed.body, params: parsed.params, query: parsed.query, event: http } as never);
     },
   );

@@ -1,3 +1,4 @@
 export * from './stored-weights';
 export * from './weights';
 export * from './check-weights-stream';
+export * from './errors';

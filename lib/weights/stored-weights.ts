@@ -114,15 +114,25 @@ export function valuesView(bytes: Uint8Array, dtype: WeightsDtype, length: numbe
   if (bytes.byteLength < length * BYTES_PER_VALUE[dtype]) {
     throw new ValidationError(`${bytes.byteLength} bytes cannot hold ${length} ${dtype} values`);
   }
-  if (HOST_IS_LITTLE_ENDIAN) {
-    return dtype === 'float64'
-      ? new Float64Array(bytes.buffer, bytes.byteOffset, length)
-      : new Float32Array(bytes.buffer, bytes.byteOffset, length);
+  // Big-endian hosts read each value through a DataView; little-endian ones view the bytes as they are.
+  const view = HOST_IS_LITTLE_ENDIAN ? undefined : new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Exhaustive: a dtype added to WEIGHTS_DTYPES does not compile until it is decoded here.
+  switch (dtype) {
+    case 'float32':
+      return view === undefined
+        ? new Float32Array(bytes.buffer, bytes.byteOffset, length)
+        : Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true));
+    case 'float64':
+      return view === undefined
+        ? new Float64Array(bytes.buffer, bytes.byteOffset, length)
+        : Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
+    default:
+      return unknownDtype(dtype);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return dtype === 'float64'
-    ? Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true))
-    : Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true));
+}
+
+function unknownDtype(dtype: never): never {
+  throw new ValidationError(`Unknown dtype ${String(dtype)}`);
 }
 
 /** A zeroed buffer of `byteSize` bytes, aligned for float64 views. */

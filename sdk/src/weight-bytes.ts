@@ -24,13 +24,25 @@ export function littleEndianBytes(values: Float32Array | Float64Array): Uint8Arr
   return new Uint8Array(view.buffer);
 }
 
-export function fromLittleEndian(bytes: Uint8Array, dtype: 'float32' | 'float64', length: number): Float32Array | Float64Array {
+/** How values are stored: little-endian IEEE 754 floats of 4 or 8 bytes. */
+export type WeightsDtype = 'float32' | 'float64';
+
+export function fromLittleEndian(bytes: Uint8Array, dtype: WeightsDtype, length: number): Float32Array | Float64Array {
   const aligned = new Uint8Array(bytes); // a copy that starts at offset 0, so typed views are aligned
-  if (HOST_IS_LITTLE_ENDIAN) return dtype === 'float32' ? new Float32Array(aligned.buffer, 0, length) : new Float64Array(aligned.buffer, 0, length);
-  const view = new DataView(aligned.buffer);
-  return dtype === 'float32'
-    ? Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true))
-    : Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
+  const view = HOST_IS_LITTLE_ENDIAN ? undefined : new DataView(aligned.buffer);
+  // Exhaustive: a dtype added to WeightsDtype does not compile until it is decoded here.
+  switch (dtype) {
+    case 'float32':
+      return view === undefined ? new Float32Array(aligned.buffer, 0, length) : Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true));
+    case 'float64':
+      return view === undefined ? new Float64Array(aligned.buffer, 0, length) : Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
+    default:
+      return unknownDtype(dtype);
+  }
+}
+
+function unknownDtype(dtype: never): never {
+  throw new Error(`Unknown dtype ${String(dtype)}`);
 }
 
 /** The bytes' SHA-256 in lowercase hex, by Web Crypto (Node.js 20+ and browsers alike). */

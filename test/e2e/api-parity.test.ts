@@ -2,6 +2,7 @@ import { FmaClient } from '@fma-serverless/client';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { getObjectStore } from '../../lib/store';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
+import { httpApi } from '../helpers/http-api';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
 import { offlineClient, runAggregation, waitForRun } from '../helpers/offline-client';
 
@@ -35,18 +36,8 @@ describe('FMA API parity under serverless-offline', () => {
     await offline?.stop();
   });
 
-  async function api(method: string, path: string, options: { token?: string; client?: string; body?: unknown } = {}) {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (options.token !== undefined) headers.authorization = `Token ${options.token}`;
-    if (options.client !== undefined) headers['CLIENT-UUID'] = options.client;
-    const response = await fetch(`${offline.httpUrl}${path}`, {
-      method,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    const text = await response.text();
-    return { status: response.status, headers: response.headers, body: text === '' ? undefined : (JSON.parse(text) as any) };
-  }
+  const api = httpApi(() => offline.httpUrl);
+
 
   async function createModel(body: Record<string, unknown> = {}, as = token) {
     const created = await api('POST', '/api/v1/models/', { token: as, body: { name: 'm', aggregator: 'avg_values_if_data', ...body } });

@@ -1,6 +1,7 @@
 import { FmaApiError, FmaClient } from '@fma-serverless/client';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
+import { httpApi } from '../helpers/http-api';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
 import { runAggregation } from '../helpers/offline-client';
 import { snapshotDatabase } from '../helpers/snapshot';
@@ -24,18 +25,8 @@ describe('the client and developer API under serverless-offline, driven by the T
   }, 300_000); // serverless-offline builds the functions first: slow on a busy machine
   afterAll(() => offline?.stop());
 
-  async function api(method: string, path: string, options: { token?: string; client?: string; body?: unknown } = {}) {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (options.token !== undefined) headers.authorization = `Token ${options.token}`;
-    if (options.client !== undefined) headers['CLIENT-UUID'] = options.client;
-    const response = await fetch(`${offline.httpUrl}${path}`, {
-      method,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as any) };
-  }
+  const api = httpApi(() => offline.httpUrl);
+
 
   const UPDATE_SCHEMA = { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 };
   const RESULTS_SCHEMA = { type: 'object', required: ['accuracy'], properties: { accuracy: { type: 'number' } } };
@@ -230,7 +221,7 @@ describe('the client and developer API under serverless-offline, driven by the T
       const created = await api('POST', `/api/v1/models/${first.id}/register_client/`);
       expect(created.status).toBe(201);
       const added = await api('POST', `/api/v1/models/${second.id}/register_client`, { client: created.body.uuid });
-      expect(added).toEqual({ status: 200, body: { uuid: created.body.uuid } });
+      expect({ status: added.status, body: added.body }).toEqual({ status: 200, body: { uuid: created.body.uuid } });
     });
   });
 

@@ -52,6 +52,16 @@ describe('serverless package (no AWS account)', () => {
     for (const fn of functions) expect(fn.Properties.Runtime).toBe('nodejs22.x');
   });
 
+  it('puts the local executor (aws-local-stepfunctions and every aggregation task in-process) into no bundle (issue #30)', async () => {
+    const zips = (await readdir(output)).filter((name) => name.endsWith('.zip'));
+    expect(zips).toHaveLength(31);
+    for (const zip of zips) {
+      const [bundle] = readZip(await readFile(path.join(output, zip))).filter((entry) => entry.name.endsWith('.js'));
+      // An option name of the interpreter's, which minification keeps; the api bundle had it before.
+      expect({ zip, localExecutor: bundle!.data.includes('taskResourceLocalHandlers') }).toEqual({ zip, localExecutor: false });
+    }
+  });
+
   it('emits the aggregation state machine from state-machines/aggregation.json, its tasks bound to the Lambdas', () => {
     const [machine] = ofType('AWS::StepFunctions::StateMachine');
     const [text, substitutions] = (machine!.Properties.DefinitionString as { 'Fn::Sub': [string, Record<string, unknown>] })['Fn::Sub'];

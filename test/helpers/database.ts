@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { MongoClient, type Db } from 'mongodb';
+import { settleLocalRuns } from '../../lib/aggregation/start-run';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { closeMongoClient } from '../../lib/db/client';
 
@@ -52,8 +53,8 @@ export function useTestDatabase(): TestDatabase {
 /**
  * This file's database, made the one the Lambda handlers use as well (their shared connection
  * reads MONGODB_URI and MONGODB_DB_NAME when first used), with its collections and indexes in
- * place and a connector on it; the handlers' connection is closed after the file. For tests that
- * run handlers or the state machine in-process.
+ * place and a connector on it; after the file, once the local runs it started are over, the
+ * handlers' connection is closed. For tests that run handlers or the state machine in-process.
  */
 export function useHandlerDatabase(): TestDatabase & { readonly connector: MongoMetadataConnector } {
   const database = useTestDatabase();
@@ -64,7 +65,10 @@ export function useHandlerDatabase(): TestDatabase & { readonly connector: Mongo
     connector = new MongoMetadataConnector(database.db);
     await connector.updateDatabase();
   });
-  afterAll(() => closeMongoClient());
+  afterAll(async () => {
+    await settleLocalRuns();
+    await closeMongoClient();
+  });
   return {
     get name() {
       return database.name;

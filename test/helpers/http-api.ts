@@ -1,3 +1,7 @@
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { settleLocalRuns } from '../../lib/aggregation/start-run';
+import { apiGatewayEvent } from './api-gateway-event';
+
 /** What an HTTP call answered: the status and the parsed JSON body (undefined when empty). */
 export interface ApiReply {
   status: number;
@@ -13,6 +17,11 @@ export interface ApiCallOptions {
   /** Sent as JSON. */
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * Sent as given instead of `body` (in-process calls only): a string as API Gateway sends it, or
+   * another value as serverless-offline passes a bare JSON scalar.
+   */
+  raw?: unknown;
 }
 
 /**
@@ -31,5 +40,31 @@ export function httpApi(baseUrl: () => string) {
     });
     const text = await response.text();
     return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
+  };
+}
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+/**
+ * The same `api(method, path, options)` for integration tests, in-process: each call is an API
+ * Gateway event (test/helpers/api-gateway-event.ts) given to the handler `handlerFor(path)` names
+ * (the router for `/api/v1/...`), and is taken to its end, the local runs it started included.
+ * `path` may carry a query (`?page=2`).
+ */
+export function handlerApi(handlerFor: (path: string) => unknown) {
+  const context = { functionName: 'api', awsRequestId: 'test-request' } as Context;
+  return async function api(method: string, route: string, options: ApiCallOptions = {}): Promise<ApiReply> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', host: 'api.example.com', ...options.headers };
+    if (options.token !== undefined) headers.authorization = `Token ${options.token}`;
+    if (options.client !== undefined) headers['client-uuid'] = options.client;
+    const [path, query] = route.split('?') as [string, string | undefined];
+    const body = 'raw' in options ? options.raw : options.body === undefined ? undefined : JSON.stringify(options.body);
+    const event = apiGatewayEvent({ method, path, headers, body, query });
+    const response = (await (handlerFor(path) as Handler)(event, context)) as APIGatewayProxyStructuredResultV2;
+    // Runs go on in the background; each request here is taken to its end, runs included.
+    await settleLocalRuns();
+    const text = typeof response.body === 'string' ? response.body : '';
+    const replyHeaders = new Headers(Object.entries(response.headers ?? {}).map(([name, value]) => [name, String(value)]));
+    return { status: response.statusCode!, headers: replyHeaders, body: text === '' ? undefined : JSON.parse(text) };
   };
 }

@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID, scryptSync, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
 import { ClientIdSchema, DeveloperNameSchema } from '../../entities';
 import { NotFoundError } from '../../errors';
 import type { Ref } from '../metadata-connector';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError } from '../../errors';
 import { fromStoredWeightsRef, type WeightsRef } from '../../weights';
-import type { Ref } from '../metadata-connector';
+import type { DeletedModel, Ref } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { acquireAggregationLease, releaseAggregationLease } from './leases';
@@ -13,16 +13,6 @@ import { deleteWeights } from './weights';
 
 /** How long the delete holds the model's lease: far longer than a delete takes; it is released at the end. */
 const DELETE_LEASE_SECONDS = 600;
-
-/** What a delete removed, by kind. */
-export interface DeletedModel {
-  readonly updates: number;
-  readonly uploads: number;
-  readonly aggregates: number;
-  readonly artifacts: number;
-  readonly scores: number;
-  readonly objects: number;
-}
 
 /**
  * Deletes the model with its updates, pending binary uploads, aggregates, artifacts, clients'

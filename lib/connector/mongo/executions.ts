@@ -1,24 +1,12 @@
 import { z } from 'zod';
-import type { LocalExecutionDocument } from '../../db/collections';
 import { isDuplicateKeyError } from '../../db/driver-errors';
 import { RunIdSchema, storableDiagnostic } from '../../entities';
+import type { LocalExecution } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 
 // What the local executor (`npm start`) records of the runs it starts, so that a caller can ask
 // how a run it started in the background ended, as it would ask Step Functions on AWS.
-
-export interface LocalExecution {
-  readonly name: string;
-  readonly model: number;
-  readonly status: LocalExecutionDocument['status'];
-  readonly finalState: string | null;
-  readonly error: string | null;
-  readonly startedAt: Date;
-  readonly stoppedAt: Date | null;
-  readonly statesEntered?: number;
-  readonly lambdaInvocations?: number;
-}
 
 /** Records a run as started; false when one of that name exists (a duplicate trigger: start nothing). */
 export async function recordExecutionStart(context: ConnectorContext, name: string, model: number): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ModelClientDocument } from '../../db/collections';
 import { ClientIdSchema } from '../../entities';
-import type { Page, Paged, Ref } from '../metadata-connector';
+import type { MemberPreview, Page, Paged, Ref } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { uniqueStrings } from './queries';
@@ -86,13 +86,6 @@ export async function pullClientsOfModels(context: ConnectorContext, models: rea
  * (`GET /api/v1/models/{id}/clients/`). A representation stays far below Lambda's 6 MB response.
  */
 export const MEMBERS_INLINE_MAX = 1_000;
-
-export interface MemberPreview {
-  /** The first MEMBERS_INLINE_MAX members, in the order they joined. */
-  readonly clients: string[];
-  /** How many members the model has in all. */
-  readonly total: number;
-}
 
 /** Each model's members as its representation lists them: one bounded read per model (in parallel), a count only past the bound. */
 export async function pullMemberPreviews(context: ConnectorContext, models: readonly number[]): Promise<Map<number, MemberPreview>> {

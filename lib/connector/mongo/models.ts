@@ -7,7 +7,7 @@ import type { FederatedModelDocument } from '../../db/collections';
 import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, ModelNameSchema, type FederatedModel } from '../../entities';
 import { NotFoundError, ValidationError } from '../../errors';
 import { describeShape, fromStoredShape, sameShape, toStoredShape, type WeightsShape } from '../../weights';
-import type { NewFederatedModel, Page, Paged, Ref, Requirements } from '../metadata-connector';
+import type { FederatedModelChanges, NewFederatedModel, Page, Paged, Ref, Requirements } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { hashJoinSecret } from './credentials';
@@ -109,14 +109,6 @@ async function touchModel(context: ConnectorContext, id: number): Promise<Federa
   if (updated === null) throw new NotFoundError(`Federated model ${id} does not exist`);
   return toFederatedModel(updated);
 }
-
-/** What a PUT or PATCH may change (membership goes through {@link setModelClients}). */
-export type FederatedModelChanges = Partial<
-  Pick<
-    NewFederatedModel,
-    'name' | 'aggregator' | 'aggregatorParams' | 'requirement' | 'requirementArgs' | 'updateSchema' | 'clientAggResultsSchema' | 'furthestBaseAgg' | 'allowAggregation'
-  >
->;
 
 const FederatedModelChangesSchema = NewFederatedModelSchema.pick({
   name: true,

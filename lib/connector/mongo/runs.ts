@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { RunIdSchema, UpdateStatus } from '../../entities';
-import type { Ref } from '../metadata-connector';
+import type { Ref, RunSettlement } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { historyEntry } from './queries';
@@ -11,17 +11,6 @@ import { readyUpdatesFilter } from './updates';
 // ids, so a run's Step Functions state stays the same size whatever the number of updates (the
 // state is limited to 256 KB, about 30,000 ids). The run id is the handle on what the run holds:
 // each update it claimed carries it in `claimedBy`.
-
-/** What became of a run's updates when it was settled after a failure or a crash. */
-export interface RunSettlement {
-  /** The run's aggregate, if it wrote one: its updates are then in it, and complete. */
-  readonly aggregate: number | null;
-  readonly completed: number;
-  /** Returned to the pool (FAILED), to be claimed again. */
-  readonly failed: number;
-  /** Given up on after too many failed attempts (INVALID, with the reason). */
-  readonly invalid: number;
-}
 
 const AttemptsSchema = z.number().int().positive().max(100);
 

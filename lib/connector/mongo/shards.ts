@@ -3,7 +3,7 @@ import { AggregationError } from '../../algorithms';
 import type { OptimizerState } from '../../algorithms/strategies';
 import type { AggregateStrategy, OptimizerStateRef } from '../../entities/aggregate-strategy';
 import type { ModelAggregate } from '../../entities';
-import { ShardManifestSchema, shardManifestKeys, ShardReductionSchema, type ShardItem, type ShardManifest, type ShardReduction } from '../../aggregation/shard-manifest';
+import { ShardManifestSchema, shardManifestKeys, ShardReductionSchema, type ShardItem, type ShardManifest, type ShardReduction } from '../shard-manifest';
 import { ObjectNotFoundError } from '../../store';
 import { allocateWeightsBuffer, BYTES_PER_VALUE, float64Bytes, valuesView, type WeightsDtype, type WeightsRef } from '../../weights';
 import { insertRunAggregateForStoredWeights, pullModelAggregate } from './aggregates';

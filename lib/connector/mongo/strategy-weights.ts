@@ -1,10 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AggregationError } from '../../algorithms';
 import type { OptimizerState, ServerOptimizerName } from '../../algorithms/strategies';
-import { allocateWeightsBuffer, BYTES_PER_VALUE, float64Bytes, valuesView, type WeightsRef } from '../../weights';
+import { allocateWeightsBuffer, assertFiniteWeights, BYTES_PER_VALUE, float64Bytes, UnreadableWeightsError, valuesView, type WeightsRef } from '../../weights';
 import type { OptimizerStateRef } from '../../entities/aggregate-strategy';
 import type { ConnectorContext } from './context';
-import { assertFiniteWeights, UnreadableWeightsError } from './weights';
 
 // What the strategies of issue #11 read and write in the object store beyond whole weights:
 // blocks of coordinates of many updates at once (ranged reads), and server-optimizer state.

@@ -16,6 +16,7 @@ import {
   type WeightsRef,
   WEIGHTS_LIMITS,
 } from '../../weights';
+import type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from '../metadata-connector';
 import { parseArgument } from './arguments';
 import { requireAggregateOfModel } from './aggregates';
 import type { ConnectorContext } from './context';
@@ -43,16 +44,9 @@ export const UploadLimits = {
 } as const;
 
 /**
- * How much one client may have declared and not completed on one model at a time (issue #24):
- * open uploads each hold a PUT URL and, once completed, a streamed check. Past either bound a
- * declaration is 429 with `Retry-After` (until the oldest open one expires). Set by the API from
- * UPLOAD_MAX_OPEN_PER_CLIENT and UPLOAD_MAX_OPEN_MB_PER_CLIENT.
+ * Open uploads each hold a PUT URL and, once completed, a streamed check: past either bound of
+ * OpenUploadLimits a declaration is 429 with `Retry-After` (until the oldest open one expires).
  */
-export interface OpenUploadLimits {
-  readonly maxOpen: number;
-  readonly maxOpenBytes: number;
-}
-
 export const DEFAULT_OPEN_UPLOAD_LIMITS: OpenUploadLimits = { maxOpen: 4, maxOpenBytes: 4 * 1024 ** 3 };
 
 export const NewModelUpdateUploadSchema = z.object({
@@ -70,17 +64,6 @@ export const NewModelUpdateUploadSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the bytes (64 lowercase hex digits)'),
 });
 
-export type NewModelUpdateUpload = z.input<typeof NewModelUpdateUploadSchema>;
-
-export interface ModelUpdateUpload {
-  readonly id: string;
-  readonly federatedModel: number;
-  readonly declared: WeightsRef;
-  readonly expiresAt: Date;
-  /** Where to PUT the bytes, and until when the URL works. */
-  readonly url: string;
-  readonly urlExpiresAt: Date;
-}
 
 /**
  * Declares a binary update and returns a presigned URL to PUT its bytes to. Everything that can be

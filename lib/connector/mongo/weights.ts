@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { AggregationError } from '../../algorithms';
 import {
   allocateWeightsBuffer,
   float64Bytes,
@@ -7,6 +6,8 @@ import {
   weightsFromBytes,
   type Weights,
   type WeightsRef,
+  assertFiniteWeights,
+  UnreadableWeightsError,
 } from '../../weights';
 import { ObjectNotFoundError } from '../../store';
 import type { ConnectorContext } from './context';
@@ -46,40 +47,6 @@ export async function readWeights(context: ConnectorContext, ref: WeightsRef): P
   const read = await context.store().readInto(ref.key, bytes);
   if (read !== ref.byteSize) throw new Error(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`);
   return weightsFromBytes(ref, bytes);
-}
-
-/**
- * Stored weights that can never be read as their reference says: the object is gone or has
- * another size. Carries the position of the reference in the streamed list, so a run can set that
- * one update aside and aggregate the rest.
- */
-export class UnreadableWeightsError extends AggregationError {
-  static {
-    this.prototype.name = 'UnreadableWeightsError';
-  }
-  constructor(
-    message: string,
-    readonly index: number,
-    /** The object's key, which names the update whatever list it was read from. */
-    readonly key: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The position of the first NaN or infinite value, or -1 (`v - v` is NaN exactly for those). */
-export function firstNonFinite(values: Float32Array | Float64Array): number {
-  for (let i = 0; i < values.length; i += 1) {
-    const value = values[i]!;
-    if (value - value !== 0) return i;
-  }
-  return -1;
-}
-
-/** Refuses values that are not all finite, naming the object: a run sets that update aside. */
-export function assertFiniteWeights(values: Float32Array | Float64Array, key: string, index: number, offset = 0): void {
-  const bad = firstNonFinite(values);
-  if (bad !== -1) throw new UnreadableWeightsError(`Stored weights ${key} hold a NaN or infinite value at value ${offset + bad}`, index, key);
 }
 
 /** How many objects a streamed read keeps in flight: reads overlap, memory stays bounded. */

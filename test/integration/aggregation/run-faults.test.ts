@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus } from '../../../lib/entities';
-import { executeAggregationLocally, type LocalExecutionOptions } from '../../../functions/aggregation/local-executor';
+import { executeAggregationLocally, type LocalExecutionOptions } from '../../helpers/local-execution';
 import { useHandlerDatabase } from '../../helpers/database';
 
 /**

@@ -1,4 +1,4 @@
-import { executeAggregationLocally, type LocalExecutionOptions } from '../../../functions/aggregation/local-executor';
+import { executeAggregationLocally, type LocalExecutionOptions } from '../../helpers/local-execution';
 import { aggregateShard } from '../../../lib/aggregation/sharded-aggregation';
 import { MongoMetadataConnector, type NewFederatedModel } from '../../../lib/connector';
 import { UpdateStatus, type FederatedModel, type ModelAggregate } from '../../../lib/entities';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startAggregationRun } from '../../../functions/aggregation/start-run';
+import { startAggregationRun } from '../../../lib/aggregation/start-run';
 
 /**
  * StartExecution as the AWS SDK sends it, against a stand-in for the Step Functions endpoint on

@@ -3,7 +3,8 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { getObjectStore } from '../../../lib/store';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus, type FederatedModel } from '../../../lib/entities';
-import { executeAggregationLocally, taskFunctions } from '../../../functions/aggregation/local-executor';
+import { taskFunctions } from '../../../functions/aggregation/local-executor';
+import { executeAggregationLocally } from '../../helpers/local-execution';
 import definition from '../../../state-machines/aggregation.json';
 import { useHandlerDatabase } from '../../helpers/database';
 

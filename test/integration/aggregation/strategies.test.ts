@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { executeAggregationLocally } from '../../../functions/aggregation/local-executor';
 import { handler as router } from '../../../functions/api/router';
 import { modelAggregateJson } from '../../../lib/api/representation';
@@ -8,8 +7,8 @@ import { MongoMetadataConnector, type NewFederatedModel } from '../../../lib/con
 import { UpdateStatus, type FederatedModel, type ModelAggregate } from '../../../lib/entities';
 import { getObjectStore } from '../../../lib/store';
 import fixtures from '../../fixtures/strategies/strategies.json';
-import httpEvent from '../../fixtures/events/http-api-post.json';
 import { useHandlerDatabase } from '../../helpers/database';
+import { handlerApi } from '../../helpers/http-api';
 
 /**
  * The strategies of issue #11, each run through the deployed state machine (local executor) on the
@@ -288,25 +287,9 @@ describe('aggregation strategies through the state machine', () => {
       token = (await connector.createDeveloper('strategist')).token;
     });
 
-    async function api(method: string, path: string, body: unknown) {
-      const event = {
-        ...httpEvent,
-        routeKey: 'ANY /api/v1/{proxy+}',
-        rawPath: path,
-        rawQueryString: '',
-        headers: { 'content-type': 'application/json', host: 'api.example.com', authorization: `Token ${token}` },
-        requestContext: { ...httpEvent.requestContext, routeKey: 'ANY /api/v1/{proxy+}', http: { ...httpEvent.requestContext.http, method, path } },
-        pathParameters: { proxy: path.slice('/api/v1/'.length) },
-        queryStringParameters: undefined,
-        body: JSON.stringify(body),
-        isBase64Encoded: false,
-      } as unknown as APIGatewayProxyEventV2;
-      const response = (await (router as unknown as (e: APIGatewayProxyEventV2, c: Context) => Promise<unknown>)(event, {
-        functionName: 'api',
-        awsRequestId: 'req-1',
-      } as Context)) as APIGatewayProxyStructuredResultV2;
-      return { status: response.statusCode!, body: JSON.parse(response.body as string) as Record<string, unknown> };
-    }
+    const http = handlerApi(() => router);
+    const api = (method: string, path: string, body: unknown) => http(method, path, { token, body });
+
     const createModel = (body: unknown) => api('POST', '/api/v1/models/', body);
 
     it('creates a model with a strategy and its parameters, and answers them back', async () => {

@@ -1,26 +1,18 @@
 import type { Context } from 'aws-lambda';
-import { closeMongoClient } from '../../../lib/db/client';
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus } from '../../../lib/entities';
 import { startRunIfRoundReady } from '../../../lib/aggregation/triggers';
-import { executionName, settleLocalRuns, startAggregationRun } from '../../../functions/aggregation/start-run';
-import { testMongoUri, useTestDatabase } from '../../helpers/database';
+import { executionName, settleLocalRuns, startAggregationRun } from '../../../lib/aggregation/start-run';
+import { useHandlerDatabase } from '../../helpers/database';
 
 /** Triggers start executions only where there is a round to aggregate (issue #19), and lose nothing. */
 describe('aggregation triggers', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let connector: MongoMetadataConnector;
 
-  beforeAll(async () => {
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
+  beforeAll(() => {
     process.env.AGGREGATION_EXECUTOR = 'local';
-    connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
-  });
-  afterAll(async () => {
-    await settleLocalRuns();
-    await closeMongoClient();
+    connector = database.connector;
   });
 
   const schedule = async (time: string) => {

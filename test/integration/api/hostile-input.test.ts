@@ -2,12 +2,11 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import fc from 'fast-check';
 import { handler as describeRun } from '../../../functions/aggregation/describe-run';
 import { handler as runNow } from '../../../functions/aggregation/run-now';
-import { settleLocalRuns } from '../../../functions/aggregation/start-run';
+import { settleLocalRuns } from '../../../lib/aggregation/start-run';
 import { handler as router, routes } from '../../../functions/api/router';
 import { MongoMetadataConnector } from '../../../lib/connector';
-import { closeMongoClient } from '../../../lib/db/client';
 import httpEvent from '../../fixtures/events/http-api-post.json';
-import { testMongoUri, useTestDatabase } from '../../helpers/database';
+import { useHandlerDatabase } from '../../helpers/database';
 import { snapshotDatabase } from '../../helpers/snapshot';
 
 type Handler = (event: unknown, context: Context) => Promise<unknown>;
@@ -38,7 +37,7 @@ const NAMED_ERRORS = new Set([
  * no credential appears in an answer or in the logs. Seeds that found bugs stay below as cases.
  */
 describe('hostile input', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let connector: MongoMetadataConnector;
   const secrets: string[] = [];
   let ids: number[] = [];
@@ -48,11 +47,8 @@ describe('hostile input', () => {
   const spies: jest.SpyInstance[] = [];
 
   beforeAll(async () => {
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
     process.env.AGGREGATION_EXECUTOR = 'local';
-    connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
+    connector = database.connector;
     const alice = await connector.createDeveloper('alice');
     const bob = await connector.createDeveloper('bob');
     const a = await connector.createClient();
@@ -69,10 +65,8 @@ describe('hostile input', () => {
       spies.push(jest.spyOn(console, method).mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(' '))));
     }
   });
-  afterAll(async () => {
+  afterAll(() => {
     for (const spy of spies) spy.mockRestore();
-    await settleLocalRuns();
-    await closeMongoClient();
   });
 
   /** A value where a JSON value belongs: anything JSON, and the values that broke parsers before. */

@@ -1,14 +1,9 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { handler as runNow } from '../../../functions/aggregation/run-now';
-import { settleLocalRuns } from '../../../functions/aggregation/start-run';
 import { handler as router } from '../../../functions/api/router';
 import { WEIGHTS_LIMITS } from '../../../lib/weights';
-import { apiGatewayEvent } from '../../helpers/api-gateway-event';
 import { useHandlerDatabase } from '../../helpers/database';
+import { handlerApi } from '../../helpers/http-api';
 import { snapshotDatabase } from '../../helpers/snapshot';
-
-type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<unknown>;
-const context = { functionName: 'api', awsRequestId: 'req-1' } as Context;
 
 /**
  * Regression tests for the reproductions of issue #17 (security review), through the HTTP API:
@@ -28,23 +23,8 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
     bob = (await database.connector.createDeveloper('bob')).token;
   });
 
-  async function api(method: string, path: string, options: { token?: string; client?: string; body?: unknown; raw?: string } = {}) {
-    const headers: Record<string, string> = { 'content-type': 'application/json', host: 'api.example.com' };
-    if (options.token !== undefined) headers.authorization = `Token ${options.token}`;
-    if (options.client !== undefined) headers['client-uuid'] = options.client;
-    const event = apiGatewayEvent({
-      method,
-      path,
-      headers,
-      body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-    });
-    const handler = (path.startsWith('/api/v1/') ? router : runNow) as unknown as Handler;
-    const response = (await handler(event, context)) as APIGatewayProxyStructuredResultV2;
-    // Runs go on in the background; each request here is taken to its end, runs included.
-    await settleLocalRuns();
-    const text = typeof response.body === 'string' ? response.body : '';
-    return { status: response.statusCode!, text, body: text === '' ? undefined : (JSON.parse(text) as any) };
-  }
+  const api = handlerApi((path) => (path.startsWith('/api/v1/') ? router : runNow));
+
 
   /** Runs the request and asserts that it changed nothing in the database (ids included). */
   async function writesNothing<T>(request: () => Promise<T>): Promise<T> {
@@ -87,7 +67,7 @@ describe('issue #17: credentials, partial writes, crashing and poisoning inputs'
       expect(model.body.clients).toEqual([publicId]);
       const updates = await api('GET', '/api/v1/model_updates/', { token: alice });
       expect(updates.body.map((u: { client: string }) => u.client)).toEqual([publicId]);
-      for (const reply of [model, updates]) expect(reply.text).not.toContain(credential);
+      for (const reply of [model, updates]) expect(JSON.stringify(reply.body)).not.toContain(credential);
 
       // Replaying what she saw gets her nothing in bob's model, and writes nothing.
       for (const path of [`/api/v1/models/${other.id}/get_latest_model/`, `/api/v1/models/${other.id}/get_current_artifact/`]) {

@@ -1,16 +1,15 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { handler as createClientAggregateScore } from '../../functions/api/create-client-aggregate-score';
-import { handler as createModel } from '../../functions/api/create-model';
-import { handler as createModelUpdate } from '../../functions/api/create-model-update';
-import { handler as patchModelAggregate } from '../../functions/api/patch-model-aggregate';
-import { handler as publishAggregate } from '../../functions/api/publish-aggregate';
-import { handler as registerClient } from '../../functions/api/register-client';
-import { MongoMetadataConnector } from '../../lib/connector';
-import { closeMongoClient } from '../../lib/db/client';
-import { weightsToJson } from '../../lib/weights';
-import httpEvent from '../fixtures/events/http-api-post.json';
-import { testMongoUri, useTestDatabase } from '../helpers/database';
-import { snapshotDatabase } from '../helpers/snapshot';
+import { handler as createClientAggregateScore } from '../../../functions/api/create-client-aggregate-score';
+import { handler as createModel } from '../../../functions/api/create-model';
+import { handler as createModelUpdate } from '../../../functions/api/create-model-update';
+import { handler as patchModelAggregate } from '../../../functions/api/patch-model-aggregate';
+import { handler as publishAggregate } from '../../../functions/api/publish-aggregate';
+import { handler as registerClient } from '../../../functions/api/register-client';
+import { MongoMetadataConnector } from '../../../lib/connector';
+import { weightsToJson } from '../../../lib/weights';
+import httpEvent from '../../fixtures/events/http-api-post.json';
+import { useHandlerDatabase } from '../../helpers/database';
+import { snapshotDatabase } from '../../helpers/snapshot';
 
 /**
  * The body rule of the routes that mirror FMA's REST API, route by route: a key the route does
@@ -50,22 +49,17 @@ async function call(handler: unknown, method: string, path: string, options: Cal
 }
 
 describe('API bodies: keys a route does not read are ignored, keys the caller cannot choose must agree', () => {
-  const database = useTestDatabase();
+  const database = useHandlerDatabase();
   let connector: MongoMetadataConnector;
   let alice: { id: string; token: string };
   let bob: { id: string; token: string };
 
   beforeAll(async () => {
-    // The handlers' shared connection reads these when first used.
-    process.env.MONGODB_URI = testMongoUri();
-    process.env.MONGODB_DB_NAME = database.name;
     process.env.AGGREGATION_EXECUTOR = 'local';
-    connector = new MongoMetadataConnector(database.db);
-    await connector.updateDatabase();
+    connector = database.connector;
     alice = await connector.createDeveloper('alice');
     bob = await connector.createDeveloper('bob');
   });
-  afterAll(() => closeMongoClient());
 
   /**
    * A model of alice's with two clients and one aggregate. `a` and `b` are the clients'
