@@ -22,9 +22,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { create } from '../lib/connector';
+import { freshDatabaseWithDeveloper, localServiceEnv } from './local-service';
 import { resolveDatabase, type ResolvedDatabase } from './database/resolve-database';
-import { objectStoreEnv, resolveObjectStore, type ResolvedObjectStore } from './object-store/resolve-object-store';
+import { resolveObjectStore, type ResolvedObjectStore } from './object-store/resolve-object-store';
 import { startOffline, type RunningOffline } from './offline';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -118,22 +118,9 @@ async function main(argv: readonly string[]): Promise<number> {
     log(`database: ${database.description}`);
     store = await resolveObjectStore();
     log(`object store: ${store.description}`);
-    const dbName = `python_client_${Date.now()}`;
-    const connector = create('MongoMetadataConnector', { connection_string: database.uri, database_name: dbName });
-    let token: string;
-    try {
-      await connector.updateDatabase();
-      token = (await connector.createDeveloper('python-client-tests')).token;
-    } finally {
-      await connector.close();
-    }
+    const { dbName, token } = await freshDatabaseWithDeveloper(database.uri, 'python_client');
     offline = await startOffline({
-      env: {
-        MONGODB_URI: database.uri,
-        MONGODB_DB_NAME: dbName,
-        AGGREGATION_EXECUTOR: 'local',
-        ...objectStoreEnv(store),
-      },
+      env: localServiceEnv(database.uri, dbName, store),
       esbuildWorkFolder: '.esbuild/python-tests',
       readyTimeoutMs: 280_000,
     });

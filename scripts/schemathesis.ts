@@ -21,9 +21,9 @@ import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { create } from '../lib/connector';
+import { freshDatabaseWithDeveloper, localServiceEnv } from './local-service';
 import { resolveDatabase } from './database/resolve-database';
-import { objectStoreEnv, resolveObjectStore } from './object-store/resolve-object-store';
+import { resolveObjectStore } from './object-store/resolve-object-store';
 import { startOffline } from './offline';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -116,22 +116,9 @@ async function main(): Promise<number> {
   });
   let offline: Awaited<ReturnType<typeof startOffline>> | undefined;
   try {
-    const dbName = `schemathesis_${Date.now()}`;
-    const connector = create('MongoMetadataConnector', { connection_string: database.uri, database_name: dbName });
-    let token: string;
-    try {
-      await connector.updateDatabase();
-      token = (await connector.createDeveloper('schemathesis')).token;
-    } finally {
-      await connector.close();
-    }
+    const { dbName, token } = await freshDatabaseWithDeveloper(database.uri, 'schemathesis');
     offline = await startOffline({
-      env: {
-        MONGODB_URI: database.uri,
-        MONGODB_DB_NAME: dbName,
-        AGGREGATION_EXECUTOR: 'local',
-        ...objectStoreEnv(store),
-      },
+      env: localServiceEnv(database.uri, dbName, store),
       esbuildWorkFolder: '.esbuild/schemathesis',
       readyTimeoutMs: 280_000,
     });
