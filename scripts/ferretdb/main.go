@@ -86,7 +86,7 @@ func run(listen, logLevel, backend, pgBinDir string) error {
 
 	config := &ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{Unix: filepath.Join(dir, "ferretdb.sock")},
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:   slog.New(quietDuplicates{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})}),
 		Handler:  backend,
 	}
 	description := "SQLite"
