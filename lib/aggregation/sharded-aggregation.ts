@@ -30,6 +30,8 @@ import { defaultBlockValues } from './block-size';
 import { baseWeightsRef, isPlainMean, krumBlockValues, planMeanFactors, resumable } from './combine-with-strategy';
 import type { ShardManifest, ShardRange, ShardReduction } from '../connector/shard-manifest';
 import { planShards, type ShardLimits, type ShardPlanInput, type StrategyNeeds } from './shard-plan';
+import { getObjectStore } from '../store';
+import { streamWeightBlocks } from '../store/weights';
 
 /**
  * Sharded aggregation (issue #14): one round split by coordinate ranges across a Step Functions
@@ -240,7 +242,8 @@ export async function computeShardRange(
       const scratch = new Float64Array(n);
       const trim = strategy.name === 'trimmed_mean' ? trimCount(n, strategy.params.beta) : 0;
       const block = strategy.params.block_size ?? defaultBlockValues(n);
-      await connector.streamWeightBlocks(
+      await streamWeightBlocks(
+        getObjectStore(),
         refs,
         block,
         (start, blockLength, columns) => {
@@ -316,7 +319,7 @@ export async function measureShard(
     const sums = new ExactSums(measureCount(manifest, strategy));
     if (strategy.family === 'krum') {
       const block = krumBlockValues(strategy.params.block_size ?? defaultBlockValues(refs.length));
-      await connector.streamWeightBlocks(refs, block, (_start, length, columns) => accumulateSquaredDistances(columns, length, sums), range);
+      await streamWeightBlocks(getObjectStore(), refs, block, (_start, length, columns) => accumulateSquaredDistances(columns, length, sums), range);
     } else {
       const base = manifest.base === null ? null : await connector.readWeightsRange(manifest.base, range.start, range.end - range.start);
       await connector.streamWeightRanges(refs, range, (values, i) => addDeltaSquares(values, base, sums, i));

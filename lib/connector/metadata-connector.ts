@@ -5,7 +5,7 @@ import type {
   ModelArtifact,
   ModelUpdate,
 } from '../entities';
-import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategies';
+import type { OptimizerState } from '../algorithms/strategies';
 import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
 import type { DatabaseLayout } from '../db/layout';
 import type { Weights, WeightsDtype, WeightsJson, WeightsRef } from '../weights';
@@ -222,21 +222,10 @@ export interface MetadataConnector {
   createModelArtifact(model: Ref, version: string, values: unknown): Promise<ModelArtifact>;
   /** Publishes an aggregate's weights as a versioned artifact, the model's current one. */
   publishModelAggregate(aggregate: Ref, version: string): Promise<ModelArtifact>;
-  /**
-   * Reads the updates' weights from the object store a few at a time into reused buffers and hands
-   * each one's values to `visit`, in the order given. Memory: a few times one update's size.
-   */
-  streamModelUpdateWeights(
-    modelUpdates: readonly ModelUpdate[],
-    visit: (values: Float32Array | Float64Array, index: number) => void,
-    options?: { readonly concurrency?: number },
-  ): Promise<void>;
   /** Declares a binary update and returns a presigned URL to PUT its bytes to (see uploads.ts). */
   createModelUpdateUpload(input: NewModelUpdateUpload, limits?: OpenUploadLimits): Promise<ModelUpdateUpload>;
   /** Checks the uploaded bytes and makes them a PENDING update; again: the same update, `created: false`. */
   completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }>;
-  /** Stored weights, whole in memory (for JSON replies), from a reference already in hand. */
-  pullWeights(weights: WeightsRef): Promise<Weights>;
   /** A presigned GET URL for stored weights (large aggregates and artifacts are read this way). */
   presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }>;
   createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore>;
@@ -335,20 +324,6 @@ export interface MetadataConnector {
   pullModelArtifactRecord(id: Ref): Promise<ModelArtifact | null>;
   pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null>;
 
-  // --- Aggregation strategies (issue #11) ---------------------------------------------------
-  /**
-   * Reads the updates block by block of `blockValues` coordinates with ranged reads, each block as
-   * one column per update (memory N × block, never N × P).
-   */
-  streamModelUpdateWeightBlocks(
-    modelUpdates: readonly ModelUpdate[],
-    blockValues: number,
-    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
-    range?: { readonly start: number; readonly end: number },
-  ): Promise<void>;
-  /** Stores a server optimizer's state under a fresh key (never over another's). */
-  putOptimizerState(model: number, optimizer: ServerOptimizerName, state: OptimizerState): Promise<OptimizerStateRef>;
-  pullOptimizerState(ref: OptimizerStateRef): Promise<OptimizerState>;
   // --- Sharded aggregation (issue #14) --------------------------------------------------------
   /** Writes a sharded run's manifest and the shard list its Map reads; answers their keys. */
   putShardManifest(manifest: ShardManifest): Promise<{ bucket: string; manifest: string; shardList: string }>;
@@ -363,13 +338,6 @@ export interface MetadataConnector {
     model: number,
     options: { readonly optimizerState: boolean; readonly shards: number },
   ): Promise<{ aggregate: { key: string; uploadId: string }; optimizerState: { key: string; uploadId: string | null } | null }>;
-  /** streamModelUpdateWeightBlocks over references (a shard's manifest holds references, not documents). */
-  streamWeightBlocks(
-    refs: readonly WeightsRef[],
-    blockValues: number,
-    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
-    range?: { readonly start: number; readonly end: number },
-  ): Promise<void>;
   /** Values [start, end) of each set of weights (ranged GETs), handed to `visit` in the order given. */
   streamWeightRanges(
     refs: readonly WeightsRef[],

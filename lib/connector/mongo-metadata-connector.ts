@@ -10,7 +10,7 @@ import type {
 } from '../entities';
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
 import type { ShardItem, ShardManifest, ShardReduction } from './shard-manifest';
-import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategies';
+import type { OptimizerState } from '../algorithms/strategies';
 import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
 import type {
   ClaimResult,
@@ -46,9 +46,7 @@ import * as shards from './mongo/shards';
 import * as sweep from './mongo/sweep';
 import * as models from './mongo/models';
 import * as updates from './mongo/updates';
-import * as strategyWeights from './mongo/strategy-weights';
 import * as uploads from './mongo/uploads';
-import * as weights from './mongo/weights';
 
 export { STATUS_HISTORY_LENGTH } from './mongo/queries';
 
@@ -69,7 +67,9 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `credentials.ts`: developers' tokens, clients, join secrets
  * - `deletion.ts`: deleting a model with everything that belongs to it
  * - `uploads.ts`: binary updates uploaded with presigned URLs, checked, then made updates
- * - `weights.ts`: weight bytes in the object store (documents hold only a reference)
+ *
+ * Weight bytes are not here: `lib/store/weights/` reads and writes them over the object store;
+ * these modules call it where an operation writes bytes and a document together.
  *
  * It takes the database or a function that yields it, so Lambda handlers pass the container's
  * shared client and tests pass their own.
@@ -212,13 +212,6 @@ export class MongoMetadataConnector implements MetadataConnector {
     return aggregates.publishModelAggregate(this.context, aggregate, version);
   }
 
-  streamModelUpdateWeights(
-    modelUpdates: readonly ModelUpdate[],
-    visit: (values: Float32Array | Float64Array, index: number) => void,
-    options: { readonly concurrency?: number } = {},
-  ): Promise<void> {
-    return weights.streamWeights(this.context, modelUpdates.map((update) => update.weights), visit, options.concurrency);
-  }
 
   createModelUpdateUpload(input: NewModelUpdateUpload, limits?: OpenUploadLimits): Promise<ModelUpdateUpload> {
     return uploads.createModelUpdateUpload(this.context, input, limits);
@@ -228,9 +221,6 @@ export class MongoMetadataConnector implements MetadataConnector {
     return uploads.completeModelUpdateUpload(this.context, upload, client);
   }
 
-  pullWeights(ref: WeightsRef): Promise<Weights> {
-    return weights.readWeights(this.context, ref);
-  }
 
   presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }> {
     return uploads.presignWeightsDownload(this.context, weights);
@@ -411,24 +401,8 @@ export class MongoMetadataConnector implements MetadataConnector {
     return aggregates.pullModelArtifact(this.context, id);
   }
 
-  // --- Aggregation strategies (issue #11) ---------------------------------------------------
 
-  streamModelUpdateWeightBlocks(
-    modelUpdates: readonly ModelUpdate[],
-    blockValues: number,
-    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
-    range?: { readonly start: number; readonly end: number },
-  ): Promise<void> {
-    return strategyWeights.streamWeightBlocks(this.context, modelUpdates.map((update) => update.weights), blockValues, visit, range);
-  }
 
-  putOptimizerState(model: number, optimizer: ServerOptimizerName, state: OptimizerState): Promise<OptimizerStateRef> {
-    return strategyWeights.putOptimizerState(this.context, model, optimizer, state);
-  }
-
-  pullOptimizerState(ref: OptimizerStateRef): Promise<OptimizerState> {
-    return strategyWeights.readOptimizerState(this.context, ref);
-  }
 
   // --- Sharded aggregation (issue #14) --------------------------------------------------------
 
@@ -455,14 +429,6 @@ export class MongoMetadataConnector implements MetadataConnector {
     return shards.startShardedUploads(this.context, model, options);
   }
 
-  streamWeightBlocks(
-    refs: readonly WeightsRef[],
-    blockValues: number,
-    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
-    range?: { readonly start: number; readonly end: number },
-  ): Promise<void> {
-    return strategyWeights.streamWeightBlocks(this.context, refs, blockValues, visit, range);
-  }
 
   streamWeightRanges(
     refs: readonly WeightsRef[],

@@ -8,7 +8,7 @@ import { ObjectNotFoundError } from '../../store';
 import { allocateWeightsBuffer, BYTES_PER_VALUE, float64Bytes, valuesView, type WeightsDtype, type WeightsRef } from '../../weights';
 import { insertRunAggregateForStoredWeights, pullModelAggregate } from './aggregates';
 import type { ConnectorContext } from './context';
-import { newWeightsKey, readInOrder } from './weights';
+import { newWeightsKey, readInOrder } from '../../store/weights';
 
 // The object-store side of sharded aggregation (issue #14): the run's manifest, ranged reads of a
 // coordinate range, the parts of the multipart uploads, and completing or abandoning them.

@@ -1,0 +1,9 @@
+/**
+ * Weight bytes in the object store (issue #30): whole weights, streamed and block reads, server
+ * optimizer state. Documents hold only a reference (`WeightsRef`, `OptimizerStateRef`); these
+ * functions move the bytes it names, given the store (`getObjectStore()` in a Lambda, a test's own
+ * in tests). They sit in the storage layer, beside the store they use, below the connector and the
+ * aggregation that call them.
+ */
+export { DEFAULT_READ_CONCURRENCY, deleteWeights, newWeightsKey, putWeights, readInOrder, readWeights, streamWeights, type WeightsKind } from './weight-bytes';
+export { BLOCK_READ_CONCURRENCY, putOptimizerState, readOptimizerState, streamWeightBlocks } from './weight-blocks';
