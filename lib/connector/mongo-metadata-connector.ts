@@ -9,9 +9,8 @@ import type {
   ModelUpdate,
 } from '../entities';
 import type { Weights, WeightsJson, WeightsRef } from '../weights';
-import type { ShardItem, ShardManifest, ShardReduction } from './shard-manifest';
-import type { OptimizerState } from '../algorithms/strategies';
-import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
+import type { ShardManifest } from '../store/weights';
+import type { AggregateStrategy } from '../entities/aggregate-strategy';
 import type {
   ClaimResult,
   DeletedModel,
@@ -62,7 +61,7 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `idempotency.ts`: one update per client and Idempotency-Key
  * - `executions.ts`: runs the local executor started (what DescribeExecution tells on AWS)
  * - `sweep.ts`: weight objects no document refers to (the daily sweep)
- * - `shards.ts`: sharded aggregation's manifest, ranged reads and multipart parts (issue #14)
+ * - `shards.ts`: recording a sharded run's aggregate, abandoning its uploads (issue #14)
  * - `runs.ts`: what a run holds, by its run id (claim, complete, settle after a failure)
  * - `credentials.ts`: developers' tokens, clients, join secrets
  * - `deletion.ts`: deleting a model with everything that belongs to it
@@ -212,7 +211,6 @@ export class MongoMetadataConnector implements MetadataConnector {
     return aggregates.publishModelAggregate(this.context, aggregate, version);
   }
 
-
   createModelUpdateUpload(input: NewModelUpdateUpload, limits?: OpenUploadLimits): Promise<ModelUpdateUpload> {
     return uploads.createModelUpdateUpload(this.context, input, limits);
   }
@@ -220,7 +218,6 @@ export class MongoMetadataConnector implements MetadataConnector {
   completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }> {
     return uploads.completeModelUpdateUpload(this.context, upload, client);
   }
-
 
   presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }> {
     return uploads.presignWeightsDownload(this.context, weights);
@@ -401,77 +398,10 @@ export class MongoMetadataConnector implements MetadataConnector {
     return aggregates.pullModelArtifact(this.context, id);
   }
 
-
-
-
   // --- Sharded aggregation (issue #14) --------------------------------------------------------
-
-  putShardManifest(manifest: ShardManifest): Promise<{ bucket: string; manifest: string; shardList: string }> {
-    return shards.putShardManifest(this.context, manifest);
-  }
-
-  pullShardManifest(model: number, run: string): Promise<ShardManifest | null> {
-    return shards.pullShardManifest(this.context, model, run);
-  }
-
-  pullShardItems(key: string): Promise<ShardItem[]> {
-    return shards.pullShardItems(this.context, key);
-  }
-
-  findUnreadableWeights(refs: readonly WeightsRef[]): Promise<Map<number, string>> {
-    return shards.findUnreadableWeights(this.context, refs);
-  }
-
-  startShardedUploads(
-    model: number,
-    options: { readonly optimizerState: boolean; readonly shards: number },
-  ): Promise<{ aggregate: { key: string; uploadId: string }; optimizerState: { key: string; uploadId: string | null } | null }> {
-    return shards.startShardedUploads(this.context, model, options);
-  }
-
-
-  streamWeightRanges(
-    refs: readonly WeightsRef[],
-    range: { readonly start: number; readonly end: number },
-    visit: (values: Float32Array | Float64Array, index: number) => void,
-  ): Promise<void> {
-    return shards.streamWeightRanges(this.context, refs, range, visit);
-  }
-
-  readWeightsRange(ref: WeightsRef, start: number, length: number): Promise<Float64Array> {
-    return shards.readWeightsRange(this.context, ref, start, length);
-  }
-
-  readOptimizerStateRange(ref: OptimizerStateRef, start: number, length: number): Promise<OptimizerState> {
-    return shards.readOptimizerStateRange(this.context, ref, start, length);
-  }
-
-  uploadShardPart(key: string, uploadId: string, partNumber: number, values: Float64Array): Promise<void> {
-    return shards.uploadShardPart(this.context, key, uploadId, partNumber, values);
-  }
-
-  putFloat64Object(key: string, values: Float64Array): Promise<void> {
-    return shards.putFloat64Object(this.context, key, values);
-  }
 
   completeShardedAggregate(manifest: ShardManifest, record: AggregateStrategy | null, beforeRecord: () => Promise<void>): Promise<ModelAggregate> {
     return shards.completeShardedAggregate(this.context, manifest, record, beforeRecord);
-  }
-
-  putShardMeasure(model: number, run: string, shard: number, windows: Float64Array): Promise<void> {
-    return shards.putShardMeasure(this.context, model, run, shard, windows);
-  }
-
-  pullShardMeasure(model: number, run: string, shard: number, length: number): Promise<Float64Array> {
-    return shards.pullShardMeasure(this.context, model, run, shard, length);
-  }
-
-  putShardReduction(model: number, run: string, reduction: ShardReduction): Promise<void> {
-    return shards.putShardReduction(this.context, model, run, reduction);
-  }
-
-  pullShardReduction(model: number, run: string): Promise<ShardReduction> {
-    return shards.pullShardReduction(this.context, model, run);
   }
 
   abortShardedUploads(model: number, run: string): Promise<{ aborted: number }> {
