@@ -21,6 +21,8 @@ import { UpdateStatus } from '../lib/entities';
 import { gitCommit, runInChild } from './child-run';
 import { writeResults } from './results-file';
 import { resolveBenchServices } from './services';
+import { pullShardManifest } from '../lib/store/weights';
+import { getObjectStore } from '../lib/store';
 
 /** The aggregation functions' configured memory (serverless.yml). */
 const FUNCTION_MEMORY_MIB = 1769;
@@ -137,7 +139,7 @@ async function parent(): Promise<void> {
         const run = `bench-${++runs}`;
         const plan = await step(['plan', String(model.id), run, String(asked), String(minPartBytes)]);
         if (plan.status !== 'HALTED') throw new Error(`${key} K=${asked}: the plan ended ${plan.status} at ${plan.finalState}`);
-        const k = (await connector.pullShardManifest(model.id, run))!.shards.length;
+        const k = (await pullShardManifest(getObjectStore(), model.id, run))!.shards.length;
         const shardsStarted = performance.now();
         const shards: StepFigures[] = [];
         let next = 0;

@@ -18,8 +18,9 @@ import { handler as measureShard } from './measure-shard';
 import { createPlanHandler, handler as planAggregation } from './plan-aggregation';
 import { handler as reduceShardMeasures } from './reduce-shard-measures';
 
-import { getConnector } from '../../lib/connector';
 import { shardLimits, type ShardLimits } from '../../lib/aggregation/shard-plan';
+import { pullShardItems } from '../../lib/store/weights';
+import { getObjectStore } from '../../lib/store';
 
 /**
  * Runs the aggregation state machine in-process: the very definition `serverless.yml` deploys
@@ -222,7 +223,7 @@ function withShardItems(plan: (event: unknown, context: Context) => Promise<unkn
   return async (event: unknown, context: Context) => {
     const output = (await plan(event, context)) as { mode: string; shard_list: string | null };
     if (output.mode !== 'sharded' || output.shard_list === null) return output;
-    return { ...output, items: await getConnector().pullShardItems(output.shard_list) };
+    return { ...output, items: await pullShardItems(getObjectStore(), output.shard_list) };
   };
 }
 

@@ -5,6 +5,8 @@ import { weightsToJson } from '../../lib/weights';
 import { assertJsonSizedWeights } from '../../lib/api/representation';
 import { LatestModelJsonSchema, NothingYetJsonSchema } from '../../lib/api/response-schemas';
 import { z } from 'zod';
+import { getObjectStore } from '../../lib/store';
+import { readWeights } from '../../lib/store/weights';
 
 const doc: RouteDoc = { summary: "The model's newest weights: its latest aggregate's, else its current artifact's", responses: { 200: { description: 'The weights, or {} when there are none yet', body: z.union([LatestModelJsonSchema, NothingYetJsonSchema]) } } };
 
@@ -19,12 +21,12 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const binaryRoute = `/api/v1/models/${model.id}/get_latest_model/weights/`;
   if (latest !== null) {
     assertJsonSizedWeights(latest.weights, binaryRoute);
-    return { values: weightsToJson(await connector.pullWeights(latest.weights)), aggregate: latest.id };
+    return { values: weightsToJson(await readWeights(getObjectStore(), latest.weights)), aggregate: latest.id };
   }
   const artifact = model.currentArtifact === null ? null : await connector.pullModelArtifactRecord(model.currentArtifact);
   if (artifact !== null) {
     assertJsonSizedWeights(artifact.weights, binaryRoute);
-    return { values: weightsToJson(await connector.pullWeights(artifact.weights)), aggregate: null };
+    return { values: weightsToJson(await readWeights(getObjectStore(), artifact.weights)), aggregate: null };
   }
   return {};
 });

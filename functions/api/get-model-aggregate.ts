@@ -3,6 +3,8 @@ import { assertJsonSizedWeights, modelAggregateJson } from '../../lib/api/repres
 import { getConnector } from '../../lib/connector';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { ModelAggregateJsonSchema } from '../../lib/api/response-schemas';
+import { getObjectStore } from '../../lib/store';
+import { readWeights } from '../../lib/store/weights';
 
 const doc: RouteDoc = { summary: 'One aggregate, with its weights', responses: { 200: { description: 'The aggregate', body: ModelAggregateJsonSchema } }, errors: { 413: 'The weights hold more values than a JSON reply carries (250,000): GET /api/v1/model_aggregates/{id}/weights/ serves them as bytes' } };
 
@@ -11,5 +13,5 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const connector = getConnector();
   const aggregate = await requireVisibleAggregate(connector, caller, id);
   assertJsonSizedWeights(aggregate.weights, `/api/v1/model_aggregates/${id}/weights/`);
-  return modelAggregateJson(aggregate, await connector.pullWeights(aggregate.weights));
+  return modelAggregateJson(aggregate, await readWeights(getObjectStore(), aggregate.weights));
 });

@@ -16,5 +16,5 @@ export const handler = createHandler({ input }, async ({ model, include_weights,
   const connector = getConnector();
   const latest = await connector.pullLatestModelAggregate(model);
   if (id_only) return latest?.id ?? null;
-  return aggregateJson(connector, latest, include_weights);
+  return aggregateJson(latest, include_weights);
 });

@@ -6,6 +6,8 @@ import { AggregationError } from '../algorithms';
 import { NotFoundError } from '../errors';
 import { describeShape, sameShape, UnreadableWeightsError } from '../weights';
 import { combineWithStrategy, isPlainMean } from './combine-with-strategy';
+import { getObjectStore } from '../store';
+import { streamWeights } from '../store/weights';
 
 export interface AggregationStep {
   readonly model: number;
@@ -84,7 +86,7 @@ export async function aggregateModelUpdates(
       const plan = aggregator.plan(updates.map((update) => ({ shape: update.weights, numExamples: update.numExamples })));
       const sum = new Float64Array(plan.shape.length);
       try {
-        await connector.streamModelUpdateWeights(updates, (values, i) => accumulate(sum, values, plan.factors[i]!));
+        await streamWeights(getObjectStore(), updates.map((update) => update.weights), (values, i) => accumulate(sum, values, plan.factors[i]!));
       } catch (error) {
         if (!(error instanceof UnreadableWeightsError)) throw error;
         await setAsideUnreadable(error);

@@ -26,6 +26,8 @@ import type { MetadataConnector } from '../connector';
 import type { AggregateStrategy, FederatedModel, ModelAggregate, ModelUpdate, OptimizerStateRef } from '../entities';
 import type { WeightsRef, WeightsShape } from '../weights';
 import { defaultBlockValues } from './block-size';
+import { getObjectStore } from '../store';
+import { putOptimizerState, readOptimizerState, readWeights, streamWeightBlocks, streamWeights } from '../store/weights';
 
 export interface StrategyRun {
   readonly model: FederatedModel;
@@ -87,7 +89,7 @@ export async function combineWithStrategy(connector: MetadataConnector, run: Str
       const scratch = new Float64Array(n);
       const trim = strategy.name === 'trimmed_mean' ? trimCount(n, strategy.params.beta) : 0;
       const block = strategy.params.block_size ?? defaultBlockValues(n);
-      await connector.streamModelUpdateWeightBlocks(updates, block, (start, length, columns) => {
+      await streamWeightBlocks(getObjectStore(), updates.map((update) => update.weights), block, (start, length, columns) => {
         if (strategy.name === 'coordinate_median') coordinateMedianBlock(columns, length, values, start, scratch);
         else trimmedMeanBlock(columns, length, trim, values, start, scratch);
       });
@@ -99,13 +101,13 @@ export async function combineWithStrategy(connector: MetadataConnector, run: Str
       // Exact sums of tiles that never straddle a block: a sharded run gets the same distances (issue #14).
       const distances = new ExactSums(n * n);
       const block = krumBlockValues(strategy.params.block_size ?? defaultBlockValues(n));
-      await connector.streamModelUpdateWeightBlocks(updates, block, (_start, length, columns) =>
+      await streamWeightBlocks(getObjectStore(), updates.map((update) => update.weights), block, (_start, length, columns) =>
         accumulateSquaredDistances(columns, length, distances),
       );
       const selected = selectLowest(krumScores(exactDistances(distances, n), n, strategy.params.f), strategy.params.m);
       const chosen = selected.map((index) => updates[index]!);
       const sum = new Float64Array(shape.length);
-      await connector.streamModelUpdateWeights(chosen, (values) => accumulate(sum, values, 1));
+      await streamWeights(getObjectStore(), chosen.map((update) => update.weights), (values) => accumulate(sum, values, 1));
       return { shape, values: finish(sum, chosen.length), record: { ...base, selectedUpdates: chosen.map((update) => update.id) } };
     }
     case 'mean':
@@ -134,7 +136,7 @@ async function combineMeans(
   if (options.clip_norm !== undefined) {
     const clipNorm = options.clip_norm;
     let clipped = 0;
-    await connector.streamModelUpdateWeights(updates, (update, i) => {
+    await streamWeights(getObjectStore(), updates.map((update) => update.weights), (update, i) => {
       // Exact across chunks: a sharded run's norms, merged from its shards, are the same (issue #14).
       const factor = clipFactor(deltaNormExact(update, parentValues), clipNorm);
       if (factor < 1) clipped += 1;
@@ -150,7 +152,7 @@ async function combineMeans(
     values = meanDelta;
     if (parentValues !== null && strategy.family === 'mean') values = meanDelta.map((delta, j) => parentValues[j]! + delta);
   } else {
-    await connector.streamModelUpdateWeights(updates, (update, i) => accumulate(sum, update, factors[i]!));
+    await streamWeights(getObjectStore(), updates.map((update) => update.weights), (update, i) => accumulate(sum, update, factors[i]!));
     values = finish(sum, divisor);
     if (parentValues !== null) values = values.map((mean, j) => mean - parentValues[j]!);
   }
@@ -160,10 +162,10 @@ async function combineMeans(
   if (parentValues === null) return { shape: plan.shape, values, record };
   const previous = parent?.strategy?.optimizerState ?? null;
   const state = resumable(previous, strategy.name, plan.shape.length)
-    ? await connector.pullOptimizerState(previous!)
+    ? await readOptimizerState(getObjectStore(), previous!)
     : initialOptimizerState(strategy.name, strategy.params, plan.shape.length);
   const next = serverOptimizerStep(strategy.name, strategy.params, parentValues, values, state);
-  const optimizerState = await connector.putOptimizerState(model.id, strategy.name, state);
+  const optimizerState = await putOptimizerState(getObjectStore(), model.id, strategy.name, state);
   return { shape: plan.shape, values: next, record: { ...record, optimizerState } };
 }
 
@@ -210,7 +212,7 @@ export function resumable(previous: OptimizerStateRef | null, optimizer: string,
  */
 async function baseWeights(connector: MetadataConnector, model: FederatedModel, parent: ModelAggregate | null): Promise<Float64Array | null> {
   const ref = await baseWeightsRef(connector, model, parent);
-  return ref === null ? null : (await connector.pullWeights(ref)).values;
+  return ref === null ? null : (await readWeights(getObjectStore(), ref)).values;
 }
 
 /** Where x_t's weights are (see baseWeights), without reading them. */

@@ -89,7 +89,7 @@ export type ShardPlan =
   | { readonly mode: 'single'; readonly reason: string }
   | { readonly mode: 'sharded'; readonly passes: 1 | 2; readonly shards: readonly ShardRange[]; readonly reason: string };
 
-/** Streamed reads in flight (lib/connector/mongo/weights.ts) and the block buffers of the coordinate-wise strategies. */
+/** Streamed reads in flight (lib/store/weights/weight-bytes.ts) and the block buffers of the coordinate-wise strategies. */
 const READS_IN_FLIGHT = 4;
 const BLOCK_BUFFER_BYTES = 256 * 1024 * 1024;
 

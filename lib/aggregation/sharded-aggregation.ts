@@ -28,8 +28,9 @@ import { shapeSize } from '../weights';
 import { unusableUpdates, withLeaseRenewal, type AggregationStep } from './aggregate-model-updates';
 import { defaultBlockValues } from './block-size';
 import { baseWeightsRef, isPlainMean, krumBlockValues, planMeanFactors, resumable } from './combine-with-strategy';
-import type { ShardManifest, ShardRange, ShardReduction } from '../connector/shard-manifest';
 import { planShards, type ShardLimits, type ShardPlanInput, type StrategyNeeds } from './shard-plan';
+import { getObjectStore } from '../store';
+import { findUnreadableWeights, pullShardManifest, pullShardMeasure, pullShardReduction, putFloat64Object, putShardManifest, putShardMeasure, putShardReduction, readOptimizerStateRange, readWeightsRange, type ShardManifest, type ShardRange, type ShardReduction, startShardedUploads, streamWeightBlocks, streamWeightRanges, uploadShardPart } from '../store/weights';
 
 /**
  * Sharded aggregation (issue #14): one round split by coordinate ranges across a Step Functions
@@ -108,7 +109,7 @@ export async function planRunAggregation(connector: MetadataConnector, step: Agg
     // A shard cannot set an update aside (the others would have counted it): the plan does, first.
     const aggregator = isPlainMean(strategy) ? getMeanAggregator(found.aggregator) : null;
     const bad = new Map(unusableUpdates(updates, aggregator, found).map(([update, reason]) => [update.id, reason]));
-    const unreadable = await connector.findUnreadableWeights(updates.map((update) => update.weights));
+    const unreadable = await findUnreadableWeights(getObjectStore(), updates.map((update) => update.weights));
     for (const [index, reason] of unreadable) if (!bad.has(updates[index]!.id)) bad.set(updates[index]!.id, reason);
     let invalid = 0;
     for (const [id, reason] of bad) invalid += (await connector.invalidateRunUpdates(run, [id], reason)).invalid;
@@ -126,7 +127,7 @@ export async function planRunAggregation(connector: MetadataConnector, step: Agg
     if (base !== null && base.length !== shape.length) throw new AggregationError(`the parent holds ${base.length} values, the updates ${shape.length}`);
     const previous = parent?.strategy?.optimizerState ?? null;
     const steps = strategy.family === 'optimizer' && base !== null;
-    const uploads = await connector.startShardedUploads(model, { optimizerState: steps, shards: plan.shards.length });
+    const uploads = await startShardedUploads(getObjectStore(), model, { optimizerState: steps, shards: plan.shards.length });
     const manifest: ShardManifest = {
       version: 1,
       model,
@@ -148,7 +149,7 @@ export async function planRunAggregation(connector: MetadataConnector, step: Agg
       optimizerState: uploads.optimizerState,
       record: isPlainMean(strategy) ? null : strategyRecord(strategy, updates.length),
     };
-    const keys = await connector.putShardManifest(manifest);
+    const keys = await putShardManifest(getObjectStore(), manifest);
     return {
       mode: 'sharded',
       shards: plan.shards.length,
@@ -180,8 +181,8 @@ function strategyRecord(strategy: Strategy, numUpdates: number): AggregateStrate
   };
 }
 
-async function requireManifest(connector: MetadataConnector, model: number, run: string): Promise<ShardManifest> {
-  const manifest = await connector.pullShardManifest(model, run);
+async function requireManifest(model: number, run: string): Promise<ShardManifest> {
+  const manifest = await pullShardManifest(getObjectStore(), model, run);
   if (manifest === null) throw new AggregationError(`run ${run} of federated model ${model} has no shard manifest`);
   return manifest;
 }
@@ -195,24 +196,24 @@ export async function aggregateShard(
   connector: MetadataConnector,
   { model, run, shard, leaseSeconds }: { model: number; run: string; shard: number; leaseSeconds: number },
 ): Promise<{ shard: number; values: number }> {
-  const manifest = await requireManifest(connector, model, run);
+  const manifest = await requireManifest(model, run);
   const range = manifest.shards[shard];
   if (range === undefined) throw new ValidationError(`shard ${shard} is not in the plan of run ${run} (${manifest.shards.length} shards)`);
   return withLeaseRenewal(connector, model, run, leaseSeconds, async () => {
-    const reduction = manifest.passes === 2 ? await connector.pullShardReduction(model, run) : null;
-    const { values, state } = await computeShardRange(connector, manifest, range, reduction);
+    const reduction = manifest.passes === 2 ? await pullShardReduction(getObjectStore(), model, run) : null;
+    const { values, state } = await computeShardRange(manifest, range, reduction);
     // The single task's post refuses these; a shard refuses its range the same way.
     if (!values.every(Number.isFinite)) throw new ValidationError('results must hold finite numbers only');
-    await connector.uploadShardPart(manifest.aggregate.key, manifest.aggregate.uploadId, shard + 1, values);
+    await uploadShardPart(getObjectStore(), manifest.aggregate.key, manifest.aggregate.uploadId, shard + 1, values);
     if (state !== null && manifest.optimizerState !== null) {
       const moments = state.v === null ? [state.m] : [state.m, state.v];
       const { key, uploadId } = manifest.optimizerState;
       if (uploadId === null) {
         const joined = new Float64Array(values.length * moments.length);
         moments.forEach((moment, i) => joined.set(moment, i * values.length));
-        await connector.putFloat64Object(key, joined);
+        await putFloat64Object(getObjectStore(), key, joined);
       } else {
-        for (const [i, moment] of moments.entries()) await connector.uploadShardPart(key, uploadId, i * manifest.shards.length + shard + 1, moment);
+        for (const [i, moment] of moments.entries()) await uploadShardPart(getObjectStore(), key, uploadId, i * manifest.shards.length + shard + 1, moment);
       }
     }
     return { shard, values: values.length };
@@ -225,7 +226,6 @@ export async function aggregateShard(
  * operations, so each is equal bit for bit.
  */
 export async function computeShardRange(
-  connector: MetadataConnector,
   manifest: ShardManifest,
   range: ShardRange,
   reduction: ShardReduction | null = null,
@@ -240,7 +240,8 @@ export async function computeShardRange(
       const scratch = new Float64Array(n);
       const trim = strategy.name === 'trimmed_mean' ? trimCount(n, strategy.params.beta) : 0;
       const block = strategy.params.block_size ?? defaultBlockValues(n);
-      await connector.streamWeightBlocks(
+      await streamWeightBlocks(
+        getObjectStore(),
         refs,
         block,
         (start, blockLength, columns) => {
@@ -254,25 +255,25 @@ export async function computeShardRange(
     case 'krum': {
       const chosen = requireReduction(reduction, 'selected').map((index) => refs[index]!);
       const sum = new Float64Array(length);
-      await connector.streamWeightRanges(chosen, range, (values) => accumulate(sum, values, 1));
+      await streamWeightRanges(getObjectStore(), chosen, range, (values) => accumulate(sum, values, 1));
       return { values: finish(sum, chosen.length), state: null };
     }
     case 'mean':
     case 'optimizer': {
       const factors = manifest.factors!;
-      const parent = manifest.base === null ? null : await connector.readWeightsRange(manifest.base, range.start, length);
+      const parent = manifest.base === null ? null : await readWeightsRange(getObjectStore(), manifest.base, range.start, length);
       const sum = new Float64Array(length);
       let values: Float64Array;
       if (manifest.passes === 2) {
         // Clipping (combineMeans): Σ factorᵢ·clipᵢ·(xᵢ − x_t) / divisor, noise, then x_t + that for the mean family.
         const clips = requireReduction(reduction, 'clipFactors');
-        await connector.streamWeightRanges(refs, range, (update, i) => accumulateDelta(sum, update, parent, factors[i]! * clips[i]!));
+        await streamWeightRanges(getObjectStore(), refs, range, (update, i) => accumulateDelta(sum, update, parent, factors[i]! * clips[i]!));
         const meanDelta = finish(sum, manifest.divisor!);
         if (reduction!.noiseStd !== null) cryptoGaussian.addNoise(meanDelta, reduction!.noiseStd);
         values = meanDelta;
         if (parent !== null && strategy.family === 'mean') values = meanDelta.map((delta, j) => parent[j]! + delta);
       } else {
-        await connector.streamWeightRanges(refs, range, (update, i) => accumulate(sum, update, factors[i]!));
+        await streamWeightRanges(getObjectStore(), refs, range, (update, i) => accumulate(sum, update, factors[i]!));
         values = finish(sum, manifest.divisor!);
         if (parent !== null) values = values.map((mean, j) => mean - parent[j]!);
       }
@@ -280,7 +281,7 @@ export async function computeShardRange(
       const state =
         manifest.previousOptimizerState === null
           ? initialOptimizerState(strategy.name, strategy.params, length)
-          : await connector.readOptimizerStateRange(manifest.previousOptimizerState, range.start, length);
+          : await readOptimizerStateRange(getObjectStore(), manifest.previousOptimizerState, range.start, length);
       return { values: serverOptimizerStep(strategy.name, strategy.params, parent, values, state), state };
     }
   }
@@ -307,7 +308,7 @@ export async function measureShard(
   connector: MetadataConnector,
   { model, run, shard, leaseSeconds }: { model: number; run: string; shard: number; leaseSeconds: number },
 ): Promise<{ shard: number; sums: number }> {
-  const manifest = await requireManifest(connector, model, run);
+  const manifest = await requireManifest(model, run);
   const range = manifest.shards[shard];
   if (range === undefined) throw new ValidationError(`shard ${shard} is not in the plan of run ${run} (${manifest.shards.length} shards)`);
   const strategy = parseStrategy(manifest.aggregator, manifest.aggregatorParams);
@@ -316,13 +317,13 @@ export async function measureShard(
     const sums = new ExactSums(measureCount(manifest, strategy));
     if (strategy.family === 'krum') {
       const block = krumBlockValues(strategy.params.block_size ?? defaultBlockValues(refs.length));
-      await connector.streamWeightBlocks(refs, block, (_start, length, columns) => accumulateSquaredDistances(columns, length, sums), range);
+      await streamWeightBlocks(getObjectStore(), refs, block, (_start, length, columns) => accumulateSquaredDistances(columns, length, sums), range);
     } else {
-      const base = manifest.base === null ? null : await connector.readWeightsRange(manifest.base, range.start, range.end - range.start);
-      await connector.streamWeightRanges(refs, range, (values, i) => addDeltaSquares(values, base, sums, i));
+      const base = manifest.base === null ? null : await readWeightsRange(getObjectStore(), manifest.base, range.start, range.end - range.start);
+      await streamWeightRanges(getObjectStore(), refs, range, (values, i) => addDeltaSquares(values, base, sums, i));
     }
     sums.normalize();
-    await connector.putShardMeasure(model, run, shard, sums.windows);
+    await putShardMeasure(getObjectStore(), model, run, shard, sums.windows);
     return { shard, sums: sums.count };
   });
 }
@@ -336,13 +337,13 @@ export async function reduceShardMeasures(
   connector: MetadataConnector,
   { model, run, leaseSeconds }: { model: number; run: string; leaseSeconds: number },
 ): Promise<{ clippedUpdates: number | null; selected: number | null }> {
-  const manifest = await requireManifest(connector, model, run);
+  const manifest = await requireManifest(model, run);
   const strategy = parseStrategy(manifest.aggregator, manifest.aggregatorParams);
   const count = measureCount(manifest, strategy);
   return withLeaseRenewal(connector, model, run, leaseSeconds, async () => {
     const total = new ExactSums(count);
     for (let shard = 0; shard < manifest.shards.length; shard += 1) {
-      total.merge(new ExactSums(count, await connector.pullShardMeasure(model, run, shard, count * EXACT_SUM_WINDOWS)));
+      total.merge(new ExactSums(count, await pullShardMeasure(getObjectStore(), model, run, shard, count * EXACT_SUM_WINDOWS)));
     }
     const n = manifest.updates.length;
     let reduction: ShardReduction;
@@ -360,7 +361,7 @@ export async function reduceShardMeasures(
         selected: null,
       };
     }
-    await connector.putShardReduction(model, run, reduction);
+    await putShardReduction(getObjectStore(), model, run, reduction);
     return { clippedUpdates: reduction.clippedUpdates, selected: reduction.selected?.length ?? null };
   });
 }
@@ -375,11 +376,11 @@ export async function completeShardedRun(
   connector: MetadataConnector,
   { model, run, leaseSeconds }: { model: number; run: string; leaseSeconds: number },
 ): Promise<{ aggregate: ModelAggregate; modelUpdates: number }> {
-  const manifest = await requireManifest(connector, model, run);
+  const manifest = await requireManifest(model, run);
   let record = manifest.record;
   if (manifest.passes === 2 && record !== null) {
     // What the single task records once it has the norms or the distances (combineWithStrategy).
-    const reduction = await connector.pullShardReduction(model, run);
+    const reduction = await pullShardReduction(getObjectStore(), model, run);
     if (reduction.selected !== null) record = { ...record, selectedUpdates: reduction.selected.map((index) => manifest.updates[index]!.id) };
     if (reduction.clipFactors !== null) {
       const options = parseStrategy(manifest.aggregator, manifest.aggregatorParams).params as MeanOptions;

@@ -5,11 +5,10 @@ import type {
   ModelArtifact,
   ModelUpdate,
 } from '../entities';
-import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategies';
-import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
+import type { AggregateStrategy } from '../entities/aggregate-strategy';
 import type { DatabaseLayout } from '../db/layout';
 import type { Weights, WeightsDtype, WeightsJson, WeightsRef } from '../weights';
-import type { ShardItem, ShardManifest, ShardReduction } from './shard-manifest';
+import type { ShardManifest } from '../store/weights';
 import type { LocalExecutionDocument } from '../db/collections';
 
 /** A binary update as a client declares it, before its bytes are uploaded. */
@@ -222,21 +221,10 @@ export interface MetadataConnector {
   createModelArtifact(model: Ref, version: string, values: unknown): Promise<ModelArtifact>;
   /** Publishes an aggregate's weights as a versioned artifact, the model's current one. */
   publishModelAggregate(aggregate: Ref, version: string): Promise<ModelArtifact>;
-  /**
-   * Reads the updates' weights from the object store a few at a time into reused buffers and hands
-   * each one's values to `visit`, in the order given. Memory: a few times one update's size.
-   */
-  streamModelUpdateWeights(
-    modelUpdates: readonly ModelUpdate[],
-    visit: (values: Float32Array | Float64Array, index: number) => void,
-    options?: { readonly concurrency?: number },
-  ): Promise<void>;
   /** Declares a binary update and returns a presigned URL to PUT its bytes to (see uploads.ts). */
   createModelUpdateUpload(input: NewModelUpdateUpload, limits?: OpenUploadLimits): Promise<ModelUpdateUpload>;
   /** Checks the uploaded bytes and makes them a PENDING update; again: the same update, `created: false`. */
   completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }>;
-  /** Stored weights, whole in memory (for JSON replies), from a reference already in hand. */
-  pullWeights(weights: WeightsRef): Promise<Weights>;
   /** A presigned GET URL for stored weights (large aggregates and artifacts are read this way). */
   presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }>;
   createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore>;
@@ -335,59 +323,9 @@ export interface MetadataConnector {
   pullModelArtifactRecord(id: Ref): Promise<ModelArtifact | null>;
   pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null>;
 
-  // --- Aggregation strategies (issue #11) ---------------------------------------------------
-  /**
-   * Reads the updates block by block of `blockValues` coordinates with ranged reads, each block as
-   * one column per update (memory N × block, never N × P).
-   */
-  streamModelUpdateWeightBlocks(
-    modelUpdates: readonly ModelUpdate[],
-    blockValues: number,
-    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
-    range?: { readonly start: number; readonly end: number },
-  ): Promise<void>;
-  /** Stores a server optimizer's state under a fresh key (never over another's). */
-  putOptimizerState(model: number, optimizer: ServerOptimizerName, state: OptimizerState): Promise<OptimizerStateRef>;
-  pullOptimizerState(ref: OptimizerStateRef): Promise<OptimizerState>;
   // --- Sharded aggregation (issue #14) --------------------------------------------------------
-  /** Writes a sharded run's manifest and the shard list its Map reads; answers their keys. */
-  putShardManifest(manifest: ShardManifest): Promise<{ bucket: string; manifest: string; shardList: string }>;
-  /** The run's manifest, or null when it wrote none. */
-  pullShardManifest(model: number, run: string): Promise<ShardManifest | null>;
-  /** The shard list under `key` (what the Distributed Map's ItemReader reads on AWS). */
-  pullShardItems(key: string): Promise<ShardItem[]>;
-  /** Weights that HEAD shows missing or of the wrong size, by their index in `refs`, with the reason. */
-  findUnreadableWeights(refs: readonly WeightsRef[]): Promise<Map<number, string>>;
-  /** Starts the multipart uploads of a sharded run (the aggregate; the optimizer state when there is one). */
-  startShardedUploads(
-    model: number,
-    options: { readonly optimizerState: boolean; readonly shards: number },
-  ): Promise<{ aggregate: { key: string; uploadId: string }; optimizerState: { key: string; uploadId: string | null } | null }>;
-  /** streamModelUpdateWeightBlocks over references (a shard's manifest holds references, not documents). */
-  streamWeightBlocks(
-    refs: readonly WeightsRef[],
-    blockValues: number,
-    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
-    range?: { readonly start: number; readonly end: number },
-  ): Promise<void>;
-  /** Values [start, end) of each set of weights (ranged GETs), handed to `visit` in the order given. */
-  streamWeightRanges(
-    refs: readonly WeightsRef[],
-    range: { readonly start: number; readonly end: number },
-    visit: (values: Float32Array | Float64Array, index: number) => void,
-  ): Promise<void>;
-  readWeightsRange(ref: WeightsRef, start: number, length: number): Promise<Float64Array>;
-  readOptimizerStateRange(ref: OptimizerStateRef, start: number, length: number): Promise<OptimizerState>;
-  uploadShardPart(key: string, uploadId: string, partNumber: number, values: Float64Array): Promise<void>;
-  putFloat64Object(key: string, values: Float64Array): Promise<void>;
   /** Completes the run's uploads, hashes the objects and records the aggregate (`beforeRecord` runs right before: the lease check). */
   completeShardedAggregate(manifest: ShardManifest, record: AggregateStrategy | null, beforeRecord: () => Promise<void>): Promise<ModelAggregate>;
-  /** A shard's partial sums of a two-pass strategy's first Map (float64 counts), beside the manifest. */
-  putShardMeasure(model: number, run: string, shard: number, windows: Float64Array): Promise<void>;
-  pullShardMeasure(model: number, run: string, shard: number, length: number): Promise<Float64Array>;
-  /** What the reduce step found, for the second Map and the completing task. */
-  putShardReduction(model: number, run: string, reduction: ShardReduction): Promise<void>;
-  pullShardReduction(model: number, run: string): Promise<ShardReduction>;
   /** Aborts a failed sharded run's uploads (none, or already gone: fine). */
   abortShardedUploads(model: number, run: string): Promise<{ aborted: number }>;
 }

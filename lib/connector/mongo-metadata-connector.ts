@@ -1,38 +1,7 @@
 import type { Db } from 'mongodb';
-import { updateDatabaseLayout, type DatabaseLayout } from '../db/layout';
+import { updateDatabaseLayout } from '../db/layout';
 import { getObjectStore, type ObjectStore } from '../store';
-import type {
-  ClientAggregateScore,
-  FederatedModel,
-  ModelAggregate,
-  ModelArtifact,
-  ModelUpdate,
-} from '../entities';
-import type { Weights, WeightsJson, WeightsRef } from '../weights';
-import type { ShardItem, ShardManifest, ShardReduction } from './shard-manifest';
-import type { OptimizerState, ServerOptimizerName } from '../algorithms/strategies';
-import type { AggregateStrategy, OptimizerStateRef } from '../entities/aggregate-strategy';
-import type {
-  ClaimResult,
-  DeletedModel,
-  FederatedModelChanges,
-  LocalExecution,
-  LeaseResult,
-  MetadataConnector,
-  NewFederatedModel,
-  NewModelUpdate,
-  NewModelUpdateUpload,
-  OpenUploadLimits,
-  MemberPreview,
-  ModelUpdateUpload,
-  Page,
-  Paged,
-  Ref,
-  Requirements,
-  RunScope,
-  RunSettlement,
-  TransitionResult,
-} from './metadata-connector';
+import type { MetadataConnector } from './metadata-connector';
 import * as aggregates from './mongo/aggregates';
 import { ConnectorContext } from './mongo/context';
 import * as credentials from './mongo/credentials';
@@ -46,11 +15,115 @@ import * as shards from './mongo/shards';
 import * as sweep from './mongo/sweep';
 import * as models from './mongo/models';
 import * as updates from './mongo/updates';
-import * as strategyWeights from './mongo/strategy-weights';
 import * as uploads from './mongo/uploads';
-import * as weights from './mongo/weights';
 
 export { STATUS_HISTORY_LENGTH } from './mongo/queries';
+
+/**
+ * Every operation of {@link MetadataConnector} as the function that implements it, which takes the
+ * context first: the interface is the one place that declares an operation, each module of
+ * `mongo/` the one place that implements it, and this table only says which is which. A missing,
+ * extra or mistyped entry does not compile.
+ */
+type Operations = {
+  [K in keyof MetadataConnector]: (context: ConnectorContext, ...args: Parameters<MetadataConnector[K]>) => ReturnType<MetadataConnector[K]>;
+};
+
+const operations = {
+  // --- FMA's operations
+  pullFederatedModelWId: models.pullFederatedModelWId,
+  pullLatestModelAggregate: aggregates.pullLatestModelAggregate,
+  pullModelUpdatesPendingAggregation: updates.pullModelUpdatesPendingAggregation,
+  pullModelUpdatesReadyForAggregation: updates.pullModelUpdatesReadyForAggregation,
+  pullModelRequirements: models.pullModelRequirements,
+  registerModelUpdatesForAggregation: updates.registerModelUpdatesForAggregation,
+  pullModelUpdatesRegisteredForAggregation: updates.pullModelUpdatesRegisteredForAggregation,
+  postNewModelAggregate: aggregates.postNewModelAggregate,
+  registerModelUpdateUsedInAggregate: updates.registerModelUpdateUsedInAggregate,
+  registerModelUpdatesUseInAggregationComplete: updates.registerModelUpdatesUseInAggregationComplete,
+  updateDatabase: async (context) => updateDatabaseLayout(await context.database()),
+
+  // --- Beyond FMA's connector
+  createClient: credentials.createClient,
+  createFederatedModel: models.createFederatedModel,
+  setModelClients: models.setModelClients,
+  updateFederatedModel: models.updateFederatedModel,
+  deleteFederatedModel: deletion.deleteFederatedModel,
+  addClientsToModel: models.addClientsToModel,
+  createModelUpdate: async (context, input) => (await updates.createModelUpdates(context, [input]))[0]!,
+  createModelUpdates: updates.createModelUpdates,
+  pullModelUpdates: updates.pullModelUpdates,
+  pullModelUpdateWeights: updates.pullModelUpdateWeights,
+  pullModelAggregate: aggregates.pullModelAggregate,
+  pullModelAggregateWeights: aggregates.pullModelAggregateWeights,
+  pullModelAggregateResults: aggregates.pullModelAggregateResults,
+  createModelArtifact: aggregates.createModelArtifact,
+  publishModelAggregate: aggregates.publishModelAggregate,
+  createModelUpdateUpload: uploads.createModelUpdateUpload,
+  completeModelUpdateUpload: uploads.completeModelUpdateUpload,
+  presignWeightsDownload: uploads.presignWeightsDownload,
+  createClientAggregateScore: aggregates.createClientAggregateScore,
+
+  // --- Aggregation runs
+  acquireAggregationLease: leases.acquireAggregationLease,
+  renewAggregationLease: leases.renewAggregationLease,
+  createModelUpdateIdempotently: idempotency.createModelUpdateIdempotently,
+  sweepOrphanedWeights: sweep.sweepOrphanedWeights,
+  deleteExpiredIdempotencyKeys: idempotency.deleteExpiredIdempotencyKeys,
+  countModelUpdatesReadyForAggregation: updates.countModelUpdatesReadyForAggregation,
+  pullModelsWithClaimableUpdates: models.pullModelsWithClaimableUpdates,
+  recordExecutionStart: executions.recordExecutionStart,
+  recordExecutionEnd: executions.recordExecutionEnd,
+  pullExecution: executions.pullExecution,
+  claimReadyUpdates: runs.claimReadyUpdates,
+  completeRun: runs.completeRun,
+  settleRun: runs.settleRun,
+  invalidateRunUpdates: runs.invalidateRunUpdates,
+  assertAggregationLease: leases.assertAggregationLease,
+  releaseAggregationLease: leases.releaseAggregationLease,
+  postNewModelAggregateWeights: aggregates.postNewModelAggregateWeights,
+  pullModelsAllowingAggregation: models.pullModelsAllowingAggregation,
+
+  // --- The client and developer API
+  createDeveloper: credentials.createDeveloper,
+  findDeveloperByToken: credentials.findDeveloperByToken,
+  existingClients: credentials.existingClients,
+  clientExists: credentials.clientExists,
+  findClientByCredential: credentials.findClientByCredential,
+  verifyJoinSecret: credentials.verifyJoinSecret,
+  pullModelsOfClient: modelClients.pullModelsOfClient,
+  isModelClient: modelClients.isModelClient,
+  pullModelClients: modelClients.pullModelClients,
+  pullClientsOfModels: modelClients.pullClientsOfModels,
+  pullMemberPreviews: modelClients.pullMemberPreviews,
+  pullModelMembers: modelClients.pullModelMembers,
+  pullModelsOfDeveloper: models.pullModelsOfDeveloper,
+  listFederatedModels: models.listFederatedModels,
+  listModelUpdates: updates.listModelUpdates,
+  listClientAggregateScores: aggregates.listClientAggregateScores,
+  pullClientAggregateScore: aggregates.pullClientAggregateScore,
+  listModelAggregates: aggregates.listModelAggregates,
+  setAggregateValidationScore: aggregates.setAggregateValidationScore,
+  pullModelArtifactRecord: aggregates.pullModelArtifactRecord,
+  pullModelArtifact: aggregates.pullModelArtifact,
+
+  // --- Sharded aggregation (issue #14)
+  completeShardedAggregate: shards.completeShardedAggregate,
+  abortShardedUploads: shards.abortShardedUploads,
+} satisfies Operations;
+
+/**
+ * Instances hold every operation of the table bound to one context (own properties, bound once
+ * in the constructor): what `implements MetadataConnector` needs, without a forwarding method each.
+ */
+const BoundOperations = class {
+  constructor(context: ConnectorContext) {
+    for (const [name, operation] of Object.entries(operations) as [string, (context: ConnectorContext, ...args: unknown[]) => unknown][]) {
+      Object.defineProperty(this, name, { value: (...args: unknown[]) => operation(context, ...args), enumerable: true });
+    }
+  }
+  // The table's `satisfies Operations` is what checks these are the interface's operations.
+} as unknown as new (context: ConnectorContext) => MetadataConnector;
 
 /**
  * The metadata connector on MongoDB (the official driver): one facade over a module per concern,
@@ -64,18 +137,19 @@ export { STATUS_HISTORY_LENGTH } from './mongo/queries';
  * - `idempotency.ts`: one update per client and Idempotency-Key
  * - `executions.ts`: runs the local executor started (what DescribeExecution tells on AWS)
  * - `sweep.ts`: weight objects no document refers to (the daily sweep)
- * - `shards.ts`: sharded aggregation's manifest, ranged reads and multipart parts (issue #14)
+ * - `shards.ts`: recording a sharded run's aggregate, abandoning its uploads (issue #14)
  * - `runs.ts`: what a run holds, by its run id (claim, complete, settle after a failure)
  * - `credentials.ts`: developers' tokens, clients, join secrets
  * - `deletion.ts`: deleting a model with everything that belongs to it
  * - `uploads.ts`: binary updates uploaded with presigned URLs, checked, then made updates
- * - `weights.ts`: weight bytes in the object store (documents hold only a reference)
+ *
+ * Weight bytes are not here: `lib/store/weights/` reads and writes them over the object store;
+ * these modules call it where an operation writes bytes and a document together.
  *
  * It takes the database or a function that yields it, so Lambda handlers pass the container's
  * shared client and tests pass their own.
  */
-export class MongoMetadataConnector implements MetadataConnector {
-  private readonly context: ConnectorContext;
+export class MongoMetadataConnector extends BoundOperations implements MetadataConnector {
   private readonly onClose: () => Promise<void>;
 
   /**
@@ -87,428 +161,12 @@ export class MongoMetadataConnector implements MetadataConnector {
     database: Db | (() => Promise<Db>),
     options: { readonly store?: ObjectStore | (() => ObjectStore); readonly onClose?: () => Promise<void> } = {},
   ) {
-    this.context = new ConnectorContext(database, options.store ?? getObjectStore);
+    super(new ConnectorContext(database, options.store ?? getObjectStore));
     this.onClose = options.onClose ?? (async () => undefined);
   }
 
   /** Releases a client the connector owns (one made by the factory from a connection string). */
   close(): Promise<void> {
     return this.onClose();
-  }
-
-  // --- FMA's operations -------------------------------------------------------------------
-
-  pullFederatedModelWId(fedModelId: number): Promise<FederatedModel | null> {
-    return models.pullFederatedModelWId(this.context, fedModelId);
-  }
-
-  pullLatestModelAggregate(model: Ref): Promise<ModelAggregate | null> {
-    return aggregates.pullLatestModelAggregate(this.context, model);
-  }
-
-  pullModelUpdatesPendingAggregation(model: Ref): Promise<ModelUpdate[]> {
-    return updates.pullModelUpdatesPendingAggregation(this.context, model);
-  }
-
-  pullModelUpdatesReadyForAggregation(model: Ref, parentAgg: Ref | null): Promise<ModelUpdate[]> {
-    return updates.pullModelUpdatesReadyForAggregation(this.context, model, parentAgg);
-  }
-
-  pullModelRequirements(model: Ref): Promise<Requirements> {
-    return models.pullModelRequirements(this.context, model);
-  }
-
-  registerModelUpdatesForAggregation(
-    modelUpdates: readonly Ref[],
-    options?: RunScope & { readonly model?: Ref },
-  ): Promise<ClaimResult> {
-    return updates.registerModelUpdatesForAggregation(this.context, modelUpdates, options);
-  }
-
-  pullModelUpdatesRegisteredForAggregation(model: Ref, options?: RunScope): Promise<ModelUpdate[]> {
-    return updates.pullModelUpdatesRegisteredForAggregation(this.context, model, options);
-  }
-
-  postNewModelAggregate(model: Ref, parentAgg: Ref | null, results: unknown, options?: RunScope): Promise<ModelAggregate> {
-    return aggregates.postNewModelAggregate(this.context, model, parentAgg, results, options);
-  }
-
-  registerModelUpdateUsedInAggregate(modelUpdates: readonly Ref[], aggregate: Ref, options?: RunScope): Promise<TransitionResult> {
-    return updates.registerModelUpdateUsedInAggregate(this.context, modelUpdates, aggregate, options);
-  }
-
-  registerModelUpdatesUseInAggregationComplete(
-    modelUpdates: readonly Ref[],
-    isSuccessful: boolean,
-    options?: RunScope & { readonly reason?: string },
-  ): Promise<TransitionResult> {
-    return updates.registerModelUpdatesUseInAggregationComplete(this.context, modelUpdates, isSuccessful, options);
-  }
-
-  async updateDatabase(): Promise<DatabaseLayout> {
-    return updateDatabaseLayout(await this.context.database());
-  }
-
-  // --- Beyond FMA's connector ---------------------------------------------------------------
-
-  createClient(): Promise<{ id: string; createdOn: Date; credential: string }> {
-    return credentials.createClient(this.context);
-  }
-
-  createFederatedModel(input: NewFederatedModel): Promise<FederatedModel> {
-    return models.createFederatedModel(this.context, input);
-  }
-
-  setModelClients(model: Ref, clients: readonly string[]): Promise<FederatedModel> {
-    return models.setModelClients(this.context, model, clients);
-  }
-
-  updateFederatedModel(model: Ref, changes: FederatedModelChanges): Promise<FederatedModel> {
-    return models.updateFederatedModel(this.context, model, changes);
-  }
-
-  deleteFederatedModel(model: Ref): Promise<DeletedModel> {
-    return deletion.deleteFederatedModel(this.context, model);
-  }
-
-  addClientsToModel(model: Ref, clients: readonly string[]): Promise<FederatedModel> {
-    return models.addClientsToModel(this.context, model, clients);
-  }
-
-  async createModelUpdate(input: NewModelUpdate): Promise<ModelUpdate> {
-    const [created] = await updates.createModelUpdates(this.context, [input]);
-    return created!;
-  }
-
-  createModelUpdates(inputs: readonly NewModelUpdate[]): Promise<ModelUpdate[]> {
-    return updates.createModelUpdates(this.context, inputs);
-  }
-
-  pullModelUpdates(ids: readonly Ref[]): Promise<ModelUpdate[]> {
-    return updates.pullModelUpdates(this.context, ids);
-  }
-
-  pullModelUpdateWeights(ids: readonly Ref[]): Promise<Map<number, Weights>> {
-    return updates.pullModelUpdateWeights(this.context, ids);
-  }
-
-  pullModelAggregate(id: Ref): Promise<ModelAggregate | null> {
-    return aggregates.pullModelAggregate(this.context, id);
-  }
-
-  pullModelAggregateWeights(id: Ref): Promise<Weights | null> {
-    return aggregates.pullModelAggregateWeights(this.context, id);
-  }
-
-  pullModelAggregateResults(id: Ref): Promise<WeightsJson[] | null> {
-    return aggregates.pullModelAggregateResults(this.context, id);
-  }
-
-  createModelArtifact(model: Ref, version: string, values: unknown): Promise<ModelArtifact> {
-    return aggregates.createModelArtifact(this.context, model, version, values);
-  }
-
-  publishModelAggregate(aggregate: Ref, version: string): Promise<ModelArtifact> {
-    return aggregates.publishModelAggregate(this.context, aggregate, version);
-  }
-
-  streamModelUpdateWeights(
-    modelUpdates: readonly ModelUpdate[],
-    visit: (values: Float32Array | Float64Array, index: number) => void,
-    options: { readonly concurrency?: number } = {},
-  ): Promise<void> {
-    return weights.streamWeights(this.context, modelUpdates.map((update) => update.weights), visit, options.concurrency);
-  }
-
-  createModelUpdateUpload(input: NewModelUpdateUpload, limits?: OpenUploadLimits): Promise<ModelUpdateUpload> {
-    return uploads.createModelUpdateUpload(this.context, input, limits);
-  }
-
-  completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }> {
-    return uploads.completeModelUpdateUpload(this.context, upload, client);
-  }
-
-  pullWeights(ref: WeightsRef): Promise<Weights> {
-    return weights.readWeights(this.context, ref);
-  }
-
-  presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }> {
-    return uploads.presignWeightsDownload(this.context, weights);
-  }
-
-  createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore> {
-    return aggregates.createClientAggregateScore(this.context, aggregate, client, validationResults);
-  }
-
-  // --- Aggregation runs ---------------------------------------------------------------------
-
-  acquireAggregationLease(model: Ref, run: string, ttlSeconds: number, options?: { readonly maxAttempts?: number }): Promise<LeaseResult> {
-    return leases.acquireAggregationLease(this.context, model, run, ttlSeconds, options);
-  }
-
-  renewAggregationLease(model: Ref, run: string, ttlSeconds: number): Promise<{ expiresAt: Date }> {
-    return leases.renewAggregationLease(this.context, model, run, ttlSeconds);
-  }
-
-  createModelUpdateIdempotently(input: NewModelUpdate, idempotencyKey: string, requestHash: string): Promise<{ update: ModelUpdate; replayed: boolean }> {
-    return idempotency.createModelUpdateIdempotently(this.context, input, idempotencyKey, requestHash);
-  }
-
-  sweepOrphanedWeights(olderThan: Date): Promise<{ listed: number; deleted: number }> {
-    return sweep.sweepOrphanedWeights(this.context, olderThan);
-  }
-
-  deleteExpiredIdempotencyKeys(now: Date): Promise<number> {
-    return idempotency.deleteExpiredIdempotencyKeys(this.context, now);
-  }
-
-  countModelUpdatesReadyForAggregation(model: Ref, parentAgg: Ref | null): Promise<number> {
-    return updates.countModelUpdatesReadyForAggregation(this.context, model, parentAgg);
-  }
-
-  pullModelsWithClaimableUpdates(): Promise<number[]> {
-    return models.pullModelsWithClaimableUpdates(this.context);
-  }
-
-  recordExecutionStart(name: string, model: number): Promise<boolean> {
-    return executions.recordExecutionStart(this.context, name, model);
-  }
-
-  recordExecutionEnd(
-    name: string,
-    end: { status: 'SUCCEEDED' | 'FAILED'; finalState: string; error: string | null; statesEntered?: number; lambdaInvocations?: number },
-  ): Promise<void> {
-    return executions.recordExecutionEnd(this.context, name, end);
-  }
-
-  pullExecution(name: string): Promise<LocalExecution | null> {
-    return executions.pullExecution(this.context, name);
-  }
-
-  claimReadyUpdates(model: Ref, parentAgg: Ref | null, run: string): Promise<{ run: string; claimed: number }> {
-    return runs.claimReadyUpdates(this.context, model, parentAgg, run);
-  }
-
-  completeRun(model: Ref, run: string, aggregate: Ref): Promise<{ completed: number }> {
-    return runs.completeRun(this.context, model, run, aggregate);
-  }
-
-  settleRun(model: Ref, run: string, reason: string, maxAttempts: number): Promise<RunSettlement> {
-    return runs.settleRun(this.context, model, run, reason, maxAttempts);
-  }
-
-  invalidateRunUpdates(run: string, updates: readonly number[], reason: string): Promise<{ invalid: number }> {
-    return runs.invalidateRunUpdates(this.context, run, updates, reason);
-  }
-
-  assertAggregationLease(model: Ref, run: string): Promise<void> {
-    return leases.assertAggregationLease(this.context, model, run);
-  }
-
-  releaseAggregationLease(model: Ref, run: string): Promise<{ released: boolean }> {
-    return leases.releaseAggregationLease(this.context, model, run);
-  }
-
-  postNewModelAggregateWeights(
-    model: Ref,
-    parentAgg: Ref | null,
-    weights: Weights,
-    options?: RunScope & { readonly strategy?: AggregateStrategy },
-  ): Promise<ModelAggregate> {
-    return aggregates.postNewModelAggregateWeights(this.context, model, parentAgg, weights, options);
-  }
-
-  pullModelsAllowingAggregation(): Promise<number[]> {
-    return models.pullModelsAllowingAggregation(this.context);
-  }
-
-  // --- The client and developer API -----------------------------------------------------------
-
-  createDeveloper(name: string): Promise<{ id: string; name: string; token: string }> {
-    return credentials.createDeveloper(this.context, name);
-  }
-
-  findDeveloperByToken(token: string): Promise<{ id: string; name: string } | null> {
-    return credentials.findDeveloperByToken(this.context, token);
-  }
-
-  existingClients(ids: readonly string[]): Promise<Set<string>> {
-    return credentials.existingClients(this.context, ids);
-  }
-
-  clientExists(client: string): Promise<boolean> {
-    return credentials.clientExists(this.context, client);
-  }
-
-  findClientByCredential(credential: string): Promise<string | null> {
-    return credentials.findClientByCredential(this.context, credential);
-  }
-
-  verifyJoinSecret(model: Ref, secret: string | undefined): Promise<boolean> {
-    return credentials.verifyJoinSecret(this.context, model, secret);
-  }
-
-  pullModelsOfClient(client: string): Promise<number[]> {
-    return modelClients.pullModelsOfClient(this.context, client);
-  }
-
-  isModelClient(model: Ref, client: string): Promise<boolean> {
-    return modelClients.isModelClient(this.context, model, client);
-  }
-
-  pullModelClients(model: Ref): Promise<string[]> {
-    return modelClients.pullModelClients(this.context, model);
-  }
-
-  pullClientsOfModels(models: readonly number[]): Promise<Map<number, string[]>> {
-    return modelClients.pullClientsOfModels(this.context, models);
-  }
-
-  pullMemberPreviews(models: readonly number[]): Promise<Map<number, MemberPreview>> {
-    return modelClients.pullMemberPreviews(this.context, models);
-  }
-
-  pullModelMembers(model: Ref, page: Page): Promise<Paged<{ client: string; joinedOn: Date }>> {
-    return modelClients.pullModelMembers(this.context, model, page);
-  }
-
-  pullModelsOfDeveloper(developer: string): Promise<number[]> {
-    return models.pullModelsOfDeveloper(this.context, developer);
-  }
-
-  listFederatedModels(filter: { developer: string; allowAggregation?: boolean }, page: Page): Promise<Paged<FederatedModel>> {
-    return models.listFederatedModels(this.context, filter, page);
-  }
-
-  listModelUpdates(filter: { client?: string; models?: number[]; status?: number }, page: Page): Promise<Paged<ModelUpdate>> {
-    return updates.listModelUpdates(this.context, filter, page);
-  }
-
-  listClientAggregateScores(
-    filter: { client?: string; models?: number[]; aggregate?: number },
-    page: Page,
-  ): Promise<Paged<ClientAggregateScore>> {
-    return aggregates.listClientAggregateScores(this.context, filter, page);
-  }
-
-  pullClientAggregateScore(id: Ref): Promise<ClientAggregateScore | null> {
-    return aggregates.pullClientAggregateScore(this.context, id);
-  }
-
-  listModelAggregates(filter: { models: number[] }, page: Page): Promise<Paged<ModelAggregate>> {
-    return aggregates.listModelAggregates(this.context, filter, page);
-  }
-
-  setAggregateValidationScore(aggregate: Ref, score: number | null): Promise<ModelAggregate> {
-    return aggregates.setAggregateValidationScore(this.context, aggregate, score);
-  }
-
-  pullModelArtifactRecord(id: Ref): Promise<ModelArtifact | null> {
-    return aggregates.pullModelArtifactRecord(this.context, id);
-  }
-
-  pullModelArtifact(id: Ref): Promise<{ artifact: ModelArtifact; values: Weights } | null> {
-    return aggregates.pullModelArtifact(this.context, id);
-  }
-
-  // --- Aggregation strategies (issue #11) ---------------------------------------------------
-
-  streamModelUpdateWeightBlocks(
-    modelUpdates: readonly ModelUpdate[],
-    blockValues: number,
-    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
-    range?: { readonly start: number; readonly end: number },
-  ): Promise<void> {
-    return strategyWeights.streamWeightBlocks(this.context, modelUpdates.map((update) => update.weights), blockValues, visit, range);
-  }
-
-  putOptimizerState(model: number, optimizer: ServerOptimizerName, state: OptimizerState): Promise<OptimizerStateRef> {
-    return strategyWeights.putOptimizerState(this.context, model, optimizer, state);
-  }
-
-  pullOptimizerState(ref: OptimizerStateRef): Promise<OptimizerState> {
-    return strategyWeights.readOptimizerState(this.context, ref);
-  }
-
-  // --- Sharded aggregation (issue #14) --------------------------------------------------------
-
-  putShardManifest(manifest: ShardManifest): Promise<{ bucket: string; manifest: string; shardList: string }> {
-    return shards.putShardManifest(this.context, manifest);
-  }
-
-  pullShardManifest(model: number, run: string): Promise<ShardManifest | null> {
-    return shards.pullShardManifest(this.context, model, run);
-  }
-
-  pullShardItems(key: string): Promise<ShardItem[]> {
-    return shards.pullShardItems(this.context, key);
-  }
-
-  findUnreadableWeights(refs: readonly WeightsRef[]): Promise<Map<number, string>> {
-    return shards.findUnreadableWeights(this.context, refs);
-  }
-
-  startShardedUploads(
-    model: number,
-    options: { readonly optimizerState: boolean; readonly shards: number },
-  ): Promise<{ aggregate: { key: string; uploadId: string }; optimizerState: { key: string; uploadId: string | null } | null }> {
-    return shards.startShardedUploads(this.context, model, options);
-  }
-
-  streamWeightBlocks(
-    refs: readonly WeightsRef[],
-    blockValues: number,
-    visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
-    range?: { readonly start: number; readonly end: number },
-  ): Promise<void> {
-    return strategyWeights.streamWeightBlocks(this.context, refs, blockValues, visit, range);
-  }
-
-  streamWeightRanges(
-    refs: readonly WeightsRef[],
-    range: { readonly start: number; readonly end: number },
-    visit: (values: Float32Array | Float64Array, index: number) => void,
-  ): Promise<void> {
-    return shards.streamWeightRanges(this.context, refs, range, visit);
-  }
-
-  readWeightsRange(ref: WeightsRef, start: number, length: number): Promise<Float64Array> {
-    return shards.readWeightsRange(this.context, ref, start, length);
-  }
-
-  readOptimizerStateRange(ref: OptimizerStateRef, start: number, length: number): Promise<OptimizerState> {
-    return shards.readOptimizerStateRange(this.context, ref, start, length);
-  }
-
-  uploadShardPart(key: string, uploadId: string, partNumber: number, values: Float64Array): Promise<void> {
-    return shards.uploadShardPart(this.context, key, uploadId, partNumber, values);
-  }
-
-  putFloat64Object(key: string, values: Float64Array): Promise<void> {
-    return shards.putFloat64Object(this.context, key, values);
-  }
-
-  completeShardedAggregate(manifest: ShardManifest, record: AggregateStrategy | null, beforeRecord: () => Promise<void>): Promise<ModelAggregate> {
-    return shards.completeShardedAggregate(this.context, manifest, record, beforeRecord);
-  }
-
-  putShardMeasure(model: number, run: string, shard: number, windows: Float64Array): Promise<void> {
-    return shards.putShardMeasure(this.context, model, run, shard, windows);
-  }
-
-  pullShardMeasure(model: number, run: string, shard: number, length: number): Promise<Float64Array> {
-    return shards.pullShardMeasure(this.context, model, run, shard, length);
-  }
-
-  putShardReduction(model: number, run: string, reduction: ShardReduction): Promise<void> {
-    return shards.putShardReduction(this.context, model, run, reduction);
-  }
-
-  pullShardReduction(model: number, run: string): Promise<ShardReduction> {
-    return shards.pullShardReduction(this.context, model, run);
-  }
-
-  abortShardedUploads(model: number, run: string): Promise<{ aborted: number }> {
-    return shards.abortShardedUploads(this.context, model, run);
   }
 }

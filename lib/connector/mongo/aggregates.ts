@@ -12,7 +12,7 @@ import { OptionalRunSchema, parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { toClientAggregateScore, toModelAggregate, toModelArtifact } from './documents';
 import { recordWeightsShape, requireModel } from './models';
-import { putWeights, readWeights } from './weights';
+import { putWeights, readWeights } from '../../store/weights';
 import { newestFirstPage, Sequence } from './queries';
 
 // Aggregates, the artifacts published from them, and the clients' scores of them.
@@ -116,7 +116,7 @@ async function insertAggregate(
     const written = await modelAggregates.findOne({ federatedModel: found.id, run });
     if (written !== null) return toModelAggregate(written);
   }
-  const ref = await putWeights(context, 'aggregates', found.id, weights);
+  const ref = await putWeights(context.store(), 'aggregates', found.id, weights);
   return insertAggregateDocument(context, found.id, parent, ref, run, options.strategy);
 }
 
@@ -174,7 +174,7 @@ async function insertAggregateDocument(
 export async function pullModelAggregateWeights(context: ConnectorContext, id: Ref): Promise<Weights | null> {
   const aggregateId = parseArgument(RefSchema, id, 'aggregate');
   const found = await pullModelAggregate(context, aggregateId);
-  return found === null ? null : readWeights(context, found.weights);
+  return found === null ? null : readWeights(context.store(), found.weights);
 }
 
 /** Weights as JSON, as the caller sent them. */
@@ -218,7 +218,7 @@ export async function createModelArtifact(
   const parsedVersion = parseArtifactVersion(version);
   const weights = parseWeights(values, 'values');
   await assertNewVersion(context, found.id, parsedVersion);
-  const ref = await putWeights(context, 'artifacts', found.id, weights);
+  const ref = await putWeights(context.store(), 'artifacts', found.id, weights);
   return insertArtifact(context, found.id, parsedVersion, ref);
 }
 
@@ -291,7 +291,7 @@ export async function pullModelArtifact(
   const found = await modelArtifacts.findOne({ _id: artifactId });
   if (found === null) return null;
   const artifact = toModelArtifact(found);
-  return { artifact, values: await readWeights(context, artifact.weights) };
+  return { artifact, values: await readWeights(context.store(), artifact.weights) };
 }
 
 /** A client's score of an aggregate; one per (aggregate, client). */

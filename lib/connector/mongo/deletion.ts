@@ -7,7 +7,7 @@ import type { ConnectorContext } from './context';
 import { acquireAggregationLease, releaseAggregationLease } from './leases';
 import { deleteModelClients } from './model-clients';
 import { requireModel } from './models';
-import { deleteWeights } from './weights';
+import { deleteWeights } from '../../store/weights';
 
 // Deleting a model and everything that belongs to it.
 
@@ -69,7 +69,7 @@ async function sweep(context: ConnectorContext, model: number): Promise<DeletedM
     modelAggregates.deleteMany({ federatedModel: model }),
     modelArtifacts.deleteMany({ federatedModel: model }),
   ]);
-  await deleteWeights(context, refs);
+  await deleteWeights(context.store(), refs);
   // Server-optimizer state beside the aggregates (issue #11).
   const stateKeys = aggregates.flatMap((aggregate) => (aggregate.strategy?.optimizerState ? [aggregate.strategy.optimizerState.key] : []));
   if (stateKeys.length > 0) await context.store().delete(stateKeys);

@@ -14,7 +14,7 @@ import { toFederatedModel, toModelUpdate } from './documents';
 import { ancestorWindow, requireAggregateOfModel } from './aggregates';
 import { membershipId, modelClientsAmong } from './model-clients';
 import { admitWeightsShape, requireModel } from './models';
-import { putWeights, readWeights } from './weights';
+import { putWeights, readWeights } from '../../store/weights';
 import { historyEntry, idBatchSize, newestFirstPage, Sequence, splitIds, uniqueStrings } from './queries';
 
 // Model updates and their status transitions. Each transition is one `updateMany` whose filter
@@ -214,7 +214,7 @@ export async function createModelUpdates(context: ConnectorContext, inputs: read
   }
 
   // The bytes go to the store first: a document never refers to bytes that are not there.
-  const refs = await Promise.all(parsed.map((update, i) => putWeights(context, 'updates', update.federatedModel, weights[i]!)));
+  const refs = await Promise.all(parsed.map((update, i) => putWeights(context.store(), 'updates', update.federatedModel, weights[i]!)));
   const firstId = await allocateIds(counters, Sequence.updates, parsed.length);
   const documents = parsed.map((update, i) => newUpdateDocument(firstId + i, update, refs[i]!));
   await modelUpdates.insertMany(documents, { ordered: true });
@@ -257,7 +257,7 @@ export async function pullModelUpdates(context: ConnectorContext, ids: readonly 
 /** The updates' weights, whole in memory (for JSON replies; aggregation streams instead). */
 export async function pullModelUpdateWeights(context: ConnectorContext, ids: readonly Ref[]): Promise<Map<number, Weights>> {
   const found = await pullModelUpdates(context, ids);
-  const weights = await Promise.all(found.map((update) => readWeights(context, update.weights)));
+  const weights = await Promise.all(found.map((update) => readWeights(context.store(), update.weights)));
   return new Map(found.map((update, i) => [update.id, weights[i]!]));
 }
 

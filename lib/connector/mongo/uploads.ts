@@ -25,7 +25,7 @@ import { toModelUpdate } from './documents';
 import { admitWeightsShape, assertFitsWeightsShape, requireModel } from './models';
 import { Sequence } from './queries';
 import { newUpdateDocument } from './updates';
-import { newWeightsKey } from './weights';
+import { newWeightsKey } from '../../store/weights';
 
 // Binary updates: declared, uploaded straight to the store with a presigned URL, then checked
 // and only then turned into a PENDING update.

@@ -4,6 +4,7 @@ import { MongoMetadataConnector, type NewFederatedModel } from '../../../lib/con
 import { UpdateStatus, type FederatedModel, type ModelAggregate } from '../../../lib/entities';
 import { getObjectStore, ObjectNotFoundError } from '../../../lib/store';
 import { useHandlerDatabase } from '../../helpers/database';
+import { pullShardManifest } from '../../../lib/store/weights';
 
 /**
  * Issue #14: a round aggregated by a Map of shards equals the single task's, bit for bit, for
@@ -67,7 +68,7 @@ describe('sharded aggregation', () => {
       const aggregate = (await connector.pullLatestModelAggregate(model))!;
       const { plan } = result.output as { plan: Round['plan'] };
       if (plan.mode === 'sharded') {
-        const manifest = (await connector.pullShardManifest(model.id, run))!;
+        const manifest = (await pullShardManifest(getObjectStore(), model.id, run))!;
         expect(manifest.shards).toHaveLength(plan.shards);
         if (plan.shards > 1) expect(manifest.shards.some((shard) => !LAYER_EDGES.includes(shard.start))).toBe(true);
       }
@@ -144,7 +145,7 @@ describe('sharded aggregation', () => {
     expect(await connector.pullLatestModelAggregate(model)).toBeNull();
     const after = await database.db.collection('model_updates').find({ _id: { $in: updates as never[] } }).sort({ _id: 1 }).toArray();
     expect(after.map((update) => [update.status, update.failedAttempts])).toEqual(updates.map(() => [UpdateStatus.FAILED, 1]));
-    const manifest = (await connector.pullShardManifest(model.id, run))!;
+    const manifest = (await pullShardManifest(getObjectStore(), model.id, run))!;
     await expect(getObjectStore().listParts(manifest.aggregate.key, manifest.aggregate.uploadId)).rejects.toBeInstanceOf(ObjectNotFoundError);
     expect(await getObjectStore().head(manifest.aggregate.key)).toBeNull();
     expect(await database.db.collection('aggregation_leases').countDocuments({ _id: model.id as never })).toBe(0);
@@ -193,7 +194,7 @@ describe('sharded aggregation', () => {
     for (const [i, client] of clients.entries()) await connector.createModelUpdate({ federatedModel: model.id, client, data: layers(i) });
     const run = nextRun();
     expect(await executeAggregationLocally({ model: model.id, run }, { ...sharded(2), haltAfter: 'PlanAggregation' })).toMatchObject({ status: 'HALTED' });
-    const manifest = (await connector.pullShardManifest(model.id, run))!;
+    const manifest = (await pullShardManifest(getObjectStore(), model.id, run))!;
     await database.db.collection('aggregation_leases').deleteOne({ _id: model.id as never });
     await expect(aggregateShard(connector, { model: model.id, run, shard: 0, leaseSeconds: 60 })).rejects.toMatchObject({ name: 'ConflictError' });
     expect(await getObjectStore().listParts(manifest.aggregate.key, manifest.aggregate.uploadId)).toEqual([]);

@@ -9,8 +9,8 @@ import {
   assertFiniteWeights,
   UnreadableWeightsError,
 } from '../../weights';
-import { ObjectNotFoundError } from '../../store';
-import type { ConnectorContext } from './context';
+import { ObjectNotFoundError } from '../errors';
+import type { ObjectStore } from '../object-store';
 
 // Weight bytes in the object store. Documents hold a WeightsRef; only this module moves bytes.
 
@@ -26,10 +26,10 @@ export function newWeightsKey(kind: WeightsKind, model: number): string {
 }
 
 /** Stores weights as little-endian float64 and returns their reference. */
-export async function putWeights(context: ConnectorContext, kind: WeightsKind, model: number, weights: Weights): Promise<WeightsRef> {
+export async function putWeights(store: ObjectStore, kind: WeightsKind, model: number, weights: Weights): Promise<WeightsRef> {
   const { bytes, sha256 } = float64Bytes(weights.values);
   const key = newWeightsKey(kind, model);
-  await context.store().put(key, bytes, { contentLength: bytes.byteLength, contentType: 'application/octet-stream' });
+  await store.put(key, bytes, { contentLength: bytes.byteLength, contentType: 'application/octet-stream' });
   return {
     key,
     dtype: 'float64',
@@ -42,9 +42,9 @@ export async function putWeights(context: ConnectorContext, kind: WeightsKind, m
 }
 
 /** Reads weights whole into memory (as float64), checking their size against the reference. */
-export async function readWeights(context: ConnectorContext, ref: WeightsRef): Promise<Weights> {
+export async function readWeights(store: ObjectStore, ref: WeightsRef): Promise<Weights> {
   const bytes = allocateWeightsBuffer(ref.byteSize);
-  const read = await context.store().readInto(ref.key, bytes);
+  const read = await store.readInto(ref.key, bytes);
   if (read !== ref.byteSize) throw new Error(`Stored weights ${ref.key} are corrupt: ${read} of ${ref.byteSize} bytes`);
   return weightsFromBytes(ref, bytes);
 }
@@ -59,13 +59,12 @@ export const DEFAULT_READ_CONCURRENCY = 4;
  * object, whatever the number of objects.
  */
 export async function streamWeights(
-  context: ConnectorContext,
+  store: ObjectStore,
   refs: readonly WeightsRef[],
   visit: (values: Float32Array | Float64Array, index: number) => void,
   concurrency = DEFAULT_READ_CONCURRENCY,
 ): Promise<void> {
   if (refs.length === 0) return;
-  const store = context.store();
   const largest = Math.max(...refs.map((ref) => ref.byteSize));
   await readInOrder(
     refs.length,
@@ -135,7 +134,7 @@ export async function readInOrder(
 }
 
 /** Removes weights from the store (missing keys are fine). */
-export async function deleteWeights(context: ConnectorContext, refs: readonly WeightsRef[]): Promise<void> {
+export async function deleteWeights(store: ObjectStore, refs: readonly WeightsRef[]): Promise<void> {
   const keys = [...new Set(refs.map((ref) => ref.key))];
-  if (keys.length > 0) await context.store().delete(keys);
+  if (keys.length > 0) await store.delete(keys);
 }

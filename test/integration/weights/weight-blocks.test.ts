@@ -1,6 +1,7 @@
 import { MongoMetadataConnector } from '../../../lib/connector';
 import { defaultBlockValues, BLOCK_BUFFER_BUDGET_BYTES } from '../../../lib/aggregation/block-size';
 import type { ByteRange, ObjectStore } from '../../../lib/store';
+import { putOptimizerState, readOptimizerState, streamWeightBlocks } from '../../../lib/store/weights';
 import { useTestDatabase } from '../../helpers/database';
 import { useTestObjectStore } from '../../helpers/object-store';
 
@@ -13,10 +14,11 @@ describe('strategy weights in the object store', () => {
   const objects = useTestObjectStore();
   const reads: { key: string; bytes: number; range?: ByteRange }[] = [];
   let connector: MongoMetadataConnector;
+  let recording: ObjectStore;
 
   beforeAll(async () => {
     // The real store, with each read recorded on its way through.
-    const recording: ObjectStore = Object.create(objects.store, {
+    recording = Object.create(objects.store, {
       readInto: {
         value: (key: string, target: Uint8Array, range?: ByteRange) => {
           reads.push({ key, bytes: target.byteLength, ...(range === undefined ? {} : { range }) });
@@ -37,7 +39,7 @@ describe('strategy weights in the object store', () => {
     reads.length = 0;
     const seen: number[][] = [[], [], []];
     const blocks: [number, number][] = [];
-    await connector.streamModelUpdateWeightBlocks(updates, 4, (start, length, columns) => {
+    await streamWeightBlocks(recording, updates.map((update) => update.weights), 4, (start, length, columns) => {
       blocks.push([start, length]);
       columns.forEach((column, i) => seen[i]!.push(...column));
     });
@@ -57,23 +59,23 @@ describe('strategy weights in the object store', () => {
     const a = await connector.createModelUpdate({ federatedModel: model.id, client: clients[0]!, data: [1, 2, 3, 4] });
     const b = await connector.createModelUpdate({ federatedModel: model.id, client: clients[1]!, data: [5, 6, 7, 8] });
     await objects.store.put(b.weights.key, new Uint8Array(20));
-    await expect(connector.streamModelUpdateWeightBlocks([a, b], 3, () => undefined)).rejects.toThrow();
+    await expect(streamWeightBlocks(recording, [a.weights, b.weights], 3, () => undefined)).rejects.toThrow();
   });
 
   it('stores optimizer state under a fresh key each time, reads it back, and refuses it corrupted', async () => {
     const state = { m: Float64Array.of(1, 2, 3), v: Float64Array.of(4, 5, 6) };
-    const first = await connector.putOptimizerState(7, 'fedadam', state);
-    const second = await connector.putOptimizerState(7, 'fedadam', state);
+    const first = await putOptimizerState(recording, 7, 'fedadam', state);
+    const second = await putOptimizerState(recording, 7, 'fedadam', state);
     expect(first.key).toMatch(/^optimizer-state\/7\/[0-9a-f-]{36}$/);
     expect(second.key).not.toBe(first.key);
     expect(first).toMatchObject({ optimizer: 'fedadam', components: ['m', 'v'], length: 3, byteSize: 48 });
-    const back = await connector.pullOptimizerState(first);
+    const back = await readOptimizerState(recording, first);
     expect([...back.m]).toEqual([1, 2, 3]);
     expect([...back.v!]).toEqual([4, 5, 6]);
-    const momentum = await connector.putOptimizerState(7, 'fedavgm', { m: Float64Array.of(9), v: null });
-    expect(await connector.pullOptimizerState(momentum)).toEqual({ m: Float64Array.of(9), v: null });
+    const momentum = await putOptimizerState(recording, 7, 'fedavgm', { m: Float64Array.of(9), v: null });
+    expect(await readOptimizerState(recording, momentum)).toEqual({ m: Float64Array.of(9), v: null });
     await objects.store.put(first.key, new Uint8Array(48));
-    await expect(connector.pullOptimizerState(first)).rejects.toThrow(/corrupt/);
+    await expect(readOptimizerState(recording, first)).rejects.toThrow(/corrupt/);
   });
 
   it('deletes a model\'s optimizer state with the model', async () => {
@@ -84,7 +86,7 @@ describe('strategy weights in the object store', () => {
       aggregatorParams: { server_lr: 1, momentum: 0.5 },
       clients,
     });
-    const state = await connector.putOptimizerState(model.id, 'fedavgm', { m: Float64Array.of(1, 2), v: null });
+    const state = await putOptimizerState(recording, model.id, 'fedavgm', { m: Float64Array.of(1, 2), v: null });
     await connector.postNewModelAggregateWeights(model, null, { layout: 'vector', shapes: [[2]], values: Float64Array.of(1, 2) }, {
       strategy: {
         aggregator: 'fedavgm',

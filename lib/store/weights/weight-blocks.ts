@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { AggregationError } from '../../algorithms';
 import type { OptimizerState, ServerOptimizerName } from '../../algorithms/strategies';
 import { allocateWeightsBuffer, assertFiniteWeights, BYTES_PER_VALUE, float64Bytes, UnreadableWeightsError, valuesView, type WeightsRef } from '../../weights';
+import type { ObjectStore } from '../object-store';
 import type { OptimizerStateRef } from '../../entities/aggregate-strategy';
-import type { ConnectorContext } from './context';
 
 // What the strategies of issue #11 read and write in the object store beyond whole weights:
 // blocks of coordinates of many updates at once (ranged reads), and server-optimizer state.
@@ -19,7 +19,7 @@ export const BLOCK_READ_CONCURRENCY = 8;
  * only values [range.start, range.end) are read (a shard's, issue #14); `start` stays absolute.
  */
 export async function streamWeightBlocks(
-  context: ConnectorContext,
+  store: ObjectStore,
   refs: readonly WeightsRef[],
   blockValues: number,
   visit: (start: number, length: number, columns: (Float32Array | Float64Array)[]) => void,
@@ -37,7 +37,6 @@ export async function streamWeightBlocks(
   }
   if (!Number.isInteger(blockValues) || blockValues < 1) throw new RangeError(`block of ${blockValues} values`);
   if (range !== undefined && (first < 0 || last > total || first >= last)) throw new RangeError(`values ${first}-${last} of ${total}`);
-  const store = context.store();
   const block = Math.min(blockValues, last - first);
   const buffers = refs.map((ref) => allocateWeightsBuffer(block * BYTES_PER_VALUE[ref.dtype]));
   // A pass over whole objects also checks each one's SHA-256, block by block in order; a mismatch
@@ -78,7 +77,7 @@ export async function streamWeightBlocks(
  * parent's, so a run that fails after this leaves the parent's state as it was.
  */
 export async function putOptimizerState(
-  context: ConnectorContext,
+  store: ObjectStore,
   model: number,
   optimizer: ServerOptimizerName,
   state: OptimizerState,
@@ -89,15 +88,15 @@ export async function putOptimizerState(
   parts.forEach((part, i) => joined.set(part, i * length));
   const { bytes, sha256 } = float64Bytes(joined);
   const key = `optimizer-state/${model}/${randomUUID()}`;
-  await context.store().put(key, bytes, { contentLength: bytes.byteLength, contentType: 'application/octet-stream' });
+  await store.put(key, bytes, { contentLength: bytes.byteLength, contentType: 'application/octet-stream' });
   return { key, optimizer, components: parts.length === 1 ? ['m'] : ['m', 'v'], length, byteSize: bytes.byteLength, sha256 };
 }
 
 /** Reads optimizer state back, checking its size and SHA-256. */
-export async function readOptimizerState(context: ConnectorContext, ref: OptimizerStateRef): Promise<OptimizerState> {
+export async function readOptimizerState(store: ObjectStore, ref: OptimizerStateRef): Promise<OptimizerState> {
   if (ref.byteSize !== ref.length * ref.components.length * 8) throw new AggregationError(`optimizer state ${ref.key}: inconsistent size`);
   const bytes = allocateWeightsBuffer(ref.byteSize);
-  const read = await context.store().readInto(ref.key, bytes);
+  const read = await store.readInto(ref.key, bytes);
   if (read !== ref.byteSize || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
     throw new AggregationError(`optimizer state ${ref.key} is corrupt`);
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { AggregateStrategySchema, OptimizerStateRefSchema } from '../entities/aggregate-strategy';
-import { WeightsRefSchema } from '../weights';
+import { AggregateStrategySchema, OptimizerStateRefSchema } from '../../entities/aggregate-strategy';
+import { WeightsRefSchema } from '../../weights';
 
 /**
  * A sharded run's plan as the shards read it (issue #14): written once to the object store by the
