@@ -1,6 +1,8 @@
 import { requireVisibleAggregate } from '../../lib/api/access';
 import { weightsDownloadJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
+import { getObjectStore } from '../../lib/store';
+import { presignWeightsDownload } from '../../lib/store/weights';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { WeightsDownloadJsonSchema } from '../../lib/api/response-schemas';
 
@@ -13,5 +15,5 @@ const doc: RouteDoc = { summary: "Where to download an aggregate's weights as by
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const aggregate = await requireVisibleAggregate(connector, caller, id);
-  return { aggregate: aggregate.id, ...weightsDownloadJson(aggregate.weights, await connector.presignWeightsDownload(aggregate.weights)) };
+  return { aggregate: aggregate.id, ...weightsDownloadJson(aggregate.weights, await presignWeightsDownload(getObjectStore(), aggregate.weights)) };
 });

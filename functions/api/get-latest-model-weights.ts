@@ -1,6 +1,8 @@
 import { requireVisibleModel } from '../../lib/api/access';
 import { weightsDownloadJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
+import { getObjectStore } from '../../lib/store';
+import { presignWeightsDownload } from '../../lib/store/weights';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { LatestWeightsDownloadJsonSchema, NothingYetJsonSchema } from '../../lib/api/response-schemas';
 import { z } from 'zod';
@@ -17,12 +19,12 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const model = await requireVisibleModel(connector, caller, id);
   const latest = await connector.pullLatestModelAggregate(model);
   if (latest !== null) {
-    return { aggregate: latest.id, artifact: null, ...weightsDownloadJson(latest.weights, await connector.presignWeightsDownload(latest.weights)) };
+    return { aggregate: latest.id, artifact: null, ...weightsDownloadJson(latest.weights, await presignWeightsDownload(getObjectStore(), latest.weights)) };
   }
   if (model.currentArtifact !== null) {
     const found = await connector.pullModelArtifactRecord(model.currentArtifact);
     if (found !== null) {
-      return { aggregate: null, artifact: found.id, ...weightsDownloadJson(found.weights, await connector.presignWeightsDownload(found.weights)) };
+      return { aggregate: null, artifact: found.id, ...weightsDownloadJson(found.weights, await presignWeightsDownload(getObjectStore(), found.weights)) };
     }
   }
   return {};

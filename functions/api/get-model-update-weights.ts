@@ -1,6 +1,8 @@
 import { requireVisibleUpdate } from '../../lib/api/access';
 import { weightsDownloadJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
+import { getObjectStore } from '../../lib/store';
+import { presignWeightsDownload } from '../../lib/store/weights';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { WeightsDownloadJsonSchema } from '../../lib/api/response-schemas';
 
@@ -13,5 +15,5 @@ const doc: RouteDoc = { summary: "Where to download an update's own weights as b
 export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
   const connector = getConnector();
   const update = await requireVisibleUpdate(connector, caller, id);
-  return { update: update.id, ...weightsDownloadJson(update.weights, await connector.presignWeightsDownload(update.weights)) };
+  return { update: update.id, ...weightsDownloadJson(update.weights, await presignWeightsDownload(getObjectStore(), update.weights)) };
 });

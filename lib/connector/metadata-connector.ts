@@ -226,7 +226,6 @@ export interface MetadataConnector {
   /** Checks the uploaded bytes and makes them a PENDING update; again: the same update, `created: false`. */
   completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }>;
   /** A presigned GET URL for stored weights (large aggregates and artifacts are read this way). */
-  presignWeightsDownload(weights: WeightsRef): Promise<{ url: string; expiresAt: Date }>;
   createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore>;
 
   // --- Aggregation runs ---------------------------------------------------------------------

@@ -61,7 +61,6 @@ const operations = {
   publishModelAggregate: aggregates.publishModelAggregate,
   createModelUpdateUpload: uploads.createModelUpdateUpload,
   completeModelUpdateUpload: uploads.completeModelUpdateUpload,
-  presignWeightsDownload: uploads.presignWeightsDownload,
   createClientAggregateScore: aggregates.createClientAggregateScore,
 
   // --- Aggregation runs

@@ -25,7 +25,7 @@ import { toModelUpdate } from './documents';
 import { admitWeightsShape, assertFitsWeightsShape, requireModel } from './models';
 import { Sequence } from './queries';
 import { newUpdateDocument } from './updates';
-import { newWeightsKey } from '../../store/weights';
+import { newWeightsKey, PRESIGNED_URL_SECONDS } from '../../store/weights';
 
 // Binary updates: declared, uploaded straight to the store with a presigned URL, then checked
 // and only then turned into a PENDING update.
@@ -36,7 +36,7 @@ export const UploadLimits = {
   maxLayers: 10_000,
   maxDimensions: 8,
   /** How long the presigned PUT URL works. */
-  urlSeconds: 15 * 60,
+  urlSeconds: PRESIGNED_URL_SECONDS,
   /** How long the upload can be completed; after that it is abandoned. */
   uploadSeconds: 60 * 60,
   /** A completion that has not finished after this long (its Lambda died) may be taken over. */
@@ -281,15 +281,5 @@ async function requireUpdateOfUpload(context: ConnectorContext, upload: string):
 
 function refused(reason: string): ValidationError {
   return new ValidationError(`The upload was refused: ${reason}`, { details: [{ field: 'upload', message: reason }] });
-}
-
-/** Where weights can be downloaded from for a while (a presigned GET URL), with what they are. */
-export async function presignWeightsDownload(
-  context: ConnectorContext,
-  ref: WeightsRef,
-  expiresInSeconds = UploadLimits.urlSeconds,
-): Promise<{ url: string; expiresAt: Date }> {
-  const url = await context.store().presignGet(ref.key, { expiresInSeconds });
-  return { url, expiresAt: new Date(Date.now() + expiresInSeconds * 1_000) };
 }
 

@@ -6,7 +6,18 @@
  * tests). They sit in the storage layer beside the store they use, below the connector and the
  * aggregation that call them; nothing here reads the database.
  */
-export { DEFAULT_READ_CONCURRENCY, deleteWeights, newWeightsKey, putWeights, readInOrder, readWeights, streamWeights, type WeightsKind } from './weight-bytes';
+export {
+  DEFAULT_READ_CONCURRENCY,
+  deleteWeights,
+  newWeightsKey,
+  presignWeightsDownload,
+  PRESIGNED_URL_SECONDS,
+  putWeights,
+  readInOrder,
+  readWeights,
+  streamWeights,
+  type WeightsKind,
+} from './weight-bytes';
 export { BLOCK_READ_CONCURRENCY, putOptimizerState, readOptimizerState, streamWeightBlocks } from './weight-blocks';
 export * from './shard-manifest';
 export * from './shard-objects';

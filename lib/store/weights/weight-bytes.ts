@@ -14,6 +14,19 @@ import type { ObjectStore } from '../object-store';
 
 // Weight bytes in the object store. Documents hold a WeightsRef; only this module moves bytes.
 
+/** How long a presigned URL to weights works (a download, an upload's PUT). */
+export const PRESIGNED_URL_SECONDS = 15 * 60;
+
+/** Where weights can be downloaded from for a while (a presigned GET URL), and until when. */
+export async function presignWeightsDownload(
+  store: ObjectStore,
+  ref: WeightsRef,
+  expiresInSeconds = PRESIGNED_URL_SECONDS,
+): Promise<{ url: string; expiresAt: Date }> {
+  const url = await store.presignGet(ref.key, { expiresInSeconds });
+  return { url, expiresAt: new Date(Date.now() + expiresInSeconds * 1_000) };
+}
+
 /** What a set of weights is for; the first part of its key. */
 export type WeightsKind = 'updates' | 'aggregates' | 'artifacts';
 

@@ -4,6 +4,7 @@ import { MongoMetadataConnector } from '../../../lib/connector';
 import { UpdateStatus, type FederatedModel } from '../../../lib/entities';
 import { ValidationError } from '../../../lib/errors';
 import { getObjectStore } from '../../../lib/store';
+import { presignWeightsDownload } from '../../../lib/store/weights';
 import { float64Bytes } from '../../../lib/weights';
 import { useHandlerDatabase } from '../../helpers/database';
 
@@ -82,7 +83,7 @@ describe('weights in the object store', () => {
 
     // Read back through a presigned GET: the bytes and SHA-256 are what was computed.
     const expected = Float64Array.from([0, 1, 2].map((j) => (rounds[0]![j]! + rounds[1]![j]! + rounds[2]![j]!) / 3));
-    const bytes = await download((await connector.presignWeightsDownload(fromBinary!.weights)).url);
+    const bytes = await download((await presignWeightsDownload(getObjectStore(), fromBinary!.weights)).url);
     expect(bytes).toEqual(float64Bytes(expected).bytes);
     expect(sha256(bytes)).toBe(fromBinary!.weights.sha256);
     expect(fromBinary!.weights).toMatchObject({ dtype: 'float64', length: 3, byteSize: 24 });
