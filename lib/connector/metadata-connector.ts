@@ -280,10 +280,8 @@ export interface MetadataConnector {
   // --- The client and developer API -----------------------------------------------------------
   createDeveloper(name: string): Promise<{ id: string; name: string; token: string }>;
   findDeveloperByToken(token: string): Promise<{ id: string; name: string } | null>;
-  /** True when a client has this public id. */
   /** Which of these public ids name clients, in one query. */
   existingClients(ids: readonly string[]): Promise<Set<string>>;
-  clientExists(client: string): Promise<boolean>;
   /** The public id of the client whose credential (CLIENT-UUID) this is, or null. */
   findClientByCredential(credential: string): Promise<string | null>;
   /** True when the model needs no join secret, or `secret` is it. */

@@ -87,7 +87,6 @@ const operations = {
   createDeveloper: credentials.createDeveloper,
   findDeveloperByToken: credentials.findDeveloperByToken,
   existingClients: credentials.existingClients,
-  clientExists: credentials.clientExists,
   findClientByCredential: credentials.findClientByCredential,
   verifyJoinSecret: credentials.verifyJoinSecret,
   pullModelsOfClient: modelClients.pullModelsOfClient,

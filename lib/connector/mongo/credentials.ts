@@ -48,13 +48,6 @@ export async function findClientByCredential(context: ConnectorContext, credenti
   return found._id;
 }
 
-/** True when a client has this public id. */
-export async function clientExists(context: ConnectorContext, client: string): Promise<boolean> {
-  if (!ClientIdSchema.safeParse(client).success) return false;
-  const { clients } = await context.collections();
-  return (await clients.countDocuments({ _id: client }, { limit: 1 })) === 1;
-}
-
 /** Which of these public ids name clients (one query; ids that are not UUIDs name none). */
 export async function existingClients(context: ConnectorContext, ids: readonly string[]): Promise<Set<string>> {
   const candidates = ids.filter((id) => ClientIdSchema.safeParse(id).success);
