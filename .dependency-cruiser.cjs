@@ -4,7 +4,7 @@
 //
 //   0 handlers        functions/
 //   1 API and HTTP    lib/api, lib/http
-//   2 operations      lib/connector, lib/aggregation
+//   2 operations      lib/connector, lib/aggregation, lib/uploads
 //   3 storage         lib/store, lib/db
 //   4 domain          lib/algorithms, lib/entities, lib/weights, lib/security
 //   5 foundations     lib/errors, lib/config.ts
@@ -13,7 +13,7 @@
 const layers = [
   ['functions/'],
   ['lib/api/', 'lib/http/'],
-  ['lib/connector/', 'lib/aggregation/'],
+  ['lib/connector/', 'lib/aggregation/', 'lib/uploads/'],
   ['lib/store/', 'lib/db/'],
   ['lib/algorithms/', 'lib/entities/', 'lib/weights/', 'lib/security/'],
   ['lib/errors/', 'lib/config\\.ts$'],

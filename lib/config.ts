@@ -86,6 +86,17 @@ const ConfigSchema = z.object({
   UPLOAD_MAX_OPEN_PER_CLIENT: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).max(1_000).default(4)),
   /** The bytes (MiB) those open uploads may declare in all. */
   UPLOAD_MAX_OPEN_MB_PER_CLIENT: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).default(4_096)),
+  /**
+   * Uploads up to this many MiB are checked within the completion request (the API function's
+   * 15 s); larger ones are handed to the verification function (900 s, 1,769 MB), and completion
+   * answers 202 until it is done (issue #24). Streaming and hashing run at about 100 MB/s in the
+   * API function's 512 MB on AWS, so the default keeps the check near a second.
+   */
+  UPLOAD_VERIFY_INLINE_MB: z.preprocess(blankAsUnset, z.coerce.number().min(0).max(2_048).default(64)),
+  /** The verification function's name (serverless.yml sets it); unset: every upload is checked inline. */
+  UPLOAD_VERIFIER_FUNCTION: z.preprocess(blankAsUnset, z.string().optional()),
+  /** A Lambda invoke endpoint (serverless-offline's, under npm start and the tests); unset in AWS. */
+  LAMBDA_ENDPOINT: z.preprocess(blankAsUnset, z.url().optional()),
   /** An S3-compatible server (local runs, tests); unset in AWS, where the SDK finds S3 itself. */
   S3_ENDPOINT: z.preprocess(blankAsUnset, z.url().optional()),
   /**

@@ -97,6 +97,8 @@ export async function startOffline(options: OfflineOptions = {}): Promise<Runnin
       SLS_TELEMETRY_DISABLED: '1',
       FMA_OFFLINE_HTTP_PORT: String(httpPort),
       FMA_OFFLINE_LAMBDA_PORT: String(lambdaPort),
+      // The functions invoke each other (large upload verification) through offline's endpoint.
+      LAMBDA_ENDPOINT: `http://127.0.0.1:${lambdaPort}`,
       FMA_SCHEDULE_ENABLED: options.schedule === true ? 'true' : 'false',
       ...(options.esbuildWorkFolder === undefined ? {} : { FMA_ESBUILD_WORK_FOLDER: options.esbuildWorkFolder }),
       ...options.env,

@@ -180,6 +180,16 @@ export const UploadDeclaredJsonSchema = z
   })
   .meta({ id: 'UploadDeclared' });
 
+/** A large upload whose bytes the verification function is still checking (202). */
+export const UploadVerifyingJsonSchema = z
+  .object({
+    id: z.string(),
+    status: z.literal('verifying'),
+    byte_size: z.number().int().positive(),
+    complete: z.string().meta({ description: 'The path to POST again (after Retry-After) for the outcome' }),
+  })
+  .meta({ id: 'UploadVerifying' });
+
 export const RegisteredClientJsonSchema = z
   .object({ uuid: ClientIdSchema.meta({ description: 'The credential to send as CLIENT-UUID; shown only to this client' }) })
   .meta({ id: 'RegisteredClient' });

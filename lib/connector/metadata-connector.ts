@@ -25,6 +25,18 @@ export interface NewModelUpdateUpload {
   readonly sha256: string;
 }
 
+/** What asking to complete an upload found. */
+export type UploadCompletionClaim =
+  /** Completed before: the update it became. */
+  | { readonly state: 'complete'; readonly update: ModelUpdate }
+  /**
+   * This caller now holds the completion: it verifies it (`verifyModelUpdateUpload`) when
+   * `inline`, else it hands it to the verification function.
+   */
+  | { readonly state: 'claimed'; readonly byteSize: number; readonly inline: boolean }
+  /** Another caller holds it, and has not held it long enough to be taken over. */
+  | { readonly state: 'verifying'; readonly byteSize: number; readonly inline: boolean };
+
 /** A declared binary upload: where to PUT its bytes, and until when. */
 export interface ModelUpdateUpload {
   readonly id: string;
@@ -225,6 +237,10 @@ export interface MetadataConnector {
   createModelUpdateUpload(input: NewModelUpdateUpload, limits?: OpenUploadLimits): Promise<ModelUpdateUpload>;
   /** Checks the uploaded bytes and makes them a PENDING update; again: the same update, `created: false`. */
   completeModelUpdateUpload(upload: string, client: string): Promise<{ update: ModelUpdate; created: boolean }>;
+  /** The first half of a completion: takes it for this caller, one at a time (see uploads.ts). */
+  claimModelUpdateUploadCompletion(upload: string, client: string, verifyInlineMaxBytes?: number): Promise<UploadCompletionClaim>;
+  /** The second half, by the claim's holder: checks the bytes and makes them a PENDING update. */
+  verifyModelUpdateUpload(upload: string): Promise<{ update: ModelUpdate; created: boolean }>;
   /** A presigned GET URL for stored weights (large aggregates and artifacts are read this way). */
   createClientAggregateScore(aggregate: Ref, client: string, validationResults: unknown): Promise<ClientAggregateScore>;
 

@@ -61,6 +61,8 @@ const operations = {
   publishModelAggregate: aggregates.publishModelAggregate,
   createModelUpdateUpload: uploads.createModelUpdateUpload,
   completeModelUpdateUpload: uploads.completeModelUpdateUpload,
+  claimModelUpdateUploadCompletion: uploads.claimModelUpdateUploadCompletion,
+  verifyModelUpdateUpload: uploads.verifyModelUpdateUpload,
   createClientAggregateScore: aggregates.createClientAggregateScore,
 
   // --- Aggregation runs

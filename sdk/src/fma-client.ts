@@ -2,6 +2,9 @@ import { FmaApiError } from './errors.js';
 import type { DownloadedWeights, FmaClientOptions, ModelAggregate, ModelArtifact, SentUpdate, Weights, WeightsDownload } from './types.js';
 import { fromLittleEndian, littleEndianBytes, sha256Hex } from './weight-bytes.js';
 
+/** How long `sendUpdateBinary` waits for the service to check a large upload (202 answers). */
+export const UPLOAD_VERIFICATION_WAIT_MS = 20 * 60_000;
+
 /**
  * A TypeScript client for federated clients, with the calls of FMA's Python client: register,
  * send an update, poll for the newest aggregate or model, fetch the current artifact, send
@@ -123,7 +126,23 @@ export class FmaClient {
       signal: AbortSignal.timeout(Math.ceil(Math.max(this.timeoutMs, 60_000 + bytes.byteLength / 10_000))),
     });
     if (!put.ok) throw new FmaApiError(put.status, await put.text(), 'PUT', '(presigned upload URL)');
-    return this.request('POST', `model_updates/uploads/${upload.id}/complete/`, {});
+    return this.completeUpload(`model_updates/uploads/${upload.id}/complete/`);
+  }
+
+  /**
+   * Completes an upload. The service checks a large one in the background and answers 202 with
+   * `Retry-After` meanwhile: this asks again, as told, until it answers the update (201, or 200)
+   * or refuses the bytes (an FmaApiError), for at most `UPLOAD_VERIFICATION_WAIT_MS`.
+   */
+  private async completeUpload(path: string): Promise<SentUpdate> {
+    const deadline = Date.now() + UPLOAD_VERIFICATION_WAIT_MS;
+    for (;;) {
+      const answer = await this.send('POST', path, {});
+      if (answer.status !== 202) return answer.body as SentUpdate;
+      if (Date.now() > deadline) throw new FmaApiError(202, answer.body, 'POST', `/api/v1/${path}`);
+      const seconds = Number(answer.headers.get('retry-after'));
+      await new Promise((resolve) => setTimeout(resolve, Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 60) * 1_000 : 2_000));
+    }
   }
 
   /**
@@ -162,6 +181,11 @@ export class FmaClient {
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.send(method, path, body)).body as T;
+  }
+
+  /** One API call: its status, headers and parsed body; an FmaApiError unless it is a 2xx. */
+  private async send(method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; body: unknown }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.uuid !== undefined) headers['CLIENT-UUID'] = this.uuid;
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -179,6 +203,6 @@ export class FmaClient {
       // not JSON: keep the text
     }
     if (!response.ok) throw new FmaApiError(response.status, parsed, method, `/api/v1/${path}`);
-    return parsed as T;
+    return { status: response.status, headers: response.headers, body: parsed };
   }
 }

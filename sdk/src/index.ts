@@ -1,4 +1,4 @@
-export { FmaClient } from './fma-client.js';
+export { FmaClient, UPLOAD_VERIFICATION_WAIT_MS } from './fma-client.js';
 export { FmaApiError } from './errors.js';
 export type {
   DownloadedWeights,

@@ -48,13 +48,13 @@ describe('serverless package (no AWS account)', () => {
 
   it('emits every function on nodejs22.x, one bundle each', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.length).toBe(31);
+    expect(functions.length).toBe(32);
     for (const fn of functions) expect(fn.Properties.Runtime).toBe('nodejs22.x');
   });
 
   it('puts the local executor (aws-local-stepfunctions and every aggregation task in-process) into no bundle (issue #30)', async () => {
     const zips = (await readdir(output)).filter((name) => name.endsWith('.zip'));
-    expect(zips).toHaveLength(31);
+    expect(zips).toHaveLength(32);
     for (const zip of zips) {
       const [bundle] = readZip(await readFile(path.join(output, zip))).filter((entry) => entry.name.endsWith('.js'));
       // An option name of the interpreter's, which minification keeps; the api bundle had it before.
@@ -154,7 +154,7 @@ describe('serverless package (no AWS account)', () => {
       const names = files.map((file) => file.name);
       expect(names).toEqual(expect.arrayContaining(['cloudformation-template-update-stack.json', 'serverless-state.json']));
       // Every function's bundle was opened (a zip that could not be read would have thrown).
-      expect(names.filter((name) => /\.zip:functions\/.*\.js$/.test(name))).toHaveLength(31);
+      expect(names.filter((name) => /\.zip:functions\/.*\.js$/.test(name))).toHaveLength(32);
       for (const file of files) {
         for (const part of [SENTINEL_URI, SENTINEL.user, SENTINEL.password, SENTINEL.host]) {
           expect({ file: file.name, found: file.data.includes(part) }).toEqual({ file: file.name, found: false });
@@ -292,7 +292,10 @@ describe('serverless package (no AWS account)', () => {
       startScheduledAggregations: [...DATABASE, ...START_RUNS],
       runAggregationNow: [...DATABASE, ...START_RUNS],
       // Clients' updates start runs; deleting a model deletes its weights.
-      api: [...DATABASE, ...START_RUNS, ...WRITE_WEIGHTS, 's3:DeleteObject'],
+      // ... and hand large uploads to the verification function (issue #24).
+      api: [...DATABASE, ...START_RUNS, ...WRITE_WEIGHTS, 's3:DeleteObject', 'lambda:InvokeFunction'],
+      // Copies an upload to its place, checks it, deletes what it refuses; a new update may start a run.
+      verifyModelUpdateUpload: [...DATABASE, ...START_RUNS, ...READ_WEIGHTS, 's3:PutObject', 's3:DeleteObject'],
       dashboard: [],
       // Daily: lists the bucket, deletes objects no document refers to.
       sweepOrphanedWeights: [...DATABASE, 's3:ListBucket', 's3:DeleteObject'],
@@ -345,6 +348,9 @@ describe('serverless package (no AWS account)', () => {
           'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:fma-serverless-dev-aggregation:*',
         ),
         's3:ListBucket': { 'Fn::GetAtt': ['WeightsBucket', 'Arn'] },
+        'lambda:InvokeFunction': sub(
+          'arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:fma-serverless-dev-verifyModelUpdateUpload',
+        ),
       };
       for (const name of Object.keys(USES)) {
         for (const statement of statementsOf(name)) {

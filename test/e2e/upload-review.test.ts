@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
+import { FmaClient } from '@fma-serverless/client';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
@@ -16,6 +17,8 @@ describe('the binary upload path after the security review', () => {
   let token: string;
   const api = httpApi(() => offline.httpUrl);
   const MAX_OPEN = 2;
+  /** Uploads over this are verified by the verification function (item 6); the others inline. */
+  const VERIFY_INLINE_MB = 16;
 
   beforeAll(async () => {
     const connector = new MongoMetadataConnector(database.db);
@@ -27,6 +30,7 @@ describe('the binary upload path after the security review', () => {
         MONGODB_DB_NAME: database.name,
         AGGREGATION_EXECUTOR: 'local',
         UPLOAD_MAX_OPEN_PER_CLIENT: String(MAX_OPEN),
+        UPLOAD_VERIFY_INLINE_MB: String(VERIFY_INLINE_MB),
       },
       esbuildWorkFolder: '.esbuild/upload-review',
       readyTimeoutMs: 280_000,
@@ -234,4 +238,72 @@ describe('the binary upload path after the security review', () => {
     }
     expect((await api('GET', `/api/v1/model_updates/${id}/weights/`, { client: clients[1]! })).status).toBe(404);
   });
+
+  /** POSTs completion until it answers something other than 202 (the verification function is at work). */
+  async function completeWhenVerified(client: string, complete: string) {
+    const answers: number[] = [];
+    for (;;) {
+      const reply = await api('POST', complete, { client, body: {} });
+      answers.push(reply.status);
+      if (reply.status !== 202) return { reply, answers };
+      expect(reply.body).toMatchObject({ status: 'verifying', complete });
+      expect(Number(reply.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  it('hands an upload too large to check within the request to the verification function: 202 until it is an update (6)', async () => {
+    const { model, clients } = await modelWithClients(1);
+    const n = 4 * 1024 * 1024; // 32 MiB of float64, over the 16 MiB checked inline
+    const bytes = float64Bytes(Float64Array.from({ length: n }, (_, i) => (i % 1000) / 1000));
+    const declared = await declare(clients[0]!, model, bytes, [[n]]);
+    expect((await fetch(declared.body.url, { method: 'PUT', body: bytes })).status).toBe(200);
+
+    // Several completions at once: one hands the upload over, every one answers 202.
+    const first = await Promise.all(Array.from({ length: 3 }, () => api('POST', declared.body.complete, { client: clients[0]!, body: {} })));
+    expect(first.map((reply) => reply.status)).toEqual([202, 202, 202]);
+    expect(first[0]!.body).toEqual({ id: declared.body.id, status: 'verifying', byte_size: n * 8, complete: declared.body.complete });
+    const { reply, answers } = await completeWhenVerified(clients[0]!, declared.body.complete);
+    expect(reply.status).toBe(200);
+    expect(answers.every((status, i) => status === (i === answers.length - 1 ? 200 : 202))).toBe(true);
+    expect(reply.body).toMatchObject({ federated_model: model });
+    const pending = await new MongoMetadataConnector(database.db).pullModelUpdatesPendingAggregation(model);
+    expect(pending.map((update) => update.id)).toEqual([reply.body.id]);
+
+    // One update, of exactly the bytes uploaded.
+    expect(await database.db.collection('model_updates').countDocuments({ federatedModel: model })).toBe(1);
+    const where = await api('GET', `/api/v1/model_updates/${reply.body.id}/weights/`, { client: clients[0]! });
+    expect(where.body).toMatchObject({ length: n, sha256: sha256(bytes) });
+    expect(sha256(new Uint8Array(await (await fetch(where.body.url)).arrayBuffer()))).toBe(sha256(bytes));
+    // Completing again answers the same update.
+    const again = await api('POST', declared.body.complete, { client: clients[0]!, body: {} });
+    expect([again.status, again.body.id]).toEqual([200, reply.body.id]);
+  }, 120_000);
+
+  it('refuses a large upload whose bytes the verification function finds wrong, keeping nothing (6)', async () => {
+    const { model, clients } = await modelWithClients(1);
+    const n = 4 * 1024 * 1024;
+    const values = new Float64Array(n).fill(0.25);
+    values[n - 3] = Number.POSITIVE_INFINITY;
+    const bytes = float64Bytes(values);
+    const declared = await declare(clients[0]!, model, bytes, [[n]]);
+    expect((await fetch(declared.body.url, { method: 'PUT', body: bytes })).status).toBe(200);
+    const { reply, answers } = await completeWhenVerified(clients[0]!, declared.body.complete);
+    expect(answers[0]).toBe(202);
+    expect(reply.status).toBe(400);
+    expect(reply.body.upload[0]).toBe(`value ${n - 3} is NaN or infinite; weights must be finite`);
+    expect(await database.db.collection('model_updates').countDocuments({ federatedModel: model })).toBe(0);
+    expect(await database.db.collection('model_update_uploads').findOne({ _id: declared.body.id })).toMatchObject({ status: 'refused' });
+  }, 120_000);
+
+  it("lets the SDK's sendUpdateBinary wait out a large upload's verification and answer its update (6)", async () => {
+    const model = (await api('POST', '/api/v1/models/', { token, body: { name: 'sdk large', aggregator: 'avg_values_if_data' } })).body.id as number;
+    const client = new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model });
+    await client.register();
+    const values = Float32Array.from({ length: 5 * 1024 * 1024 }, (_, i) => Math.sin(i)); // 20 MiB
+    const sent = await client.sendUpdateBinary(values);
+    expect(sent).toMatchObject({ federated_model: model });
+    const where = await api('GET', `/api/v1/model_updates/${sent.id}/weights/`, { token });
+    expect(where.body).toMatchObject({ dtype: 'float32', length: values.length, sha256: sha256(new Uint8Array(values.buffer)) });
+  }, 120_000);
 });

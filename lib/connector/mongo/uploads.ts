@@ -16,7 +16,7 @@ import {
   type WeightsRef,
   WEIGHTS_LIMITS,
 } from '../../weights';
-import type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits } from '../metadata-connector';
+import type { ModelUpdateUpload, NewModelUpdateUpload, OpenUploadLimits, UploadCompletionClaim } from '../metadata-connector';
 import { parseArgument } from './arguments';
 import { requireAggregateOfModel } from './aggregates';
 import type { ConnectorContext } from './context';
@@ -39,8 +39,13 @@ export const UploadLimits = {
   urlSeconds: PRESIGNED_URL_SECONDS,
   /** How long the upload can be completed; after that it is abandoned. */
   uploadSeconds: 60 * 60,
-  /** A completion that has not finished after this long (its Lambda died) may be taken over. */
+  /** A completion checked in the API function that has not finished after this long (its Lambda died) may be taken over. */
   completionTakeoverSeconds: 120,
+  /**
+   * The same for a completion handed to the verification function: past its 900 s timeout
+   * (serverless.yml, verifyModelUpdateUpload), so a live verification is never taken over.
+   */
+  verificationTakeoverSeconds: 960,
 } as const;
 
 /**
@@ -166,40 +171,62 @@ async function assertWithinOpenUploadLimits(context: ConnectorContext, upload: M
 }
 
 /**
- * Completes a binary upload: copies the bytes to their place (a key no client can write), then
- * streams that copy once to check its size, SHA-256 and that every value is finite, so the bytes
- * checked are the bytes kept, whatever a client PUTs meanwhile (issue #24). Only then is the
- * model's shape admitted and the PENDING update created. Bytes that fail a check are deleted and
- * the upload is refused (400), with nothing stored as an update; a client no longer a member of
- * the model is refused (403) the same way. Completing again answers the same update
- * (`created: false`); only one caller checks at a time.
+ * Takes the completion of a binary upload for this caller: one at a time, so the bytes are copied
+ * and checked once. Uploads of more than `verifyInlineMaxBytes` are verified by the verification
+ * function, the rest by the caller. A holder that died is taken over after the bound of whichever
+ * verifies it (UploadLimits), so a live holder is never taken from. Refused, expired and other
+ * clients' uploads are refused here, before anything is read from the store.
  */
-export async function completeModelUpdateUpload(
+export async function claimModelUpdateUploadCompletion(
   context: ConnectorContext,
   uploadId: string,
   client: string,
-): Promise<{ update: ModelUpdate; created: boolean }> {
+  verifyInlineMaxBytes: number = Number.POSITIVE_INFINITY,
+): Promise<UploadCompletionClaim> {
   const id = parseArgument(z.uuid({ error: 'must be an upload id' }), uploadId, 'upload');
-  const { modelUpdateUploads, modelUpdates, counters } = await context.collections();
+  const { modelUpdateUploads } = await context.collections();
   const upload = await modelUpdateUploads.findOne({ _id: id });
   if (upload === null || upload.client !== client) throw new NotFoundError(`Upload ${id} does not exist`);
-  if (upload.status === 'complete') return { update: await requireUpdateOfUpload(context, id), created: false };
+  if (upload.status === 'complete') return { state: 'complete', update: await requireUpdateOfUpload(context, id) };
   if (upload.status === 'refused') throw refused(upload.reason ?? 'it was refused');
 
   const now = new Date();
-  if (upload.expiresAt <= now) throw refused('it expired before it was completed; start a new upload');
-  const takeover = new Date(now.getTime() - UploadLimits.completionTakeoverSeconds * 1_000);
+  if (upload.status === 'open' && upload.expiresAt <= now) throw refused('it expired before it was completed; start a new upload');
+  const byteSize = upload.declared.byteSize;
+  const inline = byteSize <= verifyInlineMaxBytes;
+  const takeoverSeconds = inline ? UploadLimits.completionTakeoverSeconds : UploadLimits.verificationTakeoverSeconds;
+  const takeover = new Date(now.getTime() - takeoverSeconds * 1_000);
   const { modifiedCount } = await modelUpdateUploads.updateOne(
     { _id: id, $or: [{ status: 'open' }, { status: 'completing', completingSince: { $lt: takeover } }] },
     { $set: { status: 'completing', completingSince: now } },
   );
-  if (modifiedCount === 0) {
-    const current = await modelUpdateUploads.findOne({ _id: id });
-    if (current?.status === 'complete') return { update: await requireUpdateOfUpload(context, id), created: false };
-    throw new ConflictError(`Upload ${id} is being completed by another request; try again shortly`);
-  }
+  if (modifiedCount === 1) return { state: 'claimed', byteSize, inline };
+  const current = await modelUpdateUploads.findOne({ _id: id });
+  if (current?.status === 'complete') return { state: 'complete', update: await requireUpdateOfUpload(context, id) };
+  if (current?.status === 'refused') throw refused(current.reason ?? 'it was refused');
+  return { state: 'verifying', byteSize, inline };
+}
+
+/**
+ * Verifies a claimed upload and makes it an update: copies the bytes to their place (a key no
+ * client can write), then streams that copy once to check its size, SHA-256 and that every value
+ * is finite, so the bytes checked are the bytes kept, whatever a client PUTs meanwhile (issue
+ * #24). Only then is the model's shape admitted and the PENDING update created. Bytes that fail a
+ * check are deleted and the upload is refused (400), with nothing stored as an update; a client
+ * no longer a member of the model is refused (403) the same way. Run by whoever claimed the
+ * completion: the API function for small uploads, the verification function for large ones.
+ */
+export async function verifyModelUpdateUpload(context: ConnectorContext, uploadId: string): Promise<{ update: ModelUpdate; created: boolean }> {
+  const id = parseArgument(z.uuid({ error: 'must be an upload id' }), uploadId, 'upload');
+  const { modelUpdateUploads, modelUpdates, counters } = await context.collections();
+  const upload = await modelUpdateUploads.findOne({ _id: id });
+  if (upload === null) throw new NotFoundError(`Upload ${id} does not exist`);
+  if (upload.status === 'complete') return { update: await requireUpdateOfUpload(context, id), created: false };
+  if (upload.status === 'refused') throw refused(upload.reason ?? 'it was refused');
+  if (upload.status !== 'completing') throw new ConflictError(`Upload ${id} is not being completed: complete it first`);
 
   const declared = fromStoredWeightsRef(upload.declared);
+  const client = upload.client;
   // A completion that died after inserting the update left it behind: use it, never a second one.
   const existing = await modelUpdates.findOne({ upload: id });
   let document = existing;
@@ -231,6 +258,22 @@ export async function completeModelUpdateUpload(
   await modelUpdateUploads.updateOne({ _id: id }, { $set: { status: 'complete', update: document._id } });
   await context.store().delete([declared.key]);
   return { update: toModelUpdate(document), created: existing === null };
+}
+
+/**
+ * Completes a binary upload in this call: claims it, then verifies it
+ * ({@link verifyModelUpdateUpload}). Completing again answers the same update (`created: false`);
+ * while another caller holds the completion, a 409.
+ */
+export async function completeModelUpdateUpload(
+  context: ConnectorContext,
+  uploadId: string,
+  client: string,
+): Promise<{ update: ModelUpdate; created: boolean }> {
+  const claim = await claimModelUpdateUploadCompletion(context, uploadId, client);
+  if (claim.state === 'complete') return { update: claim.update, created: false };
+  if (claim.state === 'verifying') throw new ConflictError(`Upload ${uploadId} is being completed by another request; try again shortly`);
+  return verifyModelUpdateUpload(context, uploadId);
 }
 
 /**

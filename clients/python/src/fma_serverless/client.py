@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import requests
 
-from ._http import NO_BODY, Transport, encode_json, iter_pages
+from ._http import NO_BODY, Transport, encode_json, iter_pages, retry_after_seconds
 from ._weights import DTYPES, FloatArray, PreparedWeights, layers_from_json, little_endian, prepare_weights, split_layers
 from .errors import FmaApiError, FmaTransportError
 from .results import Aggregate, Artifact, LatestModel
@@ -20,6 +21,8 @@ JSON_BODY_LIMIT = 5 * 1024 * 1024 - 4096
 JSON_MAX_VALUES = 1_000_000
 #: Aggregates listed per page while looking one up (the API's maximum).
 PAGE_SIZE = 20
+#: How long a binary update's completion waits for the service to check a large upload (202 answers).
+UPLOAD_VERIFICATION_WAIT_SECONDS = 20 * 60
 
 
 class FmaClient:
@@ -230,8 +233,22 @@ class FmaClient:
                     continue
                 raise
             complete = declared.get("complete") or f"model_updates/uploads/{declared['id']}/complete/"
-            return _as_dict(self._http.api("POST", str(complete), {}).body)
+            return self._complete_upload(str(complete))
         raise AssertionError("unreachable")
+
+    def _complete_upload(self, complete: str) -> dict[str, Any]:
+        """Completes an upload. The service checks a large one in the background and answers 202 with
+        Retry-After meanwhile: ask again, as told, until it answers the update (201, or 200) or refuses
+        the bytes (FmaApiError), for at most UPLOAD_VERIFICATION_WAIT_SECONDS."""
+        deadline = time.monotonic() + UPLOAD_VERIFICATION_WAIT_SECONDS
+        while True:
+            answer = self._http.api("POST", complete, {})
+            if answer.status != 202:
+                return _as_dict(answer.body)
+            if time.monotonic() > deadline:
+                raise FmaApiError(202, answer.body, f"the upload was still being checked after {UPLOAD_VERIFICATION_WAIT_SECONDS} s")
+            wait = retry_after_seconds(answer.headers.get("Retry-After"))
+            self._http.sleep(min(wait, 60.0) if wait is not None and wait > 0 else 2.0)
 
     def _download(self, descriptor: Mapping[str, Any]) -> list[FloatArray]:
         """Weights from a weights-route answer, into one preallocated array (views per layer)."""
