@@ -171,4 +171,34 @@ describe('weights in the object store', () => {
     const stranger = (await connector.createClient()).id;
     await expect(connector.completeModelUpdateUpload(upload.id, stranger)).rejects.toThrow(/does not exist/);
   });
+
+  it("takes over a completion only after its holder's bound: 120 s checked inline, 960 s by the verification function", async () => {
+    const { model, clients } = await newModel(1);
+    const uploads = database.db.collection('model_update_uploads');
+    const setBack = (id: string, seconds: number) =>
+      uploads.updateOne({ _id: id as never }, { $set: { completingSince: new Date(Date.now() - seconds * 1_000) } });
+
+    // Handed to the verification function (over the inline bound of 0 bytes): held for 960 s.
+    const large = await uploadBinary(model.id, clients[0]!, Float32Array.from([1, 2]));
+    expect(await connector.claimModelUpdateUploadCompletion(large.id, clients[0]!, 0)).toEqual({ state: 'claimed', byteSize: 8, inline: false });
+    expect(await connector.claimModelUpdateUploadCompletion(large.id, clients[0]!, 0)).toMatchObject({ state: 'verifying' });
+    await setBack(large.id, 900);
+    expect(await connector.claimModelUpdateUploadCompletion(large.id, clients[0]!, 0)).toMatchObject({ state: 'verifying' });
+    await setBack(large.id, 961);
+    expect(await connector.claimModelUpdateUploadCompletion(large.id, clients[0]!, 0)).toMatchObject({ state: 'claimed' });
+    const { update, created } = await connector.verifyModelUpdateUpload(large.id);
+    expect(created).toBe(true);
+    expect(await connector.claimModelUpdateUploadCompletion(large.id, clients[0]!, 0)).toEqual({ state: 'complete', update });
+
+    // Checked inline: a holder silent for 121 s has died with its request.
+    const small = await uploadBinary(model.id, clients[0]!, Float32Array.from([3, 4]));
+    expect(await connector.claimModelUpdateUploadCompletion(small.id, clients[0]!)).toMatchObject({ state: 'claimed', inline: true });
+    await setBack(small.id, 100);
+    await expect(connector.completeModelUpdateUpload(small.id, clients[0]!)).rejects.toThrow(/being completed by another request/);
+    await setBack(small.id, 121);
+    expect(await connector.completeModelUpdateUpload(small.id, clients[0]!)).toMatchObject({ created: true });
+    // Verifying is for the holder of a claim only: an upload nobody claimed is not verified.
+    const unclaimed = await uploadBinary(model.id, clients[0]!, Float32Array.from([5, 6]));
+    await expect(connector.verifyModelUpdateUpload(unclaimed.id)).rejects.toThrow(/is not being completed/);
+  });
 });
