@@ -84,6 +84,12 @@ const ConfigSchema = z.object({
    * past either bound a declaration is 429 with Retry-After. Each open upload holds a PUT URL.
    */
   UPLOAD_MAX_OPEN_PER_CLIENT: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).max(1_000).default(4)),
+  /**
+   * New clients one source address may register in a minute (POST register_client/ without
+   * CLIENT-UUID); past it, 429 with Retry-After. 0: no limit. API Gateway's HTTP API throttles a
+   * stage or a route only, never one caller, so this is counted in the database.
+   */
+  REGISTRATIONS_PER_SOURCE_PER_MINUTE: z.preprocess(blankAsUnset, z.coerce.number().int().min(0).default(600)),
   /** The bytes (MiB) those open uploads may declare in all. */
   UPLOAD_MAX_OPEN_MB_PER_CLIENT: z.preprocess(blankAsUnset, z.coerce.number().int().min(1).default(4_096)),
   /**

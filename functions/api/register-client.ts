@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { drfBody } from '../../lib/api/drf-body';
+import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { ForbiddenError, NotFoundError } from '../../lib/errors';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
@@ -17,6 +18,7 @@ const doc: RouteDoc = {
     200: { description: 'Already a client of the service (CLIENT-UUID sent): now a member', body: RegisteredClientJsonSchema },
     201: { description: 'A new client, now a member', body: RegisteredClientJsonSchema },
   },
+  errors: { 429: 'This address registered REGISTRATIONS_PER_SOURCE_PER_MINUTE new clients this minute; Retry-After says when the minute ends' },
 };
 
 /**
@@ -24,7 +26,7 @@ const doc: RouteDoc = {
  * the model (200); without one, creates a client and adds it (201). Answers `{"uuid": ...}`.
  * A model with a join secret admits only callers that send it as `join_secret`.
  */
-export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input, event }) => {
   if (caller?.kind === 'developer') throw new ForbiddenError('Developers do not register as clients.');
   const connector = getConnector();
   const model = await connector.pullFederatedModelWId(id);
@@ -39,6 +41,11 @@ export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPa
     await connector.addClientsToModel(model, [caller.id]);
     return respond(200, { uuid: caller.credential });
   }
+  // Creating clients is open to anyone a model admits: bounded per source address (issue #24).
+  await connector.countRequestFromSource('register clients', event.requestContext.http.sourceIp, {
+    max: getConfig().REGISTRATIONS_PER_SOURCE_PER_MINUTE,
+    windowSeconds: 60,
+  });
   const client = await connector.createClient();
   await connector.addClientsToModel(model, [client.id]);
   return respond(201, { uuid: client.credential });

@@ -12,12 +12,17 @@ const MINIMUM_AGE_MS = 24 * 60 * 60 * 1_000;
 /**
  * Once a day: deletes weight objects (updates, aggregates, artifacts, optimizer state) that were
  * written over a day ago and that no document refers to: the bytes a crash left between the store
- * and the database; and expired Idempotency-Key records, where the database has no TTL index to do
- * it. Answers how many objects it listed and deleted, and how many keys it forgot.
+ * and the database; and expired Idempotency-Key records and ended rate-limit windows, where the
+ * database has no TTL index to do it. Answers how many objects it listed and deleted, and how many
+ * keys and windows it forgot.
  */
 export const handler = createHandler({ input }, async (event: Partial<ScheduledEvent>) => {
   const now = event.time === undefined ? Date.now() : Date.parse(event.time);
   const connector = getConnector();
   const swept = await connector.sweepOrphanedWeights(new Date(now - MINIMUM_AGE_MS));
-  return { ...swept, expiredIdempotencyKeys: await connector.deleteExpiredIdempotencyKeys(new Date(now)) };
+  return {
+    ...swept,
+    expiredIdempotencyKeys: await connector.deleteExpiredIdempotencyKeys(new Date(now)),
+    endedRateLimitWindows: await connector.deleteEndedRateLimitWindows(new Date(now)),
+  };
 });

@@ -58,6 +58,12 @@ export interface OpenUploadLimits {
   readonly maxOpenBytes: number;
 }
 
+/** At most `max` requests in each window of `windowSeconds` (0: no limit). */
+export interface RateLimit {
+  readonly max: number;
+  readonly windowSeconds: number;
+}
+
 /** The members a model's representation lists. */
 export interface MemberPreview {
   /** The first members (at most MEMBERS_INLINE_MAX), in the order they joined. */
@@ -278,6 +284,10 @@ export interface MetadataConnector {
   sweepOrphanedWeights(olderThan: Date): Promise<{ listed: number; deleted: number }>;
   /** Forgets Idempotency-Keys older than a day (the TTL index's work, where the server has none). */
   deleteExpiredIdempotencyKeys(now: Date): Promise<number>;
+  /** Counts a request of `action` from `source`; past `limit` in the current window, a 429 (TooManyRequestsError). */
+  countRequestFromSource(action: string, source: string, limit: RateLimit, now?: Date): Promise<void>;
+  /** Deletes the rate-limit windows that have ended (the daily sweep, where there is no TTL index). */
+  deleteEndedRateLimitWindows(now: Date): Promise<number>;
   /** Ids of the models whose `allowAggregation` is set. */
   pullModelsAllowingAggregation(): Promise<number[]>;
   /** How many updates are ready for aggregation under `parentAgg` (a count, not the documents). */

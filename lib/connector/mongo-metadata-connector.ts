@@ -14,6 +14,7 @@ import * as runs from './mongo/runs';
 import * as shards from './mongo/shards';
 import * as sweep from './mongo/sweep';
 import * as models from './mongo/models';
+import * as rateLimits from './mongo/rate-limits';
 import * as updates from './mongo/updates';
 import * as uploads from './mongo/uploads';
 
@@ -71,6 +72,8 @@ const operations = {
   createModelUpdateIdempotently: idempotency.createModelUpdateIdempotently,
   sweepOrphanedWeights: sweep.sweepOrphanedWeights,
   deleteExpiredIdempotencyKeys: idempotency.deleteExpiredIdempotencyKeys,
+  countRequestFromSource: rateLimits.countRequestFromSource,
+  deleteEndedRateLimitWindows: rateLimits.deleteEndedRateLimitWindows,
   countModelUpdatesReadyForAggregation: updates.countModelUpdatesReadyForAggregation,
   pullModelsWithClaimableUpdates: models.pullModelsWithClaimableUpdates,
   recordExecutionStart: executions.recordExecutionStart,

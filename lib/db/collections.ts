@@ -17,6 +17,7 @@ export const CollectionName = {
   developers: 'developers',
   localExecutions: 'local_executions',
   idempotencyKeys: 'idempotency_keys',
+  rateLimits: 'rate_limits',
 } as const;
 
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
@@ -207,6 +208,18 @@ export interface IdempotencyKeyDocument {
   createdOn: Date;
 }
 
+/**
+ * One window of a per-source rate limit (lib/connector/mongo/rate-limits.ts): how many requests of
+ * one kind a source has made in it.
+ */
+export interface RateLimitWindowDocument {
+  /** `<action>/<source>/<window start, ms since the epoch>` */
+  _id: string;
+  count: number;
+  /** When the window ends: expired by the TTL index, else by the daily sweep. */
+  expiresAt: Date;
+}
+
 /** Typed handles on every collection of one database. */
 export function collections(db: Db) {
   return {
@@ -223,6 +236,7 @@ export function collections(db: Db) {
     developers: db.collection<DeveloperDocument>(CollectionName.developers),
     localExecutions: db.collection<LocalExecutionDocument>(CollectionName.localExecutions),
     idempotencyKeys: db.collection<IdempotencyKeyDocument>(CollectionName.idempotencyKeys),
+    rateLimits: db.collection<RateLimitWindowDocument>(CollectionName.rateLimits),
   } satisfies Record<keyof typeof CollectionName, unknown>;
 }
 
@@ -301,4 +315,6 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   // looked up by `<client>/<key>` (_id); expired after IDEMPOTENCY_KEY_TTL_SECONDS by this TTL index
   // where the server has TTL indexes (MongoDB), else by the daily sweep, which reads this index
   idempotency_keys: [{ key: { createdOn: 1 }, name: 'createdOn', expireAfterSeconds: IDEMPOTENCY_KEY_TTL_SECONDS }],
+  // counted by _id; a window is deleted once it has ended, by this TTL index or the daily sweep
+  rate_limits: [{ key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 }],
 };

@@ -128,6 +128,14 @@ describe('serverless package (no AWS account)', () => {
     );
   });
 
+  it('throttles the HTTP API stage (issue #24; one caller is bounded by the service itself)', () => {
+    expect(template.Resources.HttpApiStage!.Properties.DefaultRouteSettings).toEqual({
+      DetailedMetricsEnabled: false,
+      ThrottlingRateLimit: 1000,
+      ThrottlingBurstLimit: 500,
+    });
+  });
+
   it('serves the dashboard from a function that can reach neither the weights nor the database', () => {
     const dashboard = template.Resources.DashboardLambdaFunction!;
     expect(dashboard.Properties.Role).toEqual({ 'Fn::GetAtt': ['LogsOnlyRole', 'Arn'] });

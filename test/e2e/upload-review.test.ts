@@ -19,6 +19,8 @@ describe('the binary upload path after the security review', () => {
   const MAX_OPEN = 2;
   /** Uploads over this are verified by the verification function (item 6); the others inline. */
   const VERIFY_INLINE_MB = 16;
+  /** New clients one address may register a minute (item 9); this file registers fewer before its last test. */
+  const REGISTRATIONS_PER_MINUTE = 60;
 
   beforeAll(async () => {
     const connector = new MongoMetadataConnector(database.db);
@@ -31,6 +33,7 @@ describe('the binary upload path after the security review', () => {
         AGGREGATION_EXECUTOR: 'local',
         UPLOAD_MAX_OPEN_PER_CLIENT: String(MAX_OPEN),
         UPLOAD_VERIFY_INLINE_MB: String(VERIFY_INLINE_MB),
+        REGISTRATIONS_PER_SOURCE_PER_MINUTE: String(REGISTRATIONS_PER_MINUTE),
       },
       esbuildWorkFolder: '.esbuild/upload-review',
       readyTimeoutMs: 280_000,
@@ -306,4 +309,26 @@ describe('the binary upload path after the security review', () => {
     const where = await api('GET', `/api/v1/model_updates/${sent.id}/weights/`, { token });
     expect(where.body).toMatchObject({ dtype: 'float32', length: values.length, sha256: sha256(new Uint8Array(values.buffer)) });
   }, 120_000);
+
+  // Last: it spends this minute's registrations of 127.0.0.1.
+  it('bounds the new clients one address may register a minute: 429 with Retry-After, nothing created (9)', async () => {
+    const model = (await api('POST', '/api/v1/models/', { token, body: { name: 'open door', aggregator: 'avg_values_if_data' } })).body.id as number;
+    const member = (await api('POST', `/api/v1/models/${model}/register_client/`)).body.uuid as string;
+    let refused: Awaited<ReturnType<typeof api>> | undefined;
+    for (let i = 0; i <= REGISTRATIONS_PER_MINUTE && refused === undefined; i += 1) {
+      const before = await database.db.collection('clients').countDocuments();
+      const reply = await api('POST', `/api/v1/models/${model}/register_client/`);
+      if (reply.status === 429) {
+        refused = reply;
+        expect(await database.db.collection('clients').countDocuments()).toBe(before);
+      } else expect(reply.status).toBe(201);
+    }
+    expect(refused).toBeDefined();
+    expect(refused!.body.detail).toMatch(new RegExp(`at most ${REGISTRATIONS_PER_MINUTE} every 60 s`));
+    const retryAfter = Number(refused!.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // A client that has its credential joins (or re-joins) a model without creating anyone: not counted.
+    expect((await api('POST', `/api/v1/models/${model}/register_client/`, { client: member })).status).toBe(200);
+  });
 });

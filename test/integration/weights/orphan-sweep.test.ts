@@ -65,4 +65,28 @@ describe('the daily sweep of orphaned weights', () => {
     expect(await keys.countDocuments({})).toBe(0);
     expect((await keys.listIndexes().toArray()).map((index) => index.name)).toContain('createdOn');
   });
+
+  it('counts registrations per source in windows that end, and forgets the ended ones', async () => {
+    const connector = database.connector;
+    const limit = { max: 2, windowSeconds: 60 };
+    const at = new Date(Math.floor(Date.now() / 60_000) * 60_000 + 5_000); // 5 s into a minute
+    await connector.countRequestFromSource('register clients', '198.51.100.7', limit, at);
+    await connector.countRequestFromSource('register clients', '198.51.100.7', limit, at);
+    // Another address has its own count; the third request from the first is refused until the minute ends.
+    await connector.countRequestFromSource('register clients', '198.51.100.8', limit, at);
+    const refusal = await connector.countRequestFromSource('register clients', '198.51.100.7', limit, at).catch((error: Error) => error);
+    expect(refusal).toMatchObject({ name: 'TooManyRequestsError', retryAfterSeconds: 55 });
+    // Concurrent requests are each counted: of five at once in the next window, two get through.
+    const next = new Date(at.getTime() + 60_000);
+    const raced = await Promise.allSettled(Array.from({ length: 5 }, () => connector.countRequestFromSource('register clients', '198.51.100.7', limit, next)));
+    expect(raced.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(2);
+    // No limit at all with max 0.
+    await connector.countRequestFromSource('register clients', '198.51.100.7', { max: 0, windowSeconds: 60 }, at);
+
+    const windows = database.db.collection('rate_limits');
+    expect(await windows.countDocuments({})).toBe(3);
+    expect((await sweep({ time: new Date(at.getTime() + 55_000).toISOString() }, {} as Context)) as object).toMatchObject({ endedRateLimitWindows: 2 });
+    expect(await windows.countDocuments({})).toBe(1);
+    expect((await windows.listIndexes().toArray()).map((index) => index.name)).toContain('expiresAt');
+  });
 });
