@@ -5,6 +5,7 @@ import { getConnector } from '../../lib/connector';
 import { EntityIdSchema } from '../../lib/entities';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
+import { MetricName } from '../../lib/observability';
 import { WEIGHTS_DTYPES } from '../../lib/weights';
 import { UploadDeclaredJsonSchema } from '../../lib/api/response-schemas';
 
@@ -33,7 +34,7 @@ const doc: RouteDoc = {
  * SHA-256) and gets a presigned URL to PUT its bytes to, straight into the object store, past
  * Lambda's 6 MB payload limit. The update exists only once the upload is completed.
  */
-export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'client', body, doc, refusalMetric: MetricName.UpdatesRefused }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller, 'client');
   const config = getConfig();
   const upload = await getConnector().createModelUpdateUpload({
