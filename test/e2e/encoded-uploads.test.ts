@@ -7,6 +7,8 @@ import { decodeValues, encodeValues, INT8_BLOCK_BYTES, type WeightsDtype } from 
 import { testMongoUri, useTestDatabase } from '../helpers/database';
 import { runAggregation } from '../helpers/offline-client';
 import { snapshotDatabase } from '../helpers/snapshot';
+// This worktree's SDK as built (the package name resolves to the installed copy).
+import { ErrorFeedback, FmaClient as BuiltClient } from '../../sdk/dist/cjs/index.js';
 
 /**
  * Issue #26 over real HTTP under serverless-offline: binary updates declared as float32, float16,
@@ -134,5 +136,26 @@ describe('encoded binary updates through the API under serverless-offline', () =
     for (const prefix of [`uploads/${model}/`, `updates/${model}/`]) expect((await getObjectStore().list(prefix)).objects).toEqual([]);
     const uploads = await database.db.collection('model_update_uploads').find({ federatedModel: model }).toArray();
     expect(uploads.map((found) => found.status)).toEqual(['refused']);
+  });
+
+  it('the SDK sends int8 (with error feedback) and float16 updates and downloads the aggregate as float16', async () => {
+    const { model, uuids } = await modelWithClients(2, 'avg_values_if_data');
+    const [a, b] = uuids.map((uuid) => new BuiltClient({ baseUrl: offline.httpUrl, federatedModelId: model, clientUuid: uuid }));
+    const feedback = new ErrorFeedback('int8');
+    const first = Float32Array.from(data(1));
+    const sentBytes = feedback.encode(first);
+    feedback.reset();
+    expect(await a!.sendUpdateBinary(first, { shapes: SHAPES, errorFeedback: feedback })).toMatchObject({ federated_model: model });
+    expect(feedback.lastResidual).not.toBeNull();
+    await b!.sendUpdateBinary(data(2), { shapes: SHAPES, dtype: 'float16' });
+    expect(await runAggregation(offline.httpUrl, model)).toMatchObject({ final_state: 'Aggregated' });
+    const x = decoded(sentBytes, 'int8');
+    const y = decoded(encodeValues(data(2), 'float16'), 'float16');
+    const mean = x.map((value, j) => (value + y[j]!) / 2);
+    const latest = (await a!.downloadLatestModel())!;
+    expect(Array.from(latest.values)).toEqual(Array.from(mean));
+    const compact = await b!.downloadAggregate(latest.aggregate!, { dtype: 'float16' });
+    expect(compact.values).toBeInstanceOf(Float32Array);
+    expect(Array.from(compact.values)).toEqual(Array.from(decoded(encodeValues(mean, 'float16'), 'float16')));
   });
 });
