@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { FmaClient } from '@fma-serverless/client';
 import { MongoMetadataConnector } from '../../lib/connector';
-import { getObjectStore } from '../../lib/store';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { decodeValues, encodeValues, INT8_BLOCK_BYTES, type WeightsDtype } from '../../lib/weights';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
 import { runAggregation } from '../helpers/offline-client';
 import { snapshotDatabase } from '../helpers/snapshot';
+import { useTestObjectStore } from '../helpers/object-store';
 // This worktree's SDK as built (the package name resolves to the installed copy).
 import { ErrorFeedback, FmaClient as BuiltClient } from '../../sdk/dist/cjs/index.js';
 
@@ -18,6 +18,8 @@ import { ErrorFeedback, FmaClient as BuiltClient } from '../../sdk/dist/cjs/inde
  */
 describe('encoded binary updates through the API under serverless-offline', () => {
   const database = useTestDatabase();
+  // A bucket of this file's own, so that listing a model's keys sees no other file's model of that id.
+  const objects = useTestObjectStore();
   let offline: RunningOffline;
   let developerToken: string;
 
@@ -26,7 +28,7 @@ describe('encoded binary updates through the API under serverless-offline', () =
     await connector.updateDatabase();
     developerToken = (await connector.createDeveloper('erin')).token;
     offline = await startOffline({
-      env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name, AGGREGATION_EXECUTOR: 'local' },
+      env: { MONGODB_URI: testMongoUri(), MONGODB_DB_NAME: database.name, AGGREGATION_EXECUTOR: 'local', S3_BUCKET: objects.bucket },
       esbuildWorkFolder: '.esbuild/encoded-uploads',
       readyTimeoutMs: 280_000,
     });
@@ -133,7 +135,7 @@ describe('encoded binary updates through the API under serverless-offline', () =
     expect(await database.db.collection('model_updates').countDocuments({ federatedModel: model })).toBe(0);
     expect(await withoutUploads()).toEqual(before);
     // Neither the uploaded bytes nor their copy are kept.
-    for (const prefix of [`uploads/${model}/`, `updates/${model}/`]) expect((await getObjectStore().list(prefix)).objects).toEqual([]);
+    for (const prefix of [`uploads/${model}/`, `updates/${model}/`]) expect((await objects.store.list(prefix)).objects).toEqual([]);
     const uploads = await database.db.collection('model_update_uploads').find({ federatedModel: model }).toArray();
     expect(uploads.map((found) => found.status)).toEqual(['refused']);
   });
