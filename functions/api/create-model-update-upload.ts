@@ -14,7 +14,7 @@ export const body = drfBody({
   federated_model: EntityIdSchema,
   base_aggregate: EntityIdSchema.nullable().default(null),
   num_examples: z.number().int().nonnegative().nullable().default(null),
-  /** Little-endian IEEE 754 values. */
+  /** Little-endian IEEE 754 values (float32, float64), or an encoding of issue #26 (float16, bfloat16, int8 in blocks of 64 with float32 scales). */
   dtype: z.enum(WEIGHTS_DTYPES),
   /** Each layer's shape, e.g. `[[784, 128], [128]]`; `[[n]]` is a flat vector of n values. */
   shapes: z.array(z.array(z.number().int().positive())),
