@@ -77,6 +77,7 @@ const operations = {
   deleteEndedRateLimitWindows: rateLimits.deleteEndedRateLimitWindows,
   countModelUpdatesReadyForAggregation: updates.countModelUpdatesReadyForAggregation,
   pullModelsWithClaimableUpdates: models.pullModelsWithClaimableUpdates,
+  oldestClaimableUpdate: models.oldestClaimableUpdate,
   recordExecutionStart: executions.recordExecutionStart,
   recordExecutionEnd: executions.recordExecutionEnd,
   pullExecution: executions.pullExecution,

@@ -25,6 +25,7 @@ export const MetricName = {
   LeaseConflicts: 'LeaseConflicts',
   UpdatesRetried: 'UpdatesRetried',
   UpdatesInvalidated: 'UpdatesInvalidated',
+  OldestPendingUpdateAge: 'OldestPendingUpdateAge',
 } as const;
 
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];

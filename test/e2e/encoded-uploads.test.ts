@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { FmaClient } from '@fma-serverless/client';
+import { ErrorFeedback, FmaClient } from '@fma-serverless/client';
 import { MongoMetadataConnector } from '../../lib/connector';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { decodeValues, encodeValues, INT8_BLOCK_BYTES, type WeightsDtype } from '../../lib/weights';
@@ -7,8 +7,6 @@ import { testMongoUri, useTestDatabase } from '../helpers/database';
 import { runAggregation } from '../helpers/offline-client';
 import { snapshotDatabase } from '../helpers/snapshot';
 import { useTestObjectStore } from '../helpers/object-store';
-// This worktree's SDK as built (the package name resolves to the installed copy).
-import { ErrorFeedback, FmaClient as BuiltClient } from '@fma-serverless/client';
 
 /**
  * Issue #26 over real HTTP under serverless-offline: binary updates declared as float32, float16,
@@ -142,7 +140,7 @@ describe('encoded binary updates through the API under serverless-offline', () =
 
   it('the SDK sends int8 (with error feedback) and float16 updates and downloads the aggregate as float16', async () => {
     const { model, uuids } = await modelWithClients(2, 'avg_values_if_data');
-    const [a, b] = uuids.map((uuid) => new BuiltClient({ baseUrl: offline.httpUrl, federatedModelId: model, clientUuid: uuid }));
+    const [a, b] = uuids.map((uuid) => new FmaClient({ baseUrl: offline.httpUrl, federatedModelId: model, clientUuid: uuid }));
     const feedback = new ErrorFeedback('int8');
     const first = Float32Array.from(data(1));
     const sentBytes = feedback.encode(first);
