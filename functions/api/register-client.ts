@@ -27,19 +27,19 @@ const doc: RouteDoc = {
 export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   if (caller?.kind === 'developer') throw new ForbiddenError('Developers do not register as clients.');
   const connector = getConnector();
-  const model = await connector.pullFederatedModelWId(id);
+  // The model (with its join secret) and the membership as the container knows them.
+  const { model, isMember } = await connector.pullModelForClient(id, caller?.id ?? null);
   if (model === null) throw new NotFoundError('Not found.');
-  const alreadyMember = caller !== null && (await connector.isModelClient(model.id, caller.id));
-  if (!alreadyMember && !(await connector.verifyJoinSecret(model, input.join_secret))) {
+  if (!isMember && !(await connector.verifyJoinSecret(model, input.join_secret))) {
     throw new ForbiddenError('This model admits new clients only with its join secret.');
   }
   // `uuid` is the client's credential (FMA's wire protocol), answered only to the client itself;
   // the model, lists and developers know it by its public id.
   if (caller !== null) {
-    await connector.addClientsToModel(model, [caller.id]);
+    if (!isMember) await connector.joinModel(model.id, caller.id);
     return respond(200, { uuid: caller.credential });
   }
   const client = await connector.createClient();
-  await connector.addClientsToModel(model, [client.id]);
+  await connector.joinModel(model.id, client.id);
   return respond(201, { uuid: client.credential });
 });

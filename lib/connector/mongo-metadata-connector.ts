@@ -9,6 +9,7 @@ import * as deletion from './mongo/deletion';
 import * as executions from './mongo/executions';
 import * as idempotency from './mongo/idempotency';
 import * as leases from './mongo/leases';
+import * as memberCache from './mongo/member-cache';
 import * as modelClients from './mongo/model-clients';
 import * as runs from './mongo/runs';
 import * as shards from './mongo/shards';
@@ -50,6 +51,7 @@ const operations = {
   updateFederatedModel: models.updateFederatedModel,
   deleteFederatedModel: deletion.deleteFederatedModel,
   addClientsToModel: models.addClientsToModel,
+  joinModel: memberCache.joinModel,
   createModelUpdate: async (context, input) => (await updates.createModelUpdates(context, [input]))[0]!,
   createModelUpdates: updates.createModelUpdates,
   pullModelUpdates: updates.pullModelUpdates,
@@ -91,6 +93,8 @@ const operations = {
   verifyJoinSecret: credentials.verifyJoinSecret,
   pullModelsOfClient: modelClients.pullModelsOfClient,
   isModelClient: modelClients.isModelClient,
+  pullModelForClient: memberCache.pullModelForClient,
+  pullModelOfAggregate: memberCache.pullModelOfAggregate,
   pullModelClients: modelClients.pullModelClients,
   pullClientsOfModels: modelClients.pullClientsOfModels,
   pullMemberPreviews: modelClients.pullMemberPreviews,
@@ -129,6 +133,7 @@ const BoundOperations = class {
  *
  * - `models.ts`: federated models
  * - `model-clients.ts`: which clients belong to which model (a collection, not an array)
+ * - `member-cache.ts`: models, memberships and aggregates' models as each round's client requests read them, kept per container
  * - `updates.ts`: model updates, claims and status transitions
  * - `aggregates.ts`: aggregates, artifacts and clients' scores
  * - `leases.ts`: aggregation leases (one run per model at a time)
