@@ -51,7 +51,7 @@ const ConfigSchema = z.object({
   MONGODB_MAX_IDLE_TIME_MS: z.preprocess(blankAsUnset, z.coerce.number().int().nonnegative().default(60_000)),
   /**
    * How long a container trusts a model and a client's membership it has read, on the paths every
-   * client takes each round (submitting an update, posting a score, registering again): a client
+   * client takes each round (submitting an update, posting a score): a client
    * removed from a model by another container is refused within this long, and a model's settings
    * changed elsewhere apply within it. 0 reads both on every request.
    */

@@ -27,9 +27,12 @@ const doc: RouteDoc = {
 export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   if (caller?.kind === 'developer') throw new ForbiddenError('Developers do not register as clients.');
   const connector = getConnector();
-  // The model (with its join secret) and the membership as the container knows them.
-  const { model, isMember } = await connector.pullModelForClient(id, caller?.id ?? null);
+  // The model (with its join secret, set once at creation) as the container knows it; the
+  // membership read afresh, since a client removed a moment ago must not be let back in without
+  // the join secret on the strength of what this container remembers.
+  const { model } = await connector.pullModelForClient(id, null);
   if (model === null) throw new NotFoundError('Not found.');
+  const isMember = caller !== null && (await connector.isModelClient(model.id, caller.id));
   if (!isMember && !(await connector.verifyJoinSecret(model, input.join_secret))) {
     throw new ForbiddenError('This model admits new clients only with its join secret.');
   }

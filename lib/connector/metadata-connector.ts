@@ -298,7 +298,7 @@ export interface MetadataConnector {
   isModelClient(model: Ref, client: string): Promise<boolean>;
   /**
    * The model (null: none has that id) and whether the client belongs to it, as a client's
-   * request each round needs them (submitting an update, posting a score, joining again). Once
+   * request each round needs them (submitting an update, posting a score). Once
    * found, both are kept by the container for MEMBERSHIP_CACHE_MS, so the usual request reads
    * neither; what was not found is read again every time (README: Guarantees).
    */

@@ -80,9 +80,9 @@ describe('the submission path: one read and one write', () => {
       expect(reply.status).toBe(201);
     });
     expect(score.filter((command) => !command.startsWith('findAndModify counters'))).toEqual(['find clients', 'insert client_aggregate_scores']);
-    // A member registering again is told so without a write.
+    // A member registering again is told so without a write (its membership read afresh).
     const again = await commandsOf(async () => expect((await api('POST', `/api/v1/models/${model}/register_client/`, { client: credential })).status).toBe(200));
-    expect(again).toEqual(['find clients']);
+    expect(again).toEqual(['find clients', 'find model_clients']);
   });
 
   it('keeps the FMA clients\' precedence: unknown model 400 "Invalid pk", then 403 for a non-member, then the schema\'s 400', async () => {
@@ -122,6 +122,13 @@ describe('the submission path: one read and one write', () => {
     }
     // What the removed client slipped in meanwhile is stored but never pending (README: membership).
     expect((await elsewhere.pullModelUpdatesPendingAggregation(model)).map((update) => update.client)).toEqual([newcomer.id]);
+    // Removed elsewhere, the client cannot rejoin a model with a join secret on what this container remembers.
+    const guarded = await api('POST', '/api/v1/models/', { token, body: { name: 'g', aggregator: 'avg_values_if_data', join_secret: 'open sesame' } });
+    const member = await api('POST', `/api/v1/models/${guarded.body.id}/register_client/`, { client: credential, body: { join_secret: 'open sesame' } });
+    expect(member.status).toBe(200);
+    expect((await api('POST', '/api/v1/model_updates/', { client: credential, body: { federated_model: guarded.body.id, data: [5] } })).status).toBe(201);
+    await elsewhere.setModelClients(guarded.body.id, []);
+    expect((await api('POST', `/api/v1/models/${guarded.body.id}/register_client/`, { client: credential })).status).toBe(403);
     // Removed through this container: refused at once.
     expect((await api('PATCH', `/api/v1/models/${model}/`, { token, body: { clients: [] } })).status).toBe(200);
     expect((await api('POST', '/api/v1/model_updates/', { client: newcomer.credential, body: { federated_model: model, data: [4] } })).status).toBe(403);
