@@ -164,7 +164,13 @@ async function main(): Promise<void> {
     if (clients === 10) {
       console.log(`target at 10 clients, >= 300 updates/s with p99 < 100 ms: ${met(figure.updatesPerSecond >= 300 && figure.p99Ms < 100)}`);
     }
-    if (total !== null) console.log(`target, 2 database commands per accepted submission: ${met(total <= 2.05)}`);
+    if (total !== null) {
+      const path = commands.filter((c) => c.perUpdate >= 0.95).reduce((sum, c) => sum + c.perUpdate, 0);
+      console.log(
+        `target, 2 database commands per accepted submission: ${met(total <= 2.05)} (${total.toFixed(2)} counted in all; ` +
+          `${path.toFixed(2)} sent by every submission, the rest by the set-up and the containers' cache re-reads and id blocks)`,
+      );
+    }
     const backend = database.launcher?.backend;
     const name = `submission-rate${clients === 10 ? '' : `-${clients}`}${backend === 'sqlite' ? '-sqlite' : ''}`;
     writeResults(name, database.description, [figure]);

@@ -13,10 +13,12 @@ import { addModelClients, membershipId } from './model-clients';
 // again for each submission was two of its five database commands.
 //
 // Bounded staleness, documented in the README (Configuration, Guarantees):
-// - A model and a membership found are trusted for MEMBERSHIP_CACHE_MS (5 s), then read again. A
-//   client removed from a model by another container is refused within that bound; a change of a
-//   model's settings made elsewhere applies within it. Changes made through this container (its
-//   connector) drop what they change at once.
+// - A model found is trusted for MEMBERSHIP_CACHE_MS (5 s), then read again. The members found
+//   since stay with it while its `membersStamp` is unchanged; removing members (a PUT or PATCH of
+//   `clients`) changes the stamp, so every container forgets the model's members at its next read
+//   of the model: a client removed through another container is refused within the bound. A
+//   change of a model's settings made elsewhere applies within it too. Changes made through this
+//   container (its connector) drop what they change at once.
 // - What was not found is never kept: an unknown model or a non-member is read again every time,
 //   so a model just created, or a client that has just joined through another container, is
 //   admitted at once.
@@ -33,8 +35,10 @@ export interface CachedModel {
 
 interface ModelEntry extends CachedModel {
   readonly readAt: number;
-  /** Members found, with when. */
-  readonly members: Map<string, number>;
+  /** The model's `membersStamp` when read: a removal of members changes it. */
+  readonly membersStamp: string | null;
+  /** Members found since (valid while the entry is). */
+  readonly members: Set<string>;
 }
 
 /** At most this many models, memberships per model and aggregates are kept (the oldest go first). */
@@ -72,8 +76,13 @@ export interface ModelAndClient {
 
 /**
  * The models and memberships of these pairs: from the cache when fresh, else in at most two reads
- * (the models, the memberships) sent together. A model that does not exist is absent from
+ * (the models, then the memberships). A model that does not exist is absent from
  * `models`; `members` holds the membership ids (`<model>/<client>`) that exist.
+ *
+ * The members a container remembers are valid while their model's entry is: re-reading a model
+ * keeps them when its `membersStamp` is unchanged (no member was removed meanwhile) and forgets
+ * them otherwise, so a warm container re-reads one model document per MEMBERSHIP_CACHE_MS, not
+ * one membership per client.
  */
 export async function modelsAndMembers(
   context: ConnectorContext,
@@ -83,47 +92,64 @@ export async function modelsAndMembers(
   const now = performance.now();
   const modelsToRead = new Set<number>();
   const membersToRead = new Set<string>();
+  /** Remembered by an entry that is being read again: members if its stamp is unchanged. */
+  const toConfirm = new Set<string>();
   const models = new Map<number, CachedModel>();
   const members = new Set<string>();
   for (const { model, client } of pairs) {
     const entry = cache.models.get(model);
-    if (entry !== undefined && cache.fresh(entry.readAt, now)) models.set(model, entry);
+    const fresh = entry !== undefined && cache.fresh(entry.readAt, now);
+    if (fresh) models.set(model, entry);
     else modelsToRead.add(model);
     if (client === null) continue;
-    const memberAt = entry?.members.get(client);
-    if (memberAt !== undefined && cache.fresh(memberAt, now)) members.add(membershipId(model, client));
-    else membersToRead.add(membershipId(model, client));
+    const id = membershipId(model, client);
+    if (entry?.members.has(client) !== true) membersToRead.add(id);
+    else if (fresh) members.add(id);
+    else toConfirm.add(id);
   }
   if (modelsToRead.size === 0 && membersToRead.size === 0) return { models, members };
 
-  const { federatedModels, modelClients } = await context.collections();
+  const { federatedModels } = await context.collections();
+  // The models first, then the memberships: a membership is remembered only with a stamp read
+  // before it, so that a removal after the stamp was read changes the stamp the next read sees.
   // Equality on `_id` for one document: FerretDB v1 pushes it down to PostgreSQL, an `$in` it does not.
-  const [modelDocuments, memberDocuments] = await Promise.all([
-    modelsToRead.size === 0 ? [] : federatedModels.find(idFilter([...modelsToRead])).toArray(),
-    membersToRead.size === 0
-      ? []
-      : modelClients.find(idFilter([...membersToRead]), { projection: { _id: 1, federatedModel: 1, client: 1 } }).toArray(),
-  ]);
   const readAt = performance.now();
+  const modelDocuments = modelsToRead.size === 0 ? [] : await federatedModels.find(idFilter([...modelsToRead])).toArray();
   for (const document of modelDocuments) {
     const model = toFederatedModel(document);
+    const stamp = document.membersStamp ?? null;
     const previous = cache.models.get(model.id);
-    const entry: ModelEntry = { model, joinSecretHash: document.joinSecretHash ?? null, readAt, members: previous?.members ?? new Map() };
+    const kept = previous !== undefined && previous.membersStamp === stamp ? previous.members : new Set<string>();
+    const entry: ModelEntry = { model, joinSecretHash: document.joinSecretHash ?? null, membersStamp: stamp, readAt, members: kept };
     remember(cache.models, model.id, entry, MODELS_KEPT);
     models.set(model.id, entry);
   }
   for (const id of modelsToRead) if (!models.has(id)) cache.models.delete(id);
-  for (const membership of memberDocuments) {
-    members.add(membership._id);
-    const entry = cache.models.get(membership.federatedModel);
-    if (entry !== undefined) remember(entry.members, membership.client, readAt, MEMBERS_KEPT);
-  }
-  for (const id of membersToRead) {
-    if (members.has(id)) continue;
+  // Members whose model's stamp changed are read again (the rare case), with the ones not known.
+  for (const id of toConfirm) {
     const [model, client] = splitMembershipId(id);
-    cache.models.get(model)?.members.delete(client);
+    if (cache.models.get(model)?.members.has(client) === true) members.add(id);
+    else if (models.has(model)) membersToRead.add(id);
+  }
+  // A membership read belongs to the entry (the stamp) current when it was sent: one that a
+  // concurrent request replaced meanwhile may hold a stamp read after a removal this read missed.
+  const entries = new Map([...membersToRead].map((id) => [id, cache.models.get(splitMembershipId(id)[0])]));
+  await readMembers(context, membersToRead, members);
+  for (const [id, entry] of entries) {
+    const [model, client] = splitMembershipId(id);
+    if (entry === undefined || cache.models.get(model) !== entry) continue;
+    if (members.has(id)) rememberMember(entry.members, client, MEMBERS_KEPT);
+    else entry.members.delete(client);
   }
   return { models, members };
+}
+
+/** Reads which of these memberships exist into `found` (no query for none). */
+async function readMembers(context: ConnectorContext, ids: ReadonlySet<string>, found: Set<string>): Promise<void> {
+  if (ids.size === 0) return;
+  const { modelClients } = await context.collections();
+  const documents = await modelClients.find(idFilter([...ids]), { projection: { _id: 1 } }).toArray();
+  for (const membership of documents) found.add(membership._id);
 }
 
 /** One model and whether `client` belongs to it (see {@link modelsAndMembers}). */
@@ -153,7 +179,7 @@ export async function joinModel(context: ConnectorContext, model: Ref, client: s
   const id = parseArgument(RefSchema, model, 'model');
   await addModelClients(context, id, [client]);
   const entry = caches.get(context)?.models.get(id);
-  if (entry !== undefined) remember(entry.members, client, performance.now(), MEMBERS_KEPT);
+  if (entry !== undefined) rememberMember(entry.members, client, MEMBERS_KEPT);
 }
 
 /** The connector's `pullModelOfAggregate`. */
@@ -211,4 +237,11 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): void {
   map.delete(key);
   map.set(key, value);
   if (map.size > limit) map.delete(map.keys().next().value as K);
+}
+
+/** Adds a value, moving it to the newest end; drops the oldest past `limit`. */
+function rememberMember(set: Set<string>, value: string, limit: number): void {
+  set.delete(value);
+  set.add(value);
+  if (set.size > limit) set.delete(set.values().next().value as string);
 }

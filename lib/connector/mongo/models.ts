@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Filter } from 'mongodb';
 import { z } from 'zod';
 import { validateRequirement } from '../../algorithms';
@@ -104,10 +105,16 @@ export async function setModelClients(context: ConnectorContext, model: Ref, cli
   return touchModel(context, id);
 }
 
-/** Marks the model changed now (its membership changed) and returns it. */
+/** Marks the model changed now (its membership changed), with a new members stamp, and returns it. */
 async function touchModel(context: ConnectorContext, id: number): Promise<FederatedModel> {
   const { federatedModels } = await context.collections();
-  const updated = await federatedModels.findOneAndUpdate({ _id: id }, { $set: { lastModified: new Date() } }, { returnDocument: 'after' });
+  // A new members stamp: other containers forget the members they remember of it (member-cache.ts).
+  // Written after the members changed, so that a container reading the new stamp reads them as changed.
+  const updated = await federatedModels.findOneAndUpdate(
+    { _id: id },
+    { $set: { lastModified: new Date(), membersStamp: randomUUID() } },
+    { returnDocument: 'after' },
+  );
   if (updated === null) throw new NotFoundError(`Federated model ${id} does not exist`);
   return toFederatedModel(updated);
 }
