@@ -2,8 +2,9 @@
  * Benchmark: the end of a round, when every client submits at once (issue #25). C clients (50)
  * each register with one of 3 models that allow aggregation, all at the same moment on a service
  * that has just started (cold), then send U updates (8) one after another, each with an
- * Idempotency-Key, retrying a request that timed out as the README tells clients to; meanwhile
- * runs are forced on the models every few hundred milliseconds (3 loops), as at a round's end.
+ * Idempotency-Key, retrying a request that timed out (or was answered 409 because its first try
+ * is still at work) as the README tells clients to; meanwhile runs are forced on the models every
+ * few hundred milliseconds (3 loops), as at a round's end.
  *
  *   npx tsx bench/submission-burst.ts                       # 50 clients x 8 updates
  *   npx tsx bench/submission-burst.ts --clients 20 --updates 4
@@ -91,9 +92,12 @@ async function main(): Promise<void> {
         const parsed = text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>);
         // serverless-offline answers its Lambda timeout as 200 with `errorType`; API Gateway as 504.
         const timedOut = response.status >= 500 || (parsed !== undefined && 'errorType' in parsed);
+        // The first request with this Idempotency-Key is still at work: asked again shortly.
+        const inProgress = response.status === 409 && /still in progress|just abandoned/.test(text);
         if (timedOut) timeouts += 1;
-        if (!timedOut || attempt === 5) return { status: response.status, body: parsed };
+        if ((!timedOut && !inProgress) || attempt === 5) return { status: response.status, body: parsed };
         retries += 1;
+        if (inProgress) await new Promise((resolve) => setTimeout(resolve, 500));
       }
     };
 
