@@ -50,6 +50,13 @@ const ConfigSchema = z.object({
   /** Idle connections are closed after this long, so a frozen container does not hoard them. */
   MONGODB_MAX_IDLE_TIME_MS: z.preprocess(blankAsUnset, z.coerce.number().int().nonnegative().default(60_000)),
   /**
+   * How long a container trusts a model and a client's membership it has read, on the paths every
+   * client takes each round (submitting an update, posting a score): a client
+   * removed from a model by another container is refused within this long, and a model's settings
+   * changed elsewhere apply within it. 0 reads both on every request.
+   */
+  MEMBERSHIP_CACHE_MS: z.preprocess(blankAsUnset, z.coerce.number().int().min(0).max(60_000).default(5_000)),
+  /**
    * How a run is started: `stepfunctions` (StartExecution of AGGREGATION_STATE_MACHINE_ARN) when
    * deployed, `local` (the same definition, executed in-process) under `npm start`.
    */

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface OfflineOptions {
   /** Environment for the functions (MONGODB_URI, MONGODB_DB_NAME, ...), added to this process's. */
@@ -33,6 +34,8 @@ export interface RunningOffline {
 const projectRoot = path.resolve(__dirname, '..');
 const serverlessBin = path.join(projectRoot, 'node_modules', 'serverless', 'bin', 'serverless.js');
 const guardScript = path.join(projectRoot, 'scripts', 'offline-guard.cjs');
+/** Caps the function instances serverless offline runs at once (FMA_OFFLINE_MAX_INSTANCES; see the script). */
+const instanceCapScript = path.join(projectRoot, 'scripts', 'offline-instance-cap.mjs');
 
 /** A TCP port that is free on 127.0.0.1 right now. */
 export function freePort(): Promise<number> {
@@ -86,7 +89,7 @@ export async function startOffline(options: OfflineOptions = {}): Promise<Runnin
   const executor = options.env?.AGGREGATION_EXECUTOR ?? process.env.AGGREGATION_EXECUTOR;
   const preload = executor === 'local' ? ['--require', await buildLocalExecutorPreload(options.esbuildWorkFolder ?? '.esbuild')] : [];
   // Through a guard that ends the whole group when this process goes away, however it goes.
-  const child = spawn(process.execPath, [guardScript, ...preload, serverlessBin, 'offline', 'start'], {
+  const child = spawn(process.execPath, [guardScript, '--import', pathToFileURL(instanceCapScript).href, ...preload, serverlessBin, 'offline', 'start'], {
     cwd: projectRoot,
     detached: true, // its own process group, so stop() ends the function workers too
     stdio: ['pipe', 'pipe', 'pipe'],

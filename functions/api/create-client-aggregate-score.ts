@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { requireVisibleAggregate } from '../../lib/api/access';
 import { invalidPk } from '../../lib/api/body-ids';
 import { assertAgrees, assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertJsonLimits } from '../../lib/api/json-limits';
@@ -7,7 +6,7 @@ import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { clientAggregateScoreJson } from '../../lib/api/representation';
 import { EntityIdSchema } from '../../lib/entities';
 import { getConnector } from '../../lib/connector';
-import { ConflictError, ValidationError } from '../../lib/errors';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../lib/errors';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { ClientAggregateScoreJsonSchema } from '../../lib/api/response-schemas';
@@ -29,13 +28,18 @@ export const handler = apiRoute(getConnector, { audience: 'client', body, doc },
   assertNamesCaller(input.client, caller, 'client');
   assertJsonLimits(input.validation_results, 'validation_results');
   const connector = getConnector();
-  if ((await connector.pullModelAggregate(input.aggregate)) === null) throw invalidPk('aggregate', input.aggregate);
-  const aggregate = await requireVisibleAggregate(connector, caller, input.aggregate);
-  assertAgrees(input.federated_model, aggregate.federatedModel, 'federated_model', "the aggregate's model");
-  const model = (await connector.pullFederatedModelWId(aggregate.federatedModel))!;
+  // The aggregate's model, the model and the membership as the container knows them: the usual
+  // score reads only the caller's credential and writes only the score.
+  const modelId = await connector.pullModelOfAggregate(input.aggregate);
+  if (modelId === null) throw invalidPk('aggregate', input.aggregate);
+  const { model, isMember } = await connector.pullModelForClient(modelId, caller.id);
+  // As requireVisibleAggregate answers: 404 for a model gone meanwhile, 403 for a client outside it.
+  if (model === null) throw new NotFoundError('Not found.');
+  if (!isMember) throw new ForbiddenError('This client is not registered with this model.');
+  assertAgrees(input.federated_model, model.id, 'federated_model', "the aggregate's model");
   assertMatchesSchema(model.clientAggResultsSchema, input.validation_results, 'validation_results');
   try {
-    const score = await connector.createClientAggregateScore(aggregate, caller.id, input.validation_results);
+    const score = await connector.createClientAggregateScore(input.aggregate, caller.id, input.validation_results);
     return respond(201, clientAggregateScoreJson(score));
   } catch (error) {
     if (error instanceof ConflictError) {

@@ -54,11 +54,13 @@ export const handler = apiRoute(getConnector, { audience: 'client', body, doc, r
   // Weights are at most 1 + WEIGHTS_LIMITS.maxDimensions deep; the parser checks the rest.
   assertJsonLimits(input.data, 'data', { maxDepth: 1 + WEIGHTS_LIMITS.maxDimensions, maxBytes: null });
   const connector = getConnector();
-  const model = await connector.pullFederatedModelWId(input.federated_model);
+  // The model and the membership as the container knows them (kept for MEMBERSHIP_CACHE_MS): the
+  // usual submission reads only the caller's credential and writes only its update.
+  const { model, isMember } = await connector.pullModelForClient(input.federated_model, caller.id);
   if (model === null) throw invalidPk('federated_model', input.federated_model);
-  if (!(await connector.isModelClient(model.id, caller.id))) throw new ForbiddenError('This client is not registered with this model.');
+  if (!isMember) throw new ForbiddenError('This client is not registered with this model.');
   assertMatchesSchema(model.updateSchema, input.data, 'data');
-  if (input.base_aggregate !== null && (await connector.pullModelAggregate(input.base_aggregate)) === null) {
+  if (input.base_aggregate !== null && (await connector.pullModelOfAggregate(input.base_aggregate)) === null) {
     throw invalidPk('base_aggregate', input.base_aggregate);
   }
   const newUpdate = {

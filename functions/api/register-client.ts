@@ -29,16 +29,19 @@ const doc: RouteDoc = {
 export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input, event }) => {
   if (caller?.kind === 'developer') throw new ForbiddenError('Developers do not register as clients.');
   const connector = getConnector();
-  const model = await connector.pullFederatedModelWId(id);
+  // The model (with its join secret, set once at creation) as the container knows it; the
+  // membership read afresh, since a client removed a moment ago must not be let back in without
+  // the join secret on the strength of what this container remembers.
+  const { model } = await connector.pullModelForClient(id, null);
   if (model === null) throw new NotFoundError('Not found.');
-  const alreadyMember = caller !== null && (await connector.isModelClient(model.id, caller.id));
-  if (!alreadyMember && !(await connector.verifyJoinSecret(model, input.join_secret))) {
+  const isMember = caller !== null && (await connector.isModelClient(model.id, caller.id));
+  if (!isMember && !(await connector.verifyJoinSecret(model, input.join_secret))) {
     throw new ForbiddenError('This model admits new clients only with its join secret.');
   }
   // `uuid` is the client's credential (FMA's wire protocol), answered only to the client itself;
   // the model, lists and developers know it by its public id.
   if (caller !== null) {
-    await connector.addClientsToModel(model, [caller.id]);
+    if (!isMember) await connector.joinModel(model.id, caller.id);
     return respond(200, { uuid: caller.credential });
   }
   // Creating clients is open to anyone a model admits: bounded per source address (issue #24).
@@ -47,6 +50,6 @@ export const handler = apiRoute(getConnector, { audience: 'anyone', params: IdPa
     windowSeconds: 60,
   });
   const client = await connector.createClient();
-  await connector.addClientsToModel(model, [client.id]);
+  await connector.joinModel(model.id, client.id);
   return respond(201, { uuid: client.credential });
 });

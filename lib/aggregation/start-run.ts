@@ -4,7 +4,7 @@ import { getConnector, type MetadataConnector } from '../connector';
 import type { FederatedModel, ModelUpdate } from '../entities';
 import { ConfigurationError } from '../errors';
 import { logger, MetricName, recordMetricBy, traceAwsClient } from '../observability';
-import { startRunIfRoundReady, type StartedRun } from './triggers';
+import { executionName, minuteOf, startRunIfRoundReady, type StartedRun } from './triggers';
 
 export { executionName } from './triggers';
 export type { StartedRun } from './triggers';
@@ -123,7 +123,19 @@ export async function settleLocalRuns(): Promise<void> {
  */
 export async function startRunForNewUpdate(connector: MetadataConnector, update: ModelUpdate, model?: FederatedModel): Promise<void> {
   if (getConfig().AGGREGATION_EXECUTOR !== 'stepfunctions') return;
-  await startRunIfRoundReady(connector, startAggregationRun, update, model).catch((error: unknown) =>
-    logger.error('starting an aggregation run failed', error as Error),
+  const now = new Date();
+  // This container started (or found started) the model's run of this minute: another start would
+  // be refused by its name, so the rest of the minute's submissions skip the reads that decide it.
+  const started = startedRuns.get(connector) ?? new Map<number, string>();
+  startedRuns.set(connector, started);
+  if (started.get(update.federatedModel) === executionName(update.federatedModel, `update-${minuteOf(now)}`)) return;
+  await startRunIfRoundReady(connector, startAggregationRun, update, model, now).then(
+    (run) => {
+      if (run !== null) started.set(update.federatedModel, run.run);
+    },
+    (error: unknown) => logger.error('starting an aggregation run failed', error as Error),
   );
 }
+
+/** Per connector (container), each model's run of the current minute that a submission started or found. */
+const startedRuns = new WeakMap<MetadataConnector, Map<number, string>>();

@@ -213,6 +213,12 @@ export interface MetadataConnector {
   createClient(): Promise<{ id: string; createdOn: Date; credential: string }>;
   createFederatedModel(input: NewFederatedModel): Promise<FederatedModel>;
   addClientsToModel(model: Ref, clients: readonly string[]): Promise<FederatedModel>;
+  /**
+   * A client joins a model (registration): one upsert of its membership, which the container then
+   * knows; the model is not read or touched (its `lastModified` is its settings', as FMA's, whose
+   * members were a many-to-many field). Joining twice, or twice at once, leaves one membership.
+   */
+  joinModel(model: number, client: string): Promise<void>;
   /** The model's members become exactly `clients`. */
   setModelClients(model: Ref, clients: readonly string[]): Promise<FederatedModel>;
   /** Changes a model's settings with the checks of creation; applies from the next run on. */
@@ -318,6 +324,15 @@ export interface MetadataConnector {
   pullModelsOfClient(client: string): Promise<number[]>;
   /** True when the client belongs to the model (one indexed read; no model's member list is loaded). */
   isModelClient(model: Ref, client: string): Promise<boolean>;
+  /**
+   * The model (null: none has that id) and whether the client belongs to it, as a client's
+   * request each round needs them (submitting an update, posting a score). Once
+   * found, both are kept by the container for MEMBERSHIP_CACHE_MS, so the usual request reads
+   * neither; what was not found is read again every time (README: Guarantees).
+   */
+  pullModelForClient(model: Ref, client: string | null): Promise<{ model: FederatedModel | null; isMember: boolean }>;
+  /** The model an aggregate belongs to, or null when there is no such aggregate (kept by the container: it never changes). */
+  pullModelOfAggregate(aggregate: Ref): Promise<number | null>;
   /** The model's members (public ids), in the order they joined (those that joined together by id). */
   pullModelClients(model: Ref): Promise<string[]>;
   /** The members of each of the models, in one query. */

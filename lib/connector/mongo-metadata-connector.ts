@@ -10,6 +10,7 @@ import * as deletion from './mongo/deletion';
 import * as executions from './mongo/executions';
 import * as idempotency from './mongo/idempotency';
 import * as leases from './mongo/leases';
+import * as memberCache from './mongo/member-cache';
 import * as modelClients from './mongo/model-clients';
 import * as runs from './mongo/runs';
 import * as shards from './mongo/shards';
@@ -52,6 +53,7 @@ const operations = {
   updateFederatedModel: models.updateFederatedModel,
   deleteFederatedModel: deletion.deleteFederatedModel,
   addClientsToModel: models.addClientsToModel,
+  joinModel: memberCache.joinModel,
   createModelUpdate: async (context, input) => (await updates.createModelUpdates(context, [input]))[0]!,
   createModelUpdates: updates.createModelUpdates,
   pullModelUpdates: updates.pullModelUpdates,
@@ -98,6 +100,8 @@ const operations = {
   verifyJoinSecret: credentials.verifyJoinSecret,
   pullModelsOfClient: modelClients.pullModelsOfClient,
   isModelClient: modelClients.isModelClient,
+  pullModelForClient: memberCache.pullModelForClient,
+  pullModelOfAggregate: memberCache.pullModelOfAggregate,
   pullModelClients: modelClients.pullModelClients,
   pullClientsOfModels: modelClients.pullClientsOfModels,
   pullMemberPreviews: modelClients.pullMemberPreviews,
@@ -142,6 +146,7 @@ const BoundOperations = class {
  *
  * - `models.ts`: federated models
  * - `model-clients.ts`: which clients belong to which model (a collection, not an array)
+ * - `member-cache.ts`: models, memberships and aggregates' models as each round's client requests read them, kept per container
  * - `updates.ts`: model updates, claims and status transitions
  * - `aggregates.ts`: aggregates, artifacts and clients' scores
  * - `leases.ts`: aggregation leases (one run per model at a time)

@@ -69,6 +69,11 @@ export interface FederatedModelDocument {
   weightsShapeSource?: 'update' | 'aggregate' | 'artifact' | null;
   /** The secret a new client must show to join, as `scrypt$<salt>$<key>` (older models: its SHA-256), or null (anyone may join). */
   joinSecretHash?: string | null;
+  /**
+   * Changes (a new random value) whenever the model's members change through the connector, so
+   * that containers know the members they remember may be gone (lib/connector/mongo/member-cache.ts).
+   */
+  membersStamp?: string | null;
   createdOn: Date;
   lastModified: Date;
 }

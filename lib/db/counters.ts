@@ -23,3 +23,52 @@ export async function allocateIds(counters: Collection<CounterDocument>, sequenc
     }
   }
 }
+
+/**
+ * Hands out ids of one sequence from blocks, each taken with one `$inc` by {@link allocateIds}, so
+ * that most ids cost no database command. Blocks grow from 1 to `maxBlock` (doubling), so a
+ * container that allocates k ids leaves fewer than k unused when it goes away.
+ *
+ * Ids from one instance increase; ids of several instances (containers) on one sequence are unique
+ * but interleave, and ids left in a block when its instance goes away are never used (gaps).
+ *
+ * @example
+ * const blocks = new IdBlocks('model_updates');
+ * const first = await blocks.take(counters, 3); // first, first + 1, first + 2 are ours
+ */
+export class IdBlocks {
+  private next = 0;
+  private end = 0;
+  private blockSize = 1;
+  private refill: Promise<void> | undefined;
+
+  constructor(
+    private readonly sequence: string,
+    private readonly maxBlock = 64,
+  ) {}
+
+  /** `count` consecutive ids; returns the first. */
+  async take(counters: Collection<CounterDocument>, count = 1): Promise<number> {
+    for (;;) {
+      if (this.end - this.next >= count) {
+        const first = this.next;
+        this.next += count;
+        return first;
+      }
+      // One refill at a time: callers that arrive meanwhile take from the block it brings.
+      if (this.refill === undefined) {
+        const size = Math.max(count, this.blockSize);
+        this.blockSize = Math.min(this.blockSize * 2, this.maxBlock);
+        this.refill = allocateIds(counters, this.sequence, size)
+          .then((first) => {
+            this.next = first;
+            this.end = first + size;
+          })
+          .finally(() => {
+            this.refill = undefined;
+          });
+      }
+      await this.refill;
+    }
+  }
+}

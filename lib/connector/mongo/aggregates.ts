@@ -10,6 +10,8 @@ import { parseWeights, toStoredWeightsRef, weightsToJson, type Weights, type Wei
 import type { Page, Paged, Ref, RunScope } from '../metadata-connector';
 import { OptionalRunSchema, parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
+import { takeIds } from './ids';
+import { modelsOfAggregates } from './member-cache';
 import { toClientAggregateScore, toModelAggregate, toModelArtifact } from './documents';
 import { recordWeightsShape, requireModel } from './models';
 import { putWeights, readWeights } from '../../store/weights';
@@ -305,12 +307,13 @@ export async function createClientAggregateScore(
   const clientId = parseArgument(ClientIdSchema, client, 'client');
   const json = JSON.stringify(validationResults);
   if (json === undefined) throw new ValidationError('validation_results must be a JSON value');
-  const { counters, modelAggregates, clientAggregateScores } = await context.collections();
-  if ((await modelAggregates.countDocuments({ _id: aggregateId }, { limit: 1 })) === 0) {
+  const { clientAggregateScores } = await context.collections();
+  // The aggregate's model as the container knows it (member-cache.ts); the id from its block (ids.ts).
+  if (!(await modelsOfAggregates(context, [aggregateId])).has(aggregateId)) {
     throw new NotFoundError(`Model aggregate ${aggregateId} does not exist`);
   }
   const document: ClientAggregateScoreDocument = {
-    _id: await allocateIds(counters, Sequence.scores),
+    _id: await takeIds(context, Sequence.scores),
     aggregate: aggregateId,
     client: clientId,
     validationResultsJson: json,

@@ -4,6 +4,7 @@ import { NotFoundError } from '../../errors';
 import type { Ref } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
+import { modelAndMembership } from './member-cache';
 import { RefusalTiming } from '../../security/refusal-timing';
 import { sha256 } from './queries';
 
@@ -88,10 +89,10 @@ export async function findDeveloperByToken(
 /** True when the model needs no join secret, or `secret` is it. */
 export async function verifyJoinSecret(context: ConnectorContext, model: Ref, secret: string | undefined): Promise<boolean> {
   const id = parseArgument(RefSchema, model, 'model');
-  const { federatedModels } = await context.collections();
-  const found = await federatedModels.findOne({ _id: id }, { projection: { joinSecretHash: 1 } });
+  // The model as the container knows it (member-cache.ts): a join secret is set only when the model is created.
+  const { found } = await modelAndMembership(context, id, null);
   if (found === null) throw new NotFoundError(`Federated model ${id} does not exist`);
-  const expected = found.joinSecretHash ?? null;
+  const expected = found.joinSecretHash;
   if (expected === null) return true;
   if (secret === undefined) return false;
   const [scheme, salt, hash] = expected.split('$');

@@ -5,6 +5,7 @@ import type { DeletedModel, Ref } from '../metadata-connector';
 import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { acquireAggregationLease, releaseAggregationLease } from './leases';
+import { forgetModel } from './member-cache';
 import { deleteModelClients } from './model-clients';
 import { requireModel } from './models';
 import { deleteWeights } from '../../store/weights';
@@ -39,6 +40,7 @@ export async function deleteFederatedModel(context: ConnectorContext, model: Ref
     const second = await sweep(context, id);
     // Memberships last: until the model is gone, its clients keep their access to what remains.
     await deleteModelClients(context, id);
+    forgetModel(context, id);
     return Object.fromEntries(
       Object.entries(first).map(([kind, count]) => [kind, count + second[kind as keyof DeletedModel]]),
     ) as unknown as DeletedModel;

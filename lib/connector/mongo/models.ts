@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Filter } from 'mongodb';
 import { z } from 'zod';
 import { validateRequirement } from '../../algorithms';
@@ -12,6 +13,7 @@ import { parseArgument, RefSchema } from './arguments';
 import type { ConnectorContext } from './context';
 import { hashJoinSecret } from './credentials';
 import { toFederatedModel } from './documents';
+import { forgetModel, rememberWeightsShape } from './member-cache';
 import { addModelClients, replaceModelClients } from './model-clients';
 import { newestFirstPage, Sequence } from './queries';
 
@@ -99,13 +101,20 @@ export async function setModelClients(context: ConnectorContext, model: Ref, cli
   const members = parseArgument(z.array(ClientIdSchema), clients, 'clients');
   await requireModel(context, id);
   await replaceModelClients(context, id, members);
+  forgetModel(context, id);
   return touchModel(context, id);
 }
 
-/** Marks the model changed now (its membership changed) and returns it. */
+/** Marks the model changed now (its membership changed), with a new members stamp, and returns it. */
 async function touchModel(context: ConnectorContext, id: number): Promise<FederatedModel> {
   const { federatedModels } = await context.collections();
-  const updated = await federatedModels.findOneAndUpdate({ _id: id }, { $set: { lastModified: new Date() } }, { returnDocument: 'after' });
+  // A new members stamp: other containers forget the members they remember of it (member-cache.ts).
+  // Written after the members changed, so that a container reading the new stamp reads them as changed.
+  const updated = await federatedModels.findOneAndUpdate(
+    { _id: id },
+    { $set: { lastModified: new Date(), membersStamp: randomUUID() } },
+    { returnDocument: 'after' },
+  );
   if (updated === null) throw new NotFoundError(`Federated model ${id} does not exist`);
   return toFederatedModel(updated);
 }
@@ -157,6 +166,7 @@ export async function updateFederatedModel(context: ConnectorContext, model: Ref
   if (change.allowAggregation !== undefined) set.allowAggregation = change.allowAggregation;
   const { federatedModels } = await context.collections();
   const updated = await federatedModels.findOneAndUpdate({ _id: current.id }, { $set: set }, { returnDocument: 'after' });
+  forgetModel(context, current.id);
   if (updated === null) throw new NotFoundError(`Federated model ${current.id} does not exist`);
   return toFederatedModel(updated);
 }
@@ -234,12 +244,17 @@ export async function admitWeightsShape(context: ConnectorContext, model: Federa
       { _id: model.id, weightsShape: null },
       { $set: { weightsShape: toStoredShape(shape), weightsShapeSource: 'update' } },
     );
-    if (modifiedCount === 1) return;
+    if (modifiedCount === 1) {
+      rememberWeightsShape(context, model.id, shape);
+      return;
+    }
   }
   // Refused, or another request set the shape first: read what the model expects now.
   const found = await federatedModels.findOne({ _id: model.id }, { projection: { weightsShape: 1, weightsShapeSource: 1 } });
   if (found?.weightsShape == null) return;
   const expected = fromStoredShape(found.weightsShape);
+  // The container's copy of the model was older than the shape set since (member-cache.ts).
+  rememberWeightsShape(context, model.id, expected);
   if (fits(expected)) return;
   const source = found.weightsShapeSource === 'update' ? 'first update' : (found.weightsShapeSource ?? 'weights');
   throw shapeMismatch(model.id, shape, expected, `the shape of its ${source}`, field);
@@ -265,6 +280,7 @@ export async function recordWeightsShape(
   source: 'aggregate' | 'artifact',
 ): Promise<void> {
   const { federatedModels } = await context.collections();
+  forgetModel(context, model);
   await federatedModels.updateOne(
     source === 'aggregate' ? { _id: model } : { _id: model, weightsShapeSource: { $ne: 'aggregate' } },
     { $set: { weightsShape: toStoredShape(shape), weightsShapeSource: source } },

@@ -2,20 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type { Filter } from 'mongodb';
 import { z } from 'zod';
 import { assertUsableByAggregator } from '../../algorithms';
-import { allocateIds } from '../../db/counters';
 import type { ModelUpdateDocument } from '../../db/collections';
 import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, ReasonSchema, UpdateStatus, type FederatedModel, type ModelUpdate } from '../../entities';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../errors';
-import { parseWeights, shapeOfWeights, toStoredShape, toStoredWeightsRef, type Weights, type WeightsRef } from '../../weights';
+import { parseWeights, shapeOfWeights, toStoredWeightsRef, type Weights, type WeightsRef } from '../../weights';
 import type { ClaimResult, NewModelUpdate, Page, Paged, Ref, RunScope, TransitionResult } from '../metadata-connector';
 import { OptionalRunSchema, parseArgument, parseIdList, RefSchema, uniqueIds } from './arguments';
 import type { ConnectorContext } from './context';
-import { toFederatedModel, toModelUpdate } from './documents';
+import { toModelUpdate } from './documents';
+import { takeIds } from './ids';
+import { modelsAndMembers, modelsOfAggregates } from './member-cache';
 import { ancestorWindow, requireAggregateOfModel } from './aggregates';
 import { membershipId, modelClientsAmong } from './model-clients';
 import { admitWeightsShape, requireModel } from './models';
 import { putWeights, readWeights } from '../../store/weights';
-import { historyEntry, idBatchSize, newestFirstPage, Sequence, splitIds, uniqueStrings } from './queries';
+import { historyEntry, idBatchSize, newestFirstPage, Sequence, splitIds } from './queries';
 
 // Model updates and their status transitions. Each transition is one `updateMany` whose filter
 // holds the expected status (and the model, and the run when one is named), so each update moves
@@ -163,43 +164,33 @@ export async function registerModelUpdatesUseInAggregationComplete(
   return transitioned(context, ids, transition);
 }
 
-/** New PENDING updates, checked all before any is written: model, membership, base aggregate, weights. */
+/**
+ * New PENDING updates, checked all before any is written: model, membership, base aggregate,
+ * weights. The models, memberships and base aggregates come from the container's cache
+ * (member-cache.ts) when fresh, so the usual submission sends one write: its insert (ids come from
+ * the container's block, ids.ts).
+ */
 export async function createModelUpdates(context: ConnectorContext, inputs: readonly NewModelUpdate[]): Promise<ModelUpdate[]> {
   const parsed = parseArgument(z.array(NewModelUpdateSchema).min(1), inputs, 'model_updates');
-  const { counters, federatedModels, modelAggregates, modelClients, modelUpdates } = await context.collections();
-
-  const modelIds = uniqueIds(parsed.map((update) => update.federatedModel));
-  const models = new Map((await federatedModels.find({ _id: { $in: modelIds } }).toArray()).map((model) => [model._id, model]));
   const baseIds = uniqueIds(parsed.flatMap((update) => (update.baseAggregate === null ? [] : [update.baseAggregate])));
   // No query when no update names a base aggregate (FMA's clients send null in a first round).
-  const bases = new Map(
-    baseIds.length === 0
-      ? []
-      : (await modelAggregates.find({ _id: { $in: baseIds } }, { projection: { federatedModel: 1 } }).toArray()).map(
-          (aggregate) => [aggregate._id, aggregate.federatedModel] as const,
-        ),
-  );
-
-  const memberships = new Set(
-    (
-      await modelClients
-        .find({ _id: { $in: uniqueStrings(parsed.map((update) => membershipId(update.federatedModel, update.client))) } }, { projection: { _id: 1 } })
-        .toArray()
-    ).map((membership) => membership._id),
-  );
+  const [{ models, members }, bases] = await Promise.all([
+    modelsAndMembers(context, parsed.map((update) => ({ model: update.federatedModel, client: update.client }))),
+    baseIds.length === 0 ? new Map<number, number>() : modelsOfAggregates(context, baseIds),
+  ]);
 
   // Check everything before writing anything.
   const weights = parsed.map((update, i) => {
-    const model = models.get(update.federatedModel);
+    const model = models.get(update.federatedModel)?.model;
     if (model === undefined) throw new NotFoundError(`Federated model ${update.federatedModel} does not exist`);
-    if (!memberships.has(membershipId(model._id, update.client))) {
-      throw new ForbiddenError(`Client ${update.client} is not a client of federated model ${model._id}`);
+    if (!members.has(membershipId(model.id, update.client))) {
+      throw new ForbiddenError(`Client ${update.client} is not a client of federated model ${model.id}`);
     }
     if (update.baseAggregate !== null) {
       const baseModel = bases.get(update.baseAggregate);
       if (baseModel === undefined) throw new NotFoundError(`Model aggregate ${update.baseAggregate} does not exist`);
-      if (baseModel !== model._id) {
-        throw new ValidationError(`base_aggregate ${update.baseAggregate} belongs to federated model ${baseModel}, not ${model._id}`, {
+      if (baseModel !== model.id) {
+        throw new ValidationError(`base_aggregate ${update.baseAggregate} belongs to federated model ${baseModel}, not ${model.id}`, {
           details: [{ field: 'base_aggregate', message: 'must be an aggregate of the same federated model' }],
         });
       }
@@ -207,16 +198,19 @@ export async function createModelUpdates(context: ConnectorContext, inputs: read
     assertUsableByAggregator(model.aggregator, update.numExamples, parsed.length === 1 ? 'num_examples' : `model_updates.${i}.num_examples`);
     return parseWeights(update.data, dataField(parsed.length, i));
   });
+  const shaped = new Map([...models].map(([id, cached]) => [id, cached.model]));
   for (const [i, update] of parsed.entries()) {
-    const model = toFederatedModel(models.get(update.federatedModel)!);
-    await admitWeightsShape(context, model, shapeOfWeights(weights[i]!), dataField(parsed.length, i));
-    models.set(model.id, { ...models.get(model.id)!, weightsShape: toStoredShape(shapeOfWeights(weights[i]!)) });
+    const model = shaped.get(update.federatedModel)!;
+    const shape = shapeOfWeights(weights[i]!);
+    await admitWeightsShape(context, model, shape, dataField(parsed.length, i));
+    shaped.set(model.id, { ...model, weightsShape: shape });
   }
 
   // The bytes go to the store first: a document never refers to bytes that are not there.
   const refs = await Promise.all(parsed.map((update, i) => putWeights(context.store(), 'updates', update.federatedModel, weights[i]!)));
-  const firstId = await allocateIds(counters, Sequence.updates, parsed.length);
+  const firstId = await takeIds(context, Sequence.updates, parsed.length);
   const documents = parsed.map((update, i) => newUpdateDocument(firstId + i, update, refs[i]!));
+  const { modelUpdates } = await context.collections();
   await modelUpdates.insertMany(documents, { ordered: true });
   return documents.map(toModelUpdate);
 }

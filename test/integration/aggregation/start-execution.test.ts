@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startAggregationRun } from '../../../lib/aggregation/start-run';
+import { startAggregationRun, startRunForNewUpdate } from '../../../lib/aggregation/start-run';
+import { MongoMetadataConnector } from '../../../lib/connector';
+import { useTestDatabase } from '../../helpers/database';
 
 /**
  * StartExecution as the AWS SDK sends it, against a stand-in for the Step Functions endpoint on
@@ -12,6 +14,7 @@ describe('starting a run on Step Functions', () => {
   const received: { target: string | undefined; body: Record<string, string> }[] = [];
   const started = new Set<string>();
   let server: Server;
+  const database = useTestDatabase();
 
   beforeAll(async () => {
     server = createServer((request, response) => {
@@ -63,5 +66,22 @@ describe('starting a run on Step Functions', () => {
       started: false,
     });
     expect(received).toHaveLength(2);
+  });
+
+  it('starts a model\'s run of the minute from its first submission, and the next ones of that minute ask nothing (issue #25)', async () => {
+    const connector = new MongoMetadataConnector(database.db);
+    await connector.updateDatabase();
+    const client = await connector.createClient();
+    const model = await connector.createFederatedModel({ name: 'm', aggregator: 'avg_values_if_data', clients: [client.id], allowAggregation: true });
+    const before = received.length;
+    for (let i = 0; i < 4; i += 1) {
+      const update = await connector.createModelUpdate({ federatedModel: model.id, client: client.id, data: [i] });
+      await startRunForNewUpdate(connector, update, model);
+    }
+    const names = received.slice(before).map((request) => request.body.name);
+    // One start per minute (two if the minute turned meanwhile), never one refused as a duplicate.
+    expect(names.length).toBeGreaterThan(0);
+    expect(new Set(names).size).toBe(names.length);
+    for (const name of names) expect(name).toMatch(new RegExp(`^model-${model.id}-update-\\d{12}$`));
   });
 });
