@@ -7,6 +7,7 @@ import { validationErrorFromZod } from '../errors/from-zod';
 import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError } from './errors';
 import { headerValue, isHttpApiEvent } from './events';
 import { toHttpResponse } from './response';
+import { recordRunStates } from './run-recording';
 
 type InvocationMode = 'http' | 'direct';
 type AnyRequest = Request<unknown, unknown, Error, Context, Record<string, unknown>>;
@@ -48,6 +49,8 @@ export function createHandler<Schema extends z.ZodType, Result>(
       }),
     )
     .use(invocationModes(options.errorBody))
+    // After the mode is known, before the input is validated; its onError runs before the mode's throws.
+    .use(recordRunStates())
     .use(parseInput(options))
     .handler(async (event, context) => run(event as z.output<Schema>, (context as ContextWithRaw).rawEvent));
 }
