@@ -7,7 +7,7 @@
 //   2 operations      lib/connector, lib/aggregation, lib/uploads
 //   3 storage         lib/store, lib/db
 //   4 domain          lib/algorithms, lib/entities, lib/weights, lib/security
-//   5 foundations     lib/errors, lib/config.ts
+//   5 foundations     lib/errors, lib/config.ts, lib/observability
 //
 // Type-only imports count too: a type that must be imported upwards belongs lower down.
 const layers = [
@@ -16,7 +16,7 @@ const layers = [
   ['lib/connector/', 'lib/aggregation/', 'lib/uploads/'],
   ['lib/store/', 'lib/db/'],
   ['lib/algorithms/', 'lib/entities/', 'lib/weights/', 'lib/security/'],
-  ['lib/errors/', 'lib/config\\.ts$'],
+  ['lib/errors/', 'lib/config\\.ts$', 'lib/observability/'],
 ];
 const pattern = (paths) => `^(${paths.join('|')})`;
 

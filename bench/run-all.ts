@@ -22,6 +22,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'aggregation strategies', script: 'aggregation-strategies.ts' },
   // Issue #14: the single task against K shards (each in its own process) at 100x1M and 4x80M float32.
   { name: 'sharded aggregation', script: 'sharded-aggregation.ts' },
+  // Issue #26: 100x1M in float64, float32, float16, bfloat16 and int8 (100x10M: `npx tsx bench/encoded-aggregation.ts --full`; full: true).
+  { name: 'encoded aggregation', script: 'encoded-aggregation.ts' },
   // Claims of 10,000 and 100,000 updates (FerretDB on SQLite needs hours for 100,000: not run here).
   { name: 'claims', script: 'register-updates.ts', args: ['10000', '100000'] },
   // Refusing an unknown token or client credential against accepting a known one (issue #13).

@@ -120,6 +120,18 @@ const ConfigSchema = z.object({
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
+// Logs, metrics and traces (lib/observability) are configured by Powertools' own variables, which
+// Powertools reads itself: POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL,
+// POWERTOOLS_LOGGER_SAMPLE_RATE, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_METRICS_DISABLED and
+// POWERTOOLS_TRACE_ENABLED (README: Configuration). The one decision taken here is whether to load
+// the tracer at all, made when a function starts, so it never throws.
+
+/** Whether X-Ray tracing is wanted: in Lambda (AWS_EXECUTION_ENV), unless POWERTOOLS_TRACE_ENABLED is false. */
+export function tracingRequested(environment: NodeJS.ProcessEnv = process.env): boolean {
+  const enabled = (environment.POWERTOOLS_TRACE_ENABLED ?? 'true').trim().toLowerCase();
+  return environment.AWS_EXECUTION_ENV !== undefined && !['false', '0', 'n', 'no', 'off'].includes(enabled);
+}
+
 let cached: Config | undefined;
 
 /** The service configuration, parsed from the environment once and frozen. */

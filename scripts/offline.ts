@@ -18,6 +18,8 @@ export interface OfflineOptions {
   readonly schedule?: boolean;
   /** Pass the child's output through (npm start) instead of keeping it for error messages. */
   readonly inheritOutput?: boolean;
+  /** Also given every chunk the child writes, stdout and stderr apart (the tests of the logs read them). */
+  readonly onOutput?: (text: string, stream: 'stdout' | 'stderr') => void;
   readonly readyTimeoutMs?: number;
 }
 
@@ -121,14 +123,15 @@ export async function startOffline(options: OfflineOptions = {}): Promise<Runnin
   child.once('exit', () => process.removeListener('exit', killOnExit));
   let output = '';
   const ready = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
+    const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
       const text = chunk.toString();
+      options.onOutput?.(text, stream);
       if (options.inheritOutput === true) process.stderr.write(text);
       else output = (output + text).slice(-20_000);
       if (/Server ready:/.test(output) || /Server ready:/.test(text)) resolve();
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout!.on('data', onData('stdout'));
+    child.stderr!.on('data', onData('stderr'));
     child.once('exit', (code, signal) =>
       reject(new Error(`serverless offline exited (${code ?? signal}) before it was ready:\n${output}`)),
     );

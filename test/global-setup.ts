@@ -8,6 +8,12 @@ declare global {
 }
 
 export default async function globalSetup(): Promise<void> {
+  // Handlers log a JSON line per invocation and publish metrics as JSON lines on stdout: in the
+  // tests, only errors are logged and metrics are off, unless the environment asks otherwise.
+  // Tests of the logs and metrics turn them on for themselves: offline through its environment
+  // (test/e2e/observability.test.ts), in-process with a docblock (test/environment.js).
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const database = await resolveDatabase((message) => console.log(message));
   globalThis.__testDatabase = database;
   // Workers inherit this process's environment.

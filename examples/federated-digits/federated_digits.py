@@ -39,6 +39,7 @@ import numpy as np
 from digits_data import FederatedSplit, make_federated_split
 from digits_mlp import LAYER_SHAPES, NUM_PARAMETERS, accuracy, init_weights, train_sgd
 from fma_serverless import FmaClient
+from fma_serverless.encodings import ENCODED_DTYPES, decode, encode, encoded_nbytes
 
 PADDING_VALUES = 10_000_000
 # The client sends weights as JSON below this many bytes and by the binary route above it.
@@ -207,7 +208,9 @@ def wait_for_new_aggregate(developer: Developer, client: FmaClient, model: int, 
 def run_federated(options: Options, log=print) -> Result:
     if not options.token:
         raise SystemExit("a developer token is needed: --token or FMA_DEVELOPER_TOKEN (npm start prints one)")
-    dtype = np.dtype(options.dtype)
+    # float16, bfloat16 and int8 (issue #26) go encoded; the model trains in float32 either way.
+    encoded = options.dtype in ENCODED_DTYPES
+    dtype = np.dtype("float32" if encoded else options.dtype)
     split: FederatedSplit = make_federated_split(options.clients, options.seed)
 
     # Central training: the same MLP from the same initial weights, on every client's training
@@ -223,7 +226,7 @@ def run_federated(options: Options, log=print) -> Result:
 
     padding = np.zeros(PADDING_VALUES) if options.large else None
     parameters = NUM_PARAMETERS + (PADDING_VALUES if options.large else 0)
-    update_bytes = parameters * dtype.itemsize
+    update_bytes = encoded_nbytes(options.dtype, parameters)
     developer = Developer(options.base_url, options.token)
     join_secret = secrets.token_urlsafe(16)
     # A JSON initial_model holds at most 1,000,000 values: with the padding layer the model has
@@ -244,7 +247,7 @@ def run_federated(options: Options, log=print) -> Result:
     result = Result(
         model=model_id, clients=options.clients, num_examples=[c.num_examples for c in split.clients],
         parameters_per_update=parameters, bytes_per_update=update_bytes,
-        route="binary" if update_bytes >= BINARY_THRESHOLD_BYTES else "json", dtype=options.dtype,
+        route="binary" if encoded or update_bytes >= BINARY_THRESHOLD_BYTES else "json", dtype=options.dtype,
         local_epochs=options.local_epochs, learning_rate=options.learning_rate, batch_size=options.batch_size,
         seed=options.seed, central_epochs=central_epochs, central_accuracy=central_accuracy,
         initial_accuracy=accuracy(initial, split.x_test, split.y_test),
@@ -282,6 +285,10 @@ def run_federated(options: Options, log=print) -> Result:
             client.send_update(sent, base_aggregate=base, num_examples=data.num_examples, dtype=options.dtype)
             sending += time.monotonic() - tock
             training += tock - tick
+            if encoded:  # the service aggregates what the bytes decode to
+                flat = np.concatenate([layer.reshape(-1) for layer in sent])
+                decoded = decode(encode(flat, options.dtype), options.dtype, flat.size)
+                sent = [part.reshape(layer.shape) for part, layer in zip(np.split(decoded, np.cumsum([l.size for l in sent])[:-1]), sent)]
             for acc, layer in zip(expected, sent):
                 acc += data.num_examples * layer.astype(np.float64)
             del sent, trained, latest
@@ -367,7 +374,8 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--seed", type=int, default=Options.seed)
     parser.add_argument("--large", action="store_true",
                         help=f"pad every update with {PADDING_VALUES:,} zeros (binary route)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default=Options.dtype)
+    parser.add_argument("--dtype", choices=["float32", "float64", "float16", "bfloat16", "int8"], default=Options.dtype,
+                        help="the updates' dtype on the wire (float16, bfloat16, int8: encoded, issue #26)")
     parser.add_argument("--plot", metavar="PATH", help="write the accuracy curve (PNG)")
     parser.add_argument("--json", metavar="PATH", help="write the per-round figures (JSON)")
     parser.add_argument("--min-accuracy", type=float, help="fail unless the final federated test accuracy is at least this")

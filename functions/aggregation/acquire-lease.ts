@@ -3,6 +3,7 @@ import { Id, Run } from '../../lib/api/operation-fields';
 import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { createHandler } from '../../lib/http/handler';
+import { MetricName, recordMetric } from '../../lib/observability';
 
 export const input = z.strictObject({ model: Id, run: Run });
 
@@ -16,6 +17,7 @@ export const handler = createHandler({ input }, async ({ model, run }) => {
   const lease = await getConnector().acquireAggregationLease(model, run, config.AGGREGATION_LEASE_SECONDS, {
     maxAttempts: config.AGGREGATION_MAX_ATTEMPTS,
   });
+  if (!lease.acquired) recordMetric(MetricName.LeaseConflicts);
   return {
     acquired: lease.acquired,
     held_by: lease.heldBy,

@@ -4,6 +4,7 @@ import { aggregateModelUpdates } from '../../lib/aggregation/aggregate-model-upd
 import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { createHandler } from '../../lib/http/handler';
+import { MetricName, MetricUnit, recordMetric } from '../../lib/observability';
 
 export const input = z.strictObject({ model: Id, run: Run, parent_agg: OptionalParent });
 
@@ -13,12 +14,14 @@ export const input = z.strictObject({ model: Id, run: Run, parent_agg: OptionalP
  * and counts. Updates that can never be aggregated are set aside as INVALID (see the library).
  */
 export const handler = createHandler({ input }, async ({ model, run, parent_agg }) => {
-  const { aggregate, modelUpdates, invalid } = await aggregateModelUpdates(getConnector(), {
+  const started = performance.now();
+  const { aggregate, modelUpdates, invalid, bytesRead } = await aggregateModelUpdates(getConnector(), {
     model,
     run,
     parentAgg: parent_agg,
     leaseSeconds: getConfig().AGGREGATION_LEASE_SECONDS,
   });
+  recordMetric(MetricName.BytesAggregatedPerSecond, bytesRead / ((performance.now() - started) / 1_000), MetricUnit.BytesPerSecond);
   // Counts, never ids: the state stays small whatever the number of updates.
   return { id: aggregate.id, parent: aggregate.parent, level: aggregate.level, model_updates: modelUpdates, invalid };
 });

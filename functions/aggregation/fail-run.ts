@@ -4,6 +4,7 @@ import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { ReasonSchema } from '../../lib/entities';
 import { createHandler } from '../../lib/http/handler';
+import { MetricName, recordMetric } from '../../lib/observability';
 
 export const input = z.strictObject({ model: Id, run: Run, reason: ReasonSchema.optional() });
 
@@ -15,5 +16,7 @@ export const input = z.strictObject({ model: Id, run: Run, reason: ReasonSchema.
  */
 export const handler = createHandler({ input }, async ({ model, run, reason }) => {
   const settled = await getConnector().settleRun(model, run, reason ?? 'the aggregation run failed', getConfig().AGGREGATION_MAX_ATTEMPTS);
+  recordMetric(MetricName.UpdatesRetried, settled.failed);
+  recordMetric(MetricName.UpdatesInvalidated, settled.invalid);
   return settled;
 });

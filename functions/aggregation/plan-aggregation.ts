@@ -5,6 +5,7 @@ import { planRunAggregation } from '../../lib/aggregation/sharded-aggregation';
 import { getConfig } from '../../lib/config';
 import { getConnector } from '../../lib/connector';
 import { createHandler } from '../../lib/http/handler';
+import { MetricName, recordMetric } from '../../lib/observability';
 
 export const input = z.strictObject({ model: Id, run: Run, parent_agg: OptionalParent });
 
@@ -21,6 +22,7 @@ export function createPlanHandler(limits: () => ShardLimits) {
       { model, run, parentAgg: parent_agg, leaseSeconds: getConfig().AGGREGATION_LEASE_SECONDS },
       limits(),
     );
+    if (plan.mode === 'sharded') recordMetric(MetricName.ShardsPerRun, plan.shards);
     return {
       mode: plan.mode,
       shards: plan.shards,

@@ -7,7 +7,9 @@ import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
 import { startRunForNewUpdate } from '../../lib/aggregation/start-run';
 import { ClientModelUpdateJsonSchema, UploadVerifyingJsonSchema } from '../../lib/api/response-schemas';
+import { recordUploadAccepted } from '../../lib/uploads/record-upload-accepted';
 import { startUploadVerification } from '../../lib/uploads/start-upload-verification';
+import { appendCorrelationKeys, MetricName } from '../../lib/observability';
 
 export const params = z.object({ upload: z.string() });
 
@@ -42,7 +44,8 @@ const VERIFIED_BYTES_PER_SECOND = 100 * 1024 ** 2;
  * timeout: it is handed to the verification function, and this answers 202 with `Retry-After`;
  * the client POSTs again until it gets the update (200) or the refusal (400/403).
  */
-export const handler = apiRoute(getConnector, { audience: 'client', params, doc }, async ({ caller, params: { upload } }) => {
+export const handler = apiRoute(getConnector, { audience: 'client', params, doc, refusalMetric: MetricName.UpdatesRefused }, async ({ caller, params: { upload } }) => {
+  appendCorrelationKeys({ upload });
   const connector = getConnector();
   const config = getConfig();
   const inlineMaxBytes = config.UPLOAD_VERIFIER_FUNCTION === undefined ? Number.POSITIVE_INFINITY : config.UPLOAD_VERIFY_INLINE_MB * 1024 ** 2;
@@ -51,7 +54,10 @@ export const handler = apiRoute(getConnector, { audience: 'client', params, doc 
   if (claim.inline) {
     if (claim.state === 'verifying') throw new ConflictError(`Upload ${upload} is being completed by another request; try again shortly`);
     const { update, created } = await connector.verifyModelUpdateUpload(upload);
-    if (created) await startRunForNewUpdate(connector, update);
+    if (created) {
+      recordUploadAccepted(update);
+      await startRunForNewUpdate(connector, update);
+    }
     return respond(created ? 201 : 200, clientModelUpdateJson(update));
   }
   if (claim.state === 'claimed') await startUploadVerification(upload);

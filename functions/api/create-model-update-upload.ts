@@ -5,6 +5,7 @@ import { getConnector } from '../../lib/connector';
 import { EntityIdSchema } from '../../lib/entities';
 import { apiRoute, type RouteDoc } from '../../lib/http/api-route';
 import { respond } from '../../lib/http/response';
+import { MetricName } from '../../lib/observability';
 import { WEIGHTS_DTYPES } from '../../lib/weights';
 import { UploadDeclaredJsonSchema } from '../../lib/api/response-schemas';
 
@@ -13,7 +14,7 @@ export const body = drfBody({
   federated_model: EntityIdSchema,
   base_aggregate: EntityIdSchema.nullable().default(null),
   num_examples: z.number().int().nonnegative().nullable().default(null),
-  /** Little-endian IEEE 754 values. */
+  /** Little-endian IEEE 754 values (float32, float64), or an encoding of issue #26 (float16, bfloat16, int8 in blocks of 64 with float32 scales). */
   dtype: z.enum(WEIGHTS_DTYPES),
   /** Each layer's shape, e.g. `[[784, 128], [128]]`; `[[n]]` is a flat vector of n values. */
   shapes: z.array(z.array(z.number().int().positive())),
@@ -33,7 +34,7 @@ const doc: RouteDoc = {
  * SHA-256) and gets a presigned URL to PUT its bytes to, straight into the object store, past
  * Lambda's 6 MB payload limit. The update exists only once the upload is completed.
  */
-export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input }) => {
+export const handler = apiRoute(getConnector, { audience: 'client', body, doc, refusalMetric: MetricName.UpdatesRefused }, async ({ caller, body: input }) => {
   assertNamesCaller(input.client, caller, 'client');
   const config = getConfig();
   const upload = await getConnector().createModelUpdateUpload({

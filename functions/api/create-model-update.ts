@@ -5,7 +5,8 @@ import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
 import { assertJsonLimits } from '../../lib/api/json-limits';
 import { assertMatchesSchema } from '../../lib/api/json-schema';
 import { clientModelUpdateJson } from '../../lib/api/representation';
-import { EntityIdSchema } from '../../lib/entities';
+import { EntityIdSchema, type ModelUpdate } from '../../lib/entities';
+import { appendCorrelationKeys, MetricName, MetricUnit, recordMetric } from '../../lib/observability';
 import { getConnector } from '../../lib/connector';
 import { IdempotencyKeySchema } from '../../lib/connector/mongo/idempotency';
 import { ForbiddenError, ValidationError } from '../../lib/errors';
@@ -43,7 +44,7 @@ const doc: RouteDoc = {
  * update the first one created, marked `Idempotent-Replayed: true`, instead of creating another;
  * the same key with another body, or while the first request is still at work, is a 409.
  */
-export const handler = apiRoute(getConnector, { audience: 'client', body, doc }, async ({ caller, body: input, event }) => {
+export const handler = apiRoute(getConnector, { audience: 'client', body, doc, refusalMetric: MetricName.UpdatesRefused }, async ({ caller, body: input, event }) => {
   const idempotencyKey = headerValue(event, 'idempotency-key');
   if (idempotencyKey !== undefined) {
     const parsed = IdempotencyKeySchema.safeParse(idempotencyKey);
@@ -69,15 +70,26 @@ export const handler = apiRoute(getConnector, { audience: 'client', body, doc },
   };
   if (idempotencyKey !== undefined) {
     const { update, replayed } = await connector.createModelUpdateIdempotently(newUpdate, idempotencyKey, requestHash(event.body, model.id));
-    if (!replayed) await startRunForNewUpdate(connector, update, model);
+    if (!replayed) {
+      accepted(update, event.body);
+      await startRunForNewUpdate(connector, update, model);
+    }
     return respond(201, { ...clientModelUpdateJson(update), data: input.data }, replayed ? { 'Idempotent-Replayed': 'true' } : undefined);
   }
   const update = await connector.createModelUpdate(newUpdate);
+  accepted(update, event.body);
   await startRunForNewUpdate(connector, update, model);
   // The connector accepted `data` only as finite numbers in rectangular lists, which are stored
   // exactly; echo it rather than read the weights back.
   return respond(201, { ...clientModelUpdateJson(update), data: input.data });
 });
+
+/** Counts an accepted update and the bytes of its body; names it on the invocation's log lines. */
+function accepted(update: ModelUpdate, body: string | undefined | null): void {
+  appendCorrelationKeys({ model: update.federatedModel, update: update.id });
+  recordMetric(MetricName.UpdatesAccepted);
+  recordMetric(MetricName.BytesUploaded, Buffer.byteLength(body ?? ''), MetricUnit.Bytes);
+}
 
 /** What makes two requests "the same" for an Idempotency-Key: the body as sent, for one model. */
 function requestHash(body: string | undefined | null, model: number): string {

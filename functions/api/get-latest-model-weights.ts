@@ -2,7 +2,7 @@ import { requireVisibleModel } from '../../lib/api/access';
 import { weightsDownloadJson } from '../../lib/api/representation';
 import { getConnector } from '../../lib/connector';
 import { getObjectStore } from '../../lib/store';
-import { presignWeightsDownload } from '../../lib/store/weights';
+import { presignedInDtype as presigned, WeightsDownloadQuery } from '../../lib/api/weights-download-query';
 import { apiRoute, IdPathParams, type RouteDoc } from '../../lib/http/api-route';
 import { LatestWeightsDownloadJsonSchema, NothingYetJsonSchema } from '../../lib/api/response-schemas';
 import { z } from 'zod';
@@ -14,17 +14,18 @@ const doc: RouteDoc = { summary: "Where to download the model's newest weights a
  * presigned URL to the bytes of the newest aggregate, else of the current artifact (with
  * `aggregate` null and `artifact` its id), else `{}`.
  */
-export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, doc }, async ({ caller, params: { id } }) => {
+export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathParams, query: WeightsDownloadQuery, doc }, async ({ caller, params: { id }, query }) => {
+  const store = getObjectStore();
   const connector = getConnector();
   const model = await requireVisibleModel(connector, caller, id);
   const latest = await connector.pullLatestModelAggregate(model);
   if (latest !== null) {
-    return { aggregate: latest.id, artifact: null, ...weightsDownloadJson(latest.weights, await presignWeightsDownload(getObjectStore(), latest.weights)) };
+    return { aggregate: latest.id, artifact: null, ...weightsDownloadJson(...(await presigned(store, latest.weights, query.dtype))) };
   }
   if (model.currentArtifact !== null) {
     const found = await connector.pullModelArtifactRecord(model.currentArtifact);
     if (found !== null) {
-      return { aggregate: null, artifact: found.id, ...weightsDownloadJson(found.weights, await presignWeightsDownload(getObjectStore(), found.weights)) };
+      return { aggregate: null, artifact: found.id, ...weightsDownloadJson(...(await presigned(store, found.weights, query.dtype))) };
     }
   }
   return {};

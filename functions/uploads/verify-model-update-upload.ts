@@ -3,6 +3,8 @@ import { startRunForNewUpdate } from '../../lib/aggregation/start-run';
 import { getConnector } from '../../lib/connector';
 import { ForbiddenError, ValidationError } from '../../lib/errors';
 import { createHandler } from '../../lib/http/handler';
+import { appendCorrelationKeys, MetricName, recordMetricBy } from '../../lib/observability';
+import { recordUploadAccepted } from '../../lib/uploads/record-upload-accepted';
 
 export const input = z.strictObject({ upload: z.uuid() });
 
@@ -19,11 +21,18 @@ export const input = z.strictObject({ upload: z.uuid() });
 export const handler = createHandler({ input }, async ({ upload }) => {
   const connector = getConnector();
   try {
+    appendCorrelationKeys({ upload });
     const { update, created } = await connector.verifyModelUpdateUpload(upload);
-    if (created) await startRunForNewUpdate(connector, update);
+    if (created) {
+      recordUploadAccepted(update);
+      await startRunForNewUpdate(connector, update);
+    }
     return { upload, status: 'complete', update: update.id };
   } catch (error) {
-    if (error instanceof ValidationError || error instanceof ForbiddenError) return { upload, status: 'refused', reason: error.message };
+    if (error instanceof ValidationError || error instanceof ForbiddenError) {
+      recordMetricBy(MetricName.UpdatesRefused, 'reason', error.name);
+      return { upload, status: 'refused', reason: error.message };
+    }
     throw error;
   }
 });

@@ -36,7 +36,7 @@ export interface AggregationStep {
 export async function aggregateModelUpdates(
   connector: MetadataConnector,
   { model, run, parentAgg, leaseSeconds }: AggregationStep,
-): Promise<{ aggregate: ModelAggregate; modelUpdates: number; invalid: number }> {
+): Promise<{ aggregate: ModelAggregate; modelUpdates: number; invalid: number; bytesRead: number }> {
   const found = await connector.pullFederatedModelWId(model);
   if (found === null) throw new NotFoundError(`Federated model ${model} does not exist`);
   const strategy = parseStrategy(found.aggregator, found.aggregatorParams);
@@ -78,7 +78,7 @@ export async function aggregateModelUpdates(
         { layout: shape.layout, shapes: shape.shapes, values },
         { run, strategy: record },
       );
-      return { aggregate, modelUpdates: updates.length, invalid };
+      return { aggregate, modelUpdates: updates.length, invalid, bytesRead: bytesOf(updates) };
     }
     // Each pass either aggregates or sets one more update aside, so this ends.
     for (;;) {
@@ -100,9 +100,14 @@ export async function aggregateModelUpdates(
         { layout: plan.shape.layout, shapes: plan.shape.shapes, values },
         { run },
       );
-      return { aggregate, modelUpdates: updates.length, invalid };
+      return { aggregate, modelUpdates: updates.length, invalid, bytesRead: bytesOf(updates) };
     }
   });
+}
+
+/** The stored bytes of the updates (what an aggregation of them reads, once each). */
+function bytesOf(updates: readonly ModelUpdate[]): number {
+  return updates.reduce((sum, update) => sum + update.weights.byteSize, 0);
 }
 
 /**

@@ -3,6 +3,7 @@ import { getConfig } from '../config';
 import { getConnector, type MetadataConnector } from '../connector';
 import type { FederatedModel, ModelUpdate } from '../entities';
 import { ConfigurationError } from '../errors';
+import { logger, MetricName, recordMetricBy, traceAwsClient } from '../observability';
 import { startRunIfRoundReady, type StartedRun } from './triggers';
 
 export { executionName } from './triggers';
@@ -56,6 +57,17 @@ const localRuns = new Set<Promise<void>>();
  * and `GET /aggregation/runs/{name}` can tell how it ended.
  */
 export async function startAggregationRun(model: number, run: string): Promise<StartedRun> {
+  const started = await startExecution(model, run);
+  if (started.started) recordMetricBy(MetricName.RunsStarted, 'trigger', triggerOf(run));
+  return started;
+}
+
+/** What started a run, from its name (`model-<id>-<trigger>-...`): schedule, update or manual. */
+export function triggerOf(run: string): string {
+  return /^model-\d+-(schedule|update|manual)-/.exec(run)?.[1] ?? 'other';
+}
+
+async function startExecution(model: number, run: string): Promise<StartedRun> {
   const config = getConfig();
   if (config.AGGREGATION_EXECUTOR === 'local') {
     const execute = localExecutor();
@@ -74,7 +86,7 @@ export async function startAggregationRun(model: number, run: string): Promise<S
         (error: unknown) =>
           connector.recordExecutionEnd(run, { status: 'FAILED', finalState: 'ExecutorError', error: String(error).slice(0, 2_000) }),
       )
-      .catch((error: unknown) => console.error(JSON.stringify({ message: 'local run could not record its end', run, error: String(error) })))
+      .catch((error: unknown) => logger.error('local run could not record its end', { run, error: error as Error }))
       .finally(() => localRuns.delete(going));
     localRuns.add(going);
     return { model, run, started: true };
@@ -82,7 +94,7 @@ export async function startAggregationRun(model: number, run: string): Promise<S
   if (config.AGGREGATION_STATE_MACHINE_ARN === undefined) {
     throw new ConfigurationError('AGGREGATION_STATE_MACHINE_ARN is not set: the aggregation state machine cannot be started');
   }
-  sfn ??= new SFNClient({});
+  sfn ??= traceAwsClient(new SFNClient({}));
   try {
     const started = await sfn.send(
       new StartExecutionCommand({
@@ -112,6 +124,6 @@ export async function settleLocalRuns(): Promise<void> {
 export async function startRunForNewUpdate(connector: MetadataConnector, update: ModelUpdate, model?: FederatedModel): Promise<void> {
   if (getConfig().AGGREGATION_EXECUTOR !== 'stepfunctions') return;
   await startRunIfRoundReady(connector, startAggregationRun, update, model).catch((error: unknown) =>
-    console.error('starting an aggregation run failed', error),
+    logger.error('starting an aggregation run failed', error as Error),
   );
 }

@@ -319,6 +319,8 @@ export interface MetadataConnector {
   countModelUpdatesReadyForAggregation(model: Ref, parentAgg: Ref | null): Promise<number>;
   /** Ids of the models with `allowAggregation` that have claimable updates (the schedule's candidates). */
   pullModelsWithClaimableUpdates(): Promise<number[]>;
+  /** The claimable update that has waited longest among these models', or null (the pending-age metric). */
+  oldestClaimableUpdate(models: readonly number[]): Promise<{ model: number; update: number; createdOn: Date } | null>;
   /** The local executor's record of a run it starts; false when one of that name exists. */
   recordExecutionStart(name: string, model: number): Promise<boolean>;
   recordExecutionEnd(

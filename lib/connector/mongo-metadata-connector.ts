@@ -1,6 +1,7 @@
 import type { Db } from 'mongodb';
 import { updateDatabaseLayout } from '../db/layout';
 import { getObjectStore, type ObjectStore } from '../store';
+import { traced, tracer } from '../observability';
 import type { MetadataConnector } from './metadata-connector';
 import * as aggregates from './mongo/aggregates';
 import { ConnectorContext } from './mongo/context';
@@ -77,6 +78,7 @@ const operations = {
   deleteEndedRateLimitWindows: rateLimits.deleteEndedRateLimitWindows,
   countModelUpdatesReadyForAggregation: updates.countModelUpdatesReadyForAggregation,
   pullModelsWithClaimableUpdates: models.pullModelsWithClaimableUpdates,
+  oldestClaimableUpdate: models.oldestClaimableUpdate,
   recordExecutionStart: executions.recordExecutionStart,
   recordExecutionEnd: executions.recordExecutionEnd,
   pullExecution: executions.pullExecution,
@@ -123,11 +125,17 @@ const operations = {
 /**
  * Instances hold every operation of the table bound to one context (own properties, bound once
  * in the constructor): what `implements MetadataConnector` needs, without a forwarding method each.
+ * With tracing on, each call is an X-Ray subsegment `## connector.<operation>` (the database's
+ * part of a request; the store's calls are subsegments of their own).
  */
 const BoundOperations = class {
   constructor(context: ConnectorContext) {
-    for (const [name, operation] of Object.entries(operations) as [string, (context: ConnectorContext, ...args: unknown[]) => unknown][]) {
-      Object.defineProperty(this, name, { value: (...args: unknown[]) => operation(context, ...args), enumerable: true });
+    for (const [name, operation] of Object.entries(operations) as [string, (context: ConnectorContext, ...args: unknown[]) => Promise<unknown>][]) {
+      const call =
+        tracer === undefined
+          ? (...args: unknown[]) => operation(context, ...args)
+          : (...args: unknown[]) => traced(`connector.${name}`, () => operation(context, ...args));
+      Object.defineProperty(this, name, { value: call, enumerable: true });
     }
   }
   // The table's `satisfies Operations` is what checks these are the interface's operations.

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { MetadataConnector } from '../connector';
 import { EntityIdSchema } from '../entities';
 import { FmaError, ForbiddenError, UnauthorizedError } from '../errors';
+import { appendCorrelationKeys, type MetricName } from '../observability';
 import { headerValue } from './events';
 import { createHandler, jsonBody } from './handler';
 
@@ -47,6 +48,8 @@ export interface ApiRouteOptions<B extends z.ZodType, P extends z.ZodType, Q ext
   readonly query?: Q;
   /** What the route is for and what it answers: the OpenAPI description is generated from it. */
   readonly doc: RouteDoc;
+  /** Refusals (4xx) are counted as this metric, by reason: `UpdatesRefused` on the submission routes. */
+  readonly refusalMetric?: MetricName;
 }
 
 /** A successful answer of a route, for its OpenAPI description. */
@@ -117,11 +120,14 @@ export function apiRoute<
         query: event.queryStringParameters ?? {},
       }),
       errorBody: drfErrorBody,
+      refusalMetric: options.refusalMetric,
     },
     async (parsedInput, event) => {
       const parsed = parsedInput as { body: unknown; params: unknown; query: unknown };
       const http = event as APIGatewayProxyEventV2;
       const caller = await authenticate(connector(), http);
+      // The caller's public id (never its credential) on every line logged from here on.
+      if (caller !== null) appendCorrelationKeys(caller.kind === 'client' ? { client: caller.id } : { developer: caller.id });
       if (caller === null && options.audience !== 'anyone') throw new UnauthorizedError();
       if (caller !== null && options.audience !== 'any' && options.audience !== 'anyone' && caller.kind !== options.audience) {
         throw new ForbiddenError(`Only ${options.audience}s may do this.`);

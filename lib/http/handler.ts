@@ -6,6 +6,7 @@ import { PayloadTooLargeError, ValidationError, type FmaError } from '../errors'
 import { validationErrorFromZod } from '../errors/from-zod';
 import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError } from './errors';
 import { headerValue, isHttpApiEvent } from './events';
+import { type MetricName, ORIGINAL_ERROR_KEY, observedInvocation } from '../observability';
 import { toHttpResponse } from './response';
 import { recordRunStates } from './run-recording';
 
@@ -13,6 +14,7 @@ type InvocationMode = 'http' | 'direct';
 type AnyRequest = Request<unknown, unknown, Error, Context, Record<string, unknown>>;
 
 const MODE = 'fmaInvocationMode';
+const ORIGINAL_ERROR = ORIGINAL_ERROR_KEY;
 
 /**
  * The shared middleware order for every handler: error handling outermost (middy runs `onError`
@@ -32,6 +34,8 @@ export interface HandlerOptions<Schema extends z.ZodType> {
   readonly httpOnly?: boolean;
   /** The JSON body of an error response; by default `{error, message, details}`. */
   readonly errorBody?: (error: FmaError) => unknown;
+  /** Refusals (4xx) are counted as this metric, by reason (the submission routes' `UpdatesRefused`). */
+  readonly refusalMetric?: MetricName;
 }
 
 export function createHandler<Schema extends z.ZodType, Result>(
@@ -39,17 +43,11 @@ export function createHandler<Schema extends z.ZodType, Result>(
   run: (input: z.output<Schema>, event: unknown) => Promise<Result>,
 ) {
   return middy<unknown, unknown, Error, Context>()
-    .use(
-      httpErrorHandler({
-        // 4xx are the caller's business; only unexpected failures go to the log.
-        logger: (error: { statusCode?: number }) => {
-          if (error.statusCode === undefined || error.statusCode >= 500) console.error(error);
-        },
-        fallbackMessage: INTERNAL_ERROR_BODY,
-      }),
-    )
+    .use(observedInvocation({ refusalMetric: options.refusalMetric }))
+    .use(httpErrors())
     .use(invocationModes(options.errorBody))
-    // After the mode is known, before the input is validated; its onError runs before the mode's throws.
+    // After the mode is known, before the input is validated (it takes run_record out); its onError
+    // sees the handler's own error, before the mode translates it.
     .use(recordRunStates())
     .use(parseInput(options))
     .handler(async (event, context) => run(event as z.output<Schema>, (context as ContextWithRaw).rawEvent));
@@ -57,6 +55,21 @@ export function createHandler<Schema extends z.ZodType, Result>(
 
 interface ContextWithRaw extends Context {
   rawEvent?: unknown;
+}
+
+/**
+ * Errors as HTTP answers, for HTTP API events only: a direct invocation's error is thrown as it is
+ * (invocationModes), for the state machine to catch by name. Nothing is logged here: the
+ * invocation's outcome is logged once, by observedInvocation.
+ */
+function httpErrors(): MiddlewareObj {
+  const { onError } = httpErrorHandler({ logger: false, fallbackMessage: INTERNAL_ERROR_BODY });
+  return {
+    onError: (request: AnyRequest) => {
+      if (request.internal[MODE] === 'direct') return;
+      return onError!(request as never);
+    },
+  };
 }
 
 /** Detects the mode; shapes results and errors for it. */
@@ -70,8 +83,14 @@ function invocationModes(errorBody?: (error: FmaError) => unknown): MiddlewareOb
       if (request.internal[MODE] === 'http') request.response = toHttpResponse(request.response);
     },
     onError: (request: AnyRequest) => {
-      const mode = request.internal[MODE] ?? (isHttpApiEvent(request.event) ? 'http' : 'direct');
-      if (mode === 'direct') throw toFmaError(request.error);
+      // The error as the handler threw it, for the log (observedInvocation): what follows replaces it.
+      request.internal[ORIGINAL_ERROR] = request.error;
+      const mode = (request.internal[MODE] ??= isHttpApiEvent(request.event) ? 'http' : 'direct');
+      // Thrown by middy once every onError has run (the outer ones log it and publish metrics).
+      if (mode === 'direct') {
+        request.error = toFmaError(request.error) as Error;
+        return;
+      }
       // http-error-handler (registered before this, so running after it) renders the response.
       request.error = toMiddyHttpError(request.error, errorBody) as Error;
     },

@@ -5,6 +5,7 @@ import { runStateOutcome } from '../aggregation/run-states';
 import type { RunStateReport } from '../connector';
 import { RunIdSchema, type RunError } from '../entities';
 import { FmaError } from '../errors';
+import { appendCorrelationKeys, logger } from '../observability';
 import { toFmaError } from './errors';
 import { isHttpApiEvent } from './events';
 
@@ -53,9 +54,11 @@ export function recordRunStates(): MiddlewareObj {
       request.event = input;
       const parsed = EnvelopeSchema.safeParse(envelope);
       if (!parsed.success) {
-        console.error(JSON.stringify({ message: `the ${RUN_RECORD_KEY} of this invocation is malformed: not recorded`, issues: parsed.error.issues.length }));
+        logger.warn(`the ${RUN_RECORD_KEY} of this invocation is malformed: not recorded`, { issues: parsed.error.issues.length });
         return;
       }
+      // The connector operations the run calls (PullModel's fed_model_id) name no run in their input.
+      appendCorrelationKeys({ model: parsed.data.model, run: parsed.data.run });
       request.internal[RECORDING] = { envelope: parsed.data, enteredAt: new Date() } satisfies Recording;
     },
     after: async (request: AnyRequest) => {
@@ -91,9 +94,7 @@ async function record(request: AnyRequest, outcome: { result: unknown } | { erro
     const { getConnector } = await import('../connector');
     await getConnector().recordRunState(report);
   } catch (failure) {
-    console.error(
-      JSON.stringify({ message: 'the run state could not be recorded', run: envelope.run, state: envelope.state, error: failure instanceof Error ? failure.name : typeof failure }),
-    );
+    logger.warn('the run state could not be recorded', { state: envelope.state, error: failure as Error });
   }
 }
 

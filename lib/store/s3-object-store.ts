@@ -1,3 +1,4 @@
+import { traceAwsClient } from '../observability';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
@@ -45,7 +46,8 @@ const DELETE_BATCH = 1000;
 /** An S3 client tuned for streaming weights: kept-alive connections, several at once. */
 export function createS3Client(options: S3ObjectStoreOptions): S3Client {
   const maxSockets = options.maxSockets ?? 32;
-  return new S3Client({
+  // With tracing on, each S3 call is an X-Ray subsegment.
+  return traceAwsClient(new S3Client({
     region: options.region,
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
     forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
@@ -61,7 +63,7 @@ export function createS3Client(options: S3ObjectStoreOptions): S3Client {
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
       connectionTimeout: 3_000,
     },
-  });
+  }));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { getConfig } from '../config';
 import { ConfigurationError } from '../errors';
+import { traceAwsClient } from '../observability';
 
 let lambda: LambdaClient | undefined;
 
@@ -20,10 +21,12 @@ export async function startUploadVerification(upload: string): Promise<void> {
   if (config.UPLOAD_VERIFIER_FUNCTION === undefined) {
     throw new ConfigurationError('UPLOAD_VERIFIER_FUNCTION is not set: large uploads cannot be verified (serverless.yml sets it)');
   }
-  lambda ??= new LambdaClient({
-    region: config.AWS_REGION ?? 'us-east-1',
-    ...(config.LAMBDA_ENDPOINT === undefined ? {} : { endpoint: config.LAMBDA_ENDPOINT }),
-  });
+  lambda ??= traceAwsClient(
+    new LambdaClient({
+      region: config.AWS_REGION ?? 'us-east-1',
+      ...(config.LAMBDA_ENDPOINT === undefined ? {} : { endpoint: config.LAMBDA_ENDPOINT }),
+    }),
+  );
   const request: UploadVerificationRequest = { upload };
   await lambda.send(
     new InvokeCommand({ FunctionName: config.UPLOAD_VERIFIER_FUNCTION, InvocationType: 'Event', Payload: JSON.stringify(request) }),

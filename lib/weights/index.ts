@@ -2,3 +2,4 @@ export * from './stored-weights';
 export * from './weights';
 export * from './check-weights-stream';
 export * from './errors';
+export * from './encodings';

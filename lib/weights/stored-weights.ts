@@ -2,13 +2,10 @@ import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { z } from 'zod';
 import { ValidationError } from '../errors';
+import { decodeValues, encodedByteSize, isNativeDtype, WEIGHTS_DTYPES, type NativeDtype, type WeightsDtype } from './encodings';
 import { shapeSize, type Weights, type WeightsShape } from './weights';
 
-/** Number types weights are stored in: little-endian IEEE 754. */
-export const WEIGHTS_DTYPES = ['float32', 'float64'] as const;
-export type WeightsDtype = (typeof WEIGHTS_DTYPES)[number];
-
-export const BYTES_PER_VALUE: Readonly<Record<WeightsDtype, number>> = { float32: 4, float64: 8 };
+export { WEIGHTS_DTYPES, type WeightsDtype } from './encodings';
 
 /**
  * Where one set of weights lives in the object store, and what it is: everything a reader needs
@@ -107,32 +104,12 @@ export function float64Bytes(values: Float64Array): { bytes: Uint8Array; sha256:
 
 /**
  * The values stored in `bytes` as a typed array over the same memory (no copy on little-endian
- * hosts). `bytes` must start at an offset aligned to the dtype, as buffers from
- * `allocateWeightsBuffer` do.
+ * hosts), for the dtypes stored as plain IEEE 754 values; the encoded ones (issue #26) are
+ * decoded by `decodeValues`. `bytes` must start at an offset aligned to the dtype, as buffers
+ * from `allocateWeightsBuffer` do.
  */
-export function valuesView(bytes: Uint8Array, dtype: WeightsDtype, length: number): Float32Array | Float64Array {
-  if (bytes.byteLength < length * BYTES_PER_VALUE[dtype]) {
-    throw new ValidationError(`${bytes.byteLength} bytes cannot hold ${length} ${dtype} values`);
-  }
-  // Big-endian hosts read each value through a DataView; little-endian ones view the bytes as they are.
-  const view = HOST_IS_LITTLE_ENDIAN ? undefined : new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // Exhaustive: a dtype added to WEIGHTS_DTYPES does not compile until it is decoded here.
-  switch (dtype) {
-    case 'float32':
-      return view === undefined
-        ? new Float32Array(bytes.buffer, bytes.byteOffset, length)
-        : Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true));
-    case 'float64':
-      return view === undefined
-        ? new Float64Array(bytes.buffer, bytes.byteOffset, length)
-        : Float64Array.from({ length }, (_, i) => view.getFloat64(i * 8, true));
-    default:
-      return unknownDtype(dtype);
-  }
-}
-
-function unknownDtype(dtype: never): never {
-  throw new ValidationError(`Unknown dtype ${String(dtype)}`);
+export function valuesView(bytes: Uint8Array, dtype: NativeDtype, length: number): Float32Array | Float64Array {
+  return decodeValues(bytes, dtype, length);
 }
 
 /** A zeroed buffer of `byteSize` bytes, aligned for float64 views. */
@@ -142,10 +119,10 @@ export function allocateWeightsBuffer(byteSize: number): Uint8Array {
 
 /** Weights (float64 in memory) from stored bytes of a reference. */
 export function weightsFromBytes(ref: WeightsRef, bytes: Uint8Array): Weights {
-  if (bytes.byteLength !== ref.byteSize || ref.byteSize !== ref.length * BYTES_PER_VALUE[ref.dtype]) {
+  if (bytes.byteLength !== ref.byteSize || ref.byteSize !== encodedByteSize(ref.dtype, ref.length)) {
     throw new Error(`Stored weights ${ref.key} are corrupt: ${bytes.byteLength} bytes for ${ref.length} ${ref.dtype} values`);
   }
-  const view = valuesView(bytes, ref.dtype, ref.length);
+  const view = decodeValues(bytes, ref.dtype, ref.length, isNativeDtype(ref.dtype) ? undefined : new Float32Array(ref.length));
   return { layout: ref.layout, shapes: ref.shapes, values: view instanceof Float64Array ? view : Float64Array.from(view) };
 }
 

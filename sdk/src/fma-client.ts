@@ -1,6 +1,7 @@
 import { FmaApiError } from './errors.js';
 import type { DownloadedWeights, FmaClientOptions, ModelAggregate, ModelArtifact, SentUpdate, Weights, WeightsDownload } from './types.js';
 import { fromLittleEndian, littleEndianBytes, sha256Hex } from './weight-bytes.js';
+import { encodeValues, type ErrorFeedback, type WeightsDtype } from './encodings.js';
 
 /** How long `sendUpdateBinary` waits for the service to check a large upload (202 answers). */
 export const UPLOAD_VERIFICATION_WAIT_MS = 20 * 60_000;
@@ -100,21 +101,40 @@ export class FmaClient {
   /**
    * Sends an update as bytes, for models too large for JSON (Lambda takes at most 6 MB per
    * request): declares it (dtype, layer shapes, SHA-256), PUTs the bytes straight to the object
-   * store through the presigned URL it is given, then completes it. The values are sent as they
-   * are, little-endian, as float32 or float64 by their array type.
+   * store through the presigned URL it is given, then completes it. Without `dtype` the values
+   * are sent as they are, little-endian, as float32 or float64 by their array type; with it, in
+   * that encoding (`float16`, `bfloat16`, or `int8`: blocks of 64 values with a float32 scale
+   * each, see the README), which the service decodes as it aggregates.
    *
    * @param shapes each layer's shape; omitted: one flat vector (`[[values.length]]`)
+   * @param dtype the encoding to send (default: the array's own type)
+   * @param stochastic int8: stochastic rounding instead of round to nearest (the bytes have the same format)
+   * @param errorFeedback encodes values + the residual it keeps, in its dtype, and keeps the new residual
    */
   async sendUpdateBinary(
     values: Float32Array | Float64Array,
-    options: { baseAggregate?: number | null; numExamples?: number; shapes?: number[][] } = {},
+    options: {
+      baseAggregate?: number | null;
+      numExamples?: number;
+      shapes?: number[][];
+      dtype?: WeightsDtype;
+      stochastic?: boolean;
+      errorFeedback?: ErrorFeedback;
+    } = {},
   ): Promise<SentUpdate> {
-    const bytes = littleEndianBytes(values);
+    const native = values instanceof Float32Array ? 'float32' : 'float64';
+    const dtype: WeightsDtype = options.errorFeedback?.dtype ?? options.dtype ?? native;
+    const bytes =
+      options.errorFeedback !== undefined
+        ? options.errorFeedback.encode(values)
+        : dtype === native
+          ? littleEndianBytes(values)
+          : encodeValues(values, dtype, { stochastic: options.stochastic === true });
     const upload = await this.request<{ id: string; url: string; headers: Record<string, string> }>('POST', 'model_updates/uploads/', {
       federated_model: this.options.federatedModelId,
       base_aggregate: options.baseAggregate ?? null,
       ...(options.numExamples === undefined ? {} : { num_examples: options.numExamples }),
-      dtype: values instanceof Float32Array ? 'float32' : 'float64',
+      dtype,
       shapes: options.shapes ?? [[values.length]],
       sha256: await sha256Hex(bytes),
     });
@@ -150,17 +170,20 @@ export class FmaClient {
    * newest aggregate's, else the current artifact's, or null when the model has none. The bytes
    * are checked against their SHA-256.
    */
-  async downloadLatestModel(): Promise<DownloadedWeights | null> {
+  async downloadLatestModel(options: { dtype?: WeightsDtype } = {}): Promise<DownloadedWeights | null> {
     const found = await this.request<WeightsDownload | Record<string, never>>(
       'GET',
-      `models/${this.options.federatedModelId}/get_latest_model/weights/`,
+      `models/${this.options.federatedModelId}/get_latest_model/weights/${dtypeQuery(options.dtype)}`,
     );
     return 'url' in found ? this.download(found as WeightsDownload) : null;
   }
 
-  /** Downloads an aggregate's weights as bytes, checked against their SHA-256. */
-  async downloadAggregate(aggregateId: number): Promise<DownloadedWeights> {
-    return this.download(await this.request<WeightsDownload>('GET', `model_aggregates/${aggregateId}/weights/`));
+  /**
+   * Downloads an aggregate's weights as bytes, checked against their SHA-256; with `dtype`, a
+   * smaller copy in that encoding (decoded here: `values` is then a Float32Array).
+   */
+  async downloadAggregate(aggregateId: number, options: { dtype?: WeightsDtype } = {}): Promise<DownloadedWeights> {
+    return this.download(await this.request<WeightsDownload>('GET', `model_aggregates/${aggregateId}/weights/${dtypeQuery(options.dtype)}`));
   }
 
   private async download(descriptor: WeightsDownload): Promise<DownloadedWeights> {
@@ -205,4 +228,8 @@ export class FmaClient {
     if (!response.ok) throw new FmaApiError(response.status, parsed, method, `/api/v1/${path}`);
     return { status: response.status, headers: response.headers, body: parsed };
   }
+}
+
+function dtypeQuery(dtype: WeightsDtype | undefined): string {
+  return dtype === undefined ? '' : `?dtype=${dtype}`;
 }

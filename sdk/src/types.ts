@@ -42,7 +42,7 @@ export interface SentUpdate {
 export interface WeightsDownload {
   url: string;
   expires_at: string;
-  dtype: 'float32' | 'float64';
+  dtype: 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int8';
   layout: 'vector' | 'layers';
   shapes: number[][];
   length: number;

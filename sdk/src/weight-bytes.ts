@@ -1,3 +1,5 @@
+import { decodeValues, type WeightsDtype } from './encodings.js';
+
 // Weights travel as little-endian float32 or float64, whatever the host's byte order.
 
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -24,14 +26,18 @@ export function littleEndianBytes(values: Float32Array | Float64Array): Uint8Arr
   return new Uint8Array(view.buffer);
 }
 
-/** How values are stored: little-endian IEEE 754 floats of 4 or 8 bytes. */
-export type WeightsDtype = 'float32' | 'float64';
+export type { WeightsDtype } from './encodings.js';
 
+/** The values of bytes in `dtype` (float32/float64 as they are; float16, bfloat16 and int8 decoded to float32). */
 export function fromLittleEndian(bytes: Uint8Array, dtype: WeightsDtype, length: number): Float32Array | Float64Array {
   const aligned = new Uint8Array(bytes); // a copy that starts at offset 0, so typed views are aligned
   const view = HOST_IS_LITTLE_ENDIAN ? undefined : new DataView(aligned.buffer);
   // Exhaustive: a dtype added to WeightsDtype does not compile until it is decoded here.
   switch (dtype) {
+    case 'float16':
+    case 'bfloat16':
+    case 'int8':
+      return decodeValues(aligned, dtype, length, new Float32Array(length));
     case 'float32':
       return view === undefined ? new Float32Array(aligned.buffer, 0, length) : Float32Array.from({ length }, (_, i) => view.getFloat32(i * 4, true));
     case 'float64':

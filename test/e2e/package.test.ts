@@ -128,6 +128,64 @@ describe('serverless package (no AWS account)', () => {
     );
   });
 
+  describe('operations (issue #27)', () => {
+    const resourcesOf = (type: string) =>
+      Object.entries(template.Resources).filter(([, resource]) => resource.Type === type) as [string, { Type: string; Condition?: string; Properties: Record<string, any> }][];
+
+    it('traces every function and the state machine with X-Ray, and configures Powertools in every function', () => {
+      for (const [id, lambda] of resourcesOf('AWS::Lambda::Function')) {
+        expect({ id, tracing: lambda.Properties.TracingConfig }).toEqual({ id, tracing: { Mode: 'Active' } });
+        expect(lambda.Properties.Environment.Variables).toMatchObject({
+          POWERTOOLS_SERVICE_NAME: 'fma-serverless',
+          POWERTOOLS_METRICS_NAMESPACE: 'FmaServerless',
+          POWERTOOLS_TRACE_ENABLED: 'true',
+        });
+      }
+      const machines = resourcesOf('AWS::StepFunctions::StateMachine');
+      expect(machines).toHaveLength(1);
+      expect(machines[0]![1].Properties.TracingConfiguration).toEqual({ Enabled: true });
+    });
+
+    it('declares the alarms, each sending to the alarm topic, whose email subscription is a deploy parameter', () => {
+      const alarms = Object.fromEntries(resourcesOf('AWS::CloudWatch::Alarm'));
+      expect(Object.keys(alarms).sort()).toEqual(
+        ['AggregationRunsFailedAlarm', 'Api5xxRateAlarm', 'LambdaErrorsAlarm', 'LambdaThrottlesAlarm', 'PendingUpdatesWaitAlarm'].sort(),
+      );
+      for (const alarm of Object.values(alarms)) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
+      const metricsOf = (alarm: string) =>
+        (alarms[alarm]!.Properties.Metrics as { MetricStat?: { Metric: { Namespace: string; MetricName: string } }; Expression?: string }[]);
+      const named = (alarm: string) => metricsOf(alarm).flatMap((m) => (m.MetricStat === undefined ? [] : [`${m.MetricStat.Metric.Namespace}/${m.MetricStat.Metric.MetricName}`]));
+      expect(named('AggregationRunsFailedAlarm')).toEqual(['AWS/States/ExecutionsFailed', 'AWS/States/ExecutionsTimedOut']);
+      expect(new Set(named('LambdaErrorsAlarm'))).toEqual(new Set(['AWS/Lambda/Errors']));
+      expect(new Set(named('LambdaThrottlesAlarm'))).toEqual(new Set(['AWS/Lambda/Throttles']));
+      // The API function and the aggregation's are among those watched.
+      const watched = metricsOf('LambdaErrorsAlarm').flatMap((m) => (m.MetricStat === undefined ? [] : [(m.MetricStat.Metric as any).Dimensions[0].Value]));
+      expect(watched).toEqual(expect.arrayContaining(['fma-serverless-dev-api', 'fma-serverless-dev-aggregateUpdates', 'fma-serverless-dev-verifyModelUpdateUpload']));
+      expect(named('Api5xxRateAlarm')).toEqual(['AWS/ApiGateway/5xx', 'AWS/ApiGateway/Count']);
+      expect(alarms.PendingUpdatesWaitAlarm!.Properties).toMatchObject({
+        Namespace: 'FmaServerless',
+        MetricName: 'OldestPendingUpdateAge',
+        Statistic: 'Maximum',
+        Threshold: 3600,
+      });
+      expect(template.Resources.AlarmTopic!.Type).toBe('AWS::SNS::Topic');
+      expect(template.Resources.AlarmEmailSubscription).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'HasAlarmEmail' });
+    });
+
+    it('declares a CloudWatch dashboard of the key metrics, valid JSON once substituted', () => {
+      const dashboards = resourcesOf('AWS::CloudWatch::Dashboard');
+      expect(dashboards).toHaveLength(1);
+      const [body, values] = dashboards[0]![1].Properties.DashboardBody['Fn::Sub'] as [string, Record<string, unknown>];
+      const substituted = body.replace(/\$\{([A-Za-z:]+)\}/g, (_, name: string) => (name === 'PendingThreshold' ? '3600' : name));
+      const widgets = (JSON.parse(substituted) as { widgets: { properties: { title: string; metrics: unknown[] } }[] }).widgets;
+      const text = JSON.stringify(widgets);
+      for (const metric of ['UpdatesAccepted', 'UpdatesRefused', 'RunsStarted', 'RunsAggregated', 'RunsFailed', 'RunDuration', 'OldestPendingUpdateAge', 'UpdatesPerRun', 'BytesAggregatedPerSecond', 'LeaseConflicts', 'ExecutionsFailed', '5xx']) {
+        expect(text).toContain(metric);
+      }
+      expect(values.Namespace).toBe('FmaServerless');
+    });
+  });
+
   it('throttles the HTTP API stage (issue #24; one caller is bounded by the service itself)', () => {
     expect(template.Resources.HttpApiStage!.Properties.DefaultRouteSettings).toEqual({
       DetailedMetricsEnabled: false,
@@ -329,9 +387,10 @@ describe('serverless package (no AWS account)', () => {
       for (const statement of statements) expect(statement.Effect).toBe('Allow');
       const allowed = statements.flatMap((statement) => [statement.Action].flat());
       expect([...allowed].sort()).toEqual([...uses].sort());
-      // Logs only, by the Lambda basic execution policy; no other managed policy.
+      // Logs and traces only, by the Lambda basic execution and X-Ray write policies; no other managed policy.
       expect(roleOf(name).Properties.ManagedPolicyArns).toEqual([
         sub('arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'),
+        sub('arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess'),
       ]);
     });
 

@@ -25,6 +25,7 @@ describe('checkWeightsStream', () => {
       sha256: createHash('sha256').update(bytes).digest('hex'),
       firstNonFinite: null,
       firstTooLarge: null,
+      firstBadScale: null,
     });
   });
 

@@ -1,3 +1,4 @@
+import { captureOutput } from '../helpers/log-capture';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { NotFoundError } from '../../lib/errors';
@@ -72,13 +73,16 @@ describe('the handler wrapper', () => {
     });
 
     it('answers an unexpected error with a bare 500, no message or stack', async () => {
-      const logged = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+      const output = captureOutput();
       const response = (await handler(withBody('{"model":500}'), context)) as { statusCode: number; body: string };
+      output.restore();
       expect(response.statusCode).toBe(500);
       expect(JSON.parse(response.body)).toEqual({ error: 'InternalError', message: 'Internal server error' });
       expect(response.body).not.toMatch(/secret/);
-      expect(logged).toHaveBeenCalled();
-      logged.mockRestore();
+      // The log has what the answer hides: the error, once, as a JSON line.
+      expect(output.json().filter((line) => line.level === 'ERROR')).toEqual([
+        expect.objectContaining({ message: 'failed', error: expect.objectContaining({ message: expect.stringMatching(/secret/) }) }),
+      ]);
     });
   });
 });

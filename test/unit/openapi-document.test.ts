@@ -60,7 +60,7 @@ describe('the OpenAPI description', () => {
   it('takes its request bodies from the schemas the handlers validate with', () => {
     const body = document.paths['/api/v1/model_updates/uploads/']!.post.requestBody;
     const schema = body.content['application/json'].schema;
-    expect(schema.properties.dtype).toEqual({ type: 'string', enum: ['float32', 'float64'] });
+    expect(schema.properties.dtype).toEqual({ type: 'string', enum: ['float32', 'float64', 'float16', 'bfloat16', 'int8'] });
     expect(schema.required).toEqual(expect.arrayContaining(['federated_model', 'dtype', 'shapes', 'sha256']));
     // FMA's clients register with no body at all: only bodies that `{}` does not satisfy are required.
     expect(document.paths['/api/v1/models/{id}/register_client/']!.post.requestBody.required).toBe(false);

@@ -181,6 +181,21 @@ export async function pullModelsWithClaimableUpdates(context: ConnectorContext):
   return withWork.sort((a, b) => a - b);
 }
 
+/**
+ * The claimable update that has waited longest among these models' (the scheduled trigger's
+ * `OldestPendingUpdateAge` metric): one indexed query, or null when none waits.
+ */
+export async function oldestClaimableUpdate(context: ConnectorContext, models: readonly number[]): Promise<{ model: number; update: number; createdOn: Date } | null> {
+  if (models.length === 0) return null;
+  const { modelUpdates } = await context.collections();
+  const [oldest] = await modelUpdates
+    .find({ federatedModel: { $in: [...models] }, status: { $in: [...CLAIMABLE_STATUSES] } }, { projection: { _id: 1, federatedModel: 1, createdOn: 1 } })
+    .sort({ createdOn: 1, _id: 1 })
+    .limit(1)
+    .toArray();
+  return oldest === undefined ? null : { model: oldest.federatedModel, update: oldest._id, createdOn: oldest.createdOn };
+}
+
 /** Ids of the models whose `allowAggregation` is set (the scheduled trigger). */
 export async function pullModelsAllowingAggregation(context: ConnectorContext): Promise<number[]> {
   const { federatedModels } = await context.collections();

@@ -8,8 +8,10 @@ import { ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError, Val
 import { ObjectNotFoundError } from '../../store';
 import {
   assertConsistentShape,
-  BYTES_PER_VALUE,
+  scaleProblem,
   checkWeightsStream,
+  describeEncodedSize,
+  encodedByteSize,
   fromStoredWeightsRef,
   toStoredWeightsRef,
   WEIGHTS_DTYPES,
@@ -99,7 +101,7 @@ export async function createModelUpdateUpload(
     });
   }
   const length = parsed.shapes.reduce((sum, dims) => sum + dims.reduce((product, d) => product * d, 1), 0);
-  const byteSize = length * BYTES_PER_VALUE[parsed.dtype];
+  const byteSize = encodedByteSize(parsed.dtype, length);
   if (byteSize > UploadLimits.maxBytes) {
     throw new ValidationError(`shapes: ${byteSize} bytes is more than the ${UploadLimits.maxBytes} an upload may hold`, {
       details: [{ field: 'shapes', message: `at most ${UploadLimits.maxBytes} bytes` }],
@@ -285,7 +287,7 @@ async function copyUploadedBytes(context: ConnectorContext, declared: WeightsRef
   const info = await store.head(declared.key);
   if (info === null) return 'no bytes were uploaded to its URL';
   if (info.size !== declared.byteSize) {
-    return `${info.size} bytes were uploaded, but ${declared.length} ${declared.dtype} values are ${declared.byteSize} bytes`;
+    return `${info.size} bytes were uploaded, but ${describeEncodedSize(declared.dtype, declared.length)} are ${declared.byteSize} bytes`;
   }
   try {
     await store.copy(declared.key, destination);
@@ -308,6 +310,7 @@ async function checkStoredBytes(context: ConnectorContext, declared: WeightsRef)
   }
   if (check.byteSize !== declared.byteSize) return `${check.byteSize} bytes were read, not ${declared.byteSize}`;
   if (check.sha256 !== declared.sha256) return `the bytes' SHA-256 is ${check.sha256}, not the declared ${declared.sha256}`;
+  if (check.firstBadScale !== null) return scaleProblem(check.firstBadScale);
   if (check.firstNonFinite !== null) return `value ${check.firstNonFinite} is NaN or infinite; weights must be finite`;
   if (check.firstTooLarge !== null) {
     return `value ${check.firstTooLarge} is beyond ${WEIGHTS_LIMITS.maxMagnitude} in magnitude, the limit that keeps aggregation from overflowing`;

@@ -21,3 +21,4 @@ export {
 export { BLOCK_READ_CONCURRENCY, putOptimizerState, readOptimizerState, streamWeightBlocks } from './weight-blocks';
 export * from './shard-manifest';
 export * from './shard-objects';
+export { encodedCopy } from './encoded-copy';

@@ -2,7 +2,17 @@ import { createHash } from 'node:crypto';
 import { AggregationError } from '../../algorithms';
 import type { OptimizerState } from '../../algorithms/strategies';
 import type { OptimizerStateRef } from '../../entities/aggregate-strategy';
-import { allocateWeightsBuffer, BYTES_PER_VALUE, float64Bytes, valuesView, type WeightsDtype, type WeightsRef } from '../../weights';
+import {
+  allocateWeightsBuffer,
+  decodeValues,
+  encodedRange,
+  float64Bytes,
+  isNativeDtype,
+  maxEncodedRangeBytes,
+  valuesView,
+  type WeightsDtype,
+  type WeightsRef,
+} from '../../weights';
 import { ObjectNotFoundError } from '../errors';
 import type { ObjectStore } from '../object-store';
 import { ShardManifestSchema, shardManifestKeys, ShardReductionSchema, type ShardItem, type ShardManifest, type ShardReduction } from './shard-manifest';
@@ -91,7 +101,8 @@ export async function startShardedUploads(
  * Reads values [start, end) of each set of weights with one ranged GET each, `concurrency` in
  * flight into reused buffers, and hands them to `visit` in the order given (so a sum over them is
  * the same, bit for bit, as the single task's). A missing object or a short read is an
- * AggregationError naming the key.
+ * AggregationError naming the key. Encoded updates are read as the whole int8 blocks (scales
+ * included) that cover the range and decoded into one reused float32 array, as the single task does.
  */
 export async function streamWeightRanges(
   store: ObjectStore,
@@ -101,12 +112,16 @@ export async function streamWeightRanges(
   concurrency = 4,
 ): Promise<void> {
   const length = range.end - range.start;
+  const scratch = refs.some((ref) => !isNativeDtype(ref.dtype)) ? new Float32Array(length) : undefined;
+  const skips: number[] = [];
   await readInOrder(
     refs.length,
     concurrency,
-    length * 8,
-    (index, buffer) => readRange(store, refs[index]!.key, refs[index]!.dtype, refs[index]!.length, range.start, length, buffer),
-    (buffer, index) => visit(valuesView(buffer, refs[index]!.dtype, length), index),
+    Math.max(...refs.map((ref) => maxEncodedRangeBytes(ref.dtype, length))),
+    async (index, buffer) => {
+      skips[index] = await readRange(store, refs[index]!.key, refs[index]!.dtype, refs[index]!.length, range.start, length, buffer);
+    },
+    (buffer, index) => visit(decodeValues(buffer, refs[index]!.dtype, length, scratch, skips[index]), index),
   );
 }
 
@@ -118,25 +133,27 @@ async function readRange(
   start: number,
   length: number,
   target: Uint8Array,
-): Promise<void> {
+): Promise<number> {
   if (start + length > total) throw new AggregationError(`${key} holds ${total} values; values ${start}-${start + length} were asked for`);
-  const size = BYTES_PER_VALUE[dtype];
-  const bytes = length * size;
+  const range = encodedRange(dtype, total, start, start + length);
+  const bytes = range.end - range.start;
   let read: number;
   try {
-    read = await store.readInto(key, target.subarray(0, bytes), { start: start * size, end: (start + length) * size - 1 });
+    read = await store.readInto(key, target.subarray(0, bytes), { start: range.start, end: range.end - 1 });
   } catch (error) {
     if (error instanceof ObjectNotFoundError) throw new AggregationError(`Stored weights ${key} are missing`, { cause: error });
     throw error;
   }
   if (read !== bytes) throw new AggregationError(`Stored weights ${key} are corrupt: ${read} of ${bytes} bytes at value ${start}`);
+  // The values to skip at the start (int8: those of the first block before `start`).
+  return start - range.firstValue;
 }
 
 /** Values [start, start + length) of stored weights, as float64 (x_t's range for a shard). */
 export async function readWeightsRange(store: ObjectStore, ref: WeightsRef, start: number, length: number): Promise<Float64Array> {
-  const buffer = allocateWeightsBuffer(length * BYTES_PER_VALUE[ref.dtype]);
-  await readRange(store, ref.key, ref.dtype, ref.length, start, length, buffer);
-  const view = valuesView(buffer, ref.dtype, length);
+  const buffer = allocateWeightsBuffer(maxEncodedRangeBytes(ref.dtype, length));
+  const skip = await readRange(store, ref.key, ref.dtype, ref.length, start, length, buffer);
+  const view = decodeValues(buffer, ref.dtype, length, isNativeDtype(ref.dtype) ? undefined : new Float32Array(length), skip);
   return view instanceof Float64Array ? view : Float64Array.from(view);
 }
 

@@ -1,7 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AggregationError } from '../../algorithms';
 import type { OptimizerState, ServerOptimizerName } from '../../algorithms/strategies';
-import { allocateWeightsBuffer, assertFiniteWeights, BYTES_PER_VALUE, float64Bytes, UnreadableWeightsError, valuesView, type WeightsRef } from '../../weights';
+import {
+  allocateWeightsBuffer,
+  assertFiniteWeights,
+  decodeValues,
+  encodedByteSize,
+  encodedRange,
+  float64Bytes,
+  isNativeDtype,
+  maxEncodedRangeBytes,
+  UnreadableWeightsError,
+  valuesView,
+  type WeightsRef,
+} from '../../weights';
 import type { ObjectStore } from '../object-store';
 import type { OptimizerStateRef } from '../../entities/aggregate-strategy';
 
@@ -17,6 +29,9 @@ export const BLOCK_READ_CONCURRENCY = 8;
  * `visit` as one column per update (in the order of `refs`). Memory: N × blockValues × 8 bytes,
  * never N × P. Every update must hold the same number of values; dtypes may differ. With `range`,
  * only values [range.start, range.end) are read (a shard's, issue #14); `start` stays absolute.
+ * An encoded update (issue #26) is read as the whole int8 blocks (with their scales) that cover
+ * the block, and decoded into a float32 column of its own: N × blockValues × (its bytes + 4),
+ * within the 8 bytes a value that block sizes are planned for.
  */
 export async function streamWeightBlocks(
   store: ObjectStore,
@@ -31,35 +46,45 @@ export async function streamWeightBlocks(
   const last = range?.end ?? total;
   for (const ref of refs) {
     if (ref.length !== total) throw new AggregationError(`updates hold ${total} and ${ref.length} values`);
-    if (ref.byteSize !== ref.length * BYTES_PER_VALUE[ref.dtype]) {
+    if (ref.byteSize !== encodedByteSize(ref.dtype, ref.length)) {
       throw new AggregationError(`Stored weights ${ref.key} are corrupt: ${ref.byteSize} bytes for ${ref.length} ${ref.dtype} values`);
     }
   }
   if (!Number.isInteger(blockValues) || blockValues < 1) throw new RangeError(`block of ${blockValues} values`);
   if (range !== undefined && (first < 0 || last > total || first >= last)) throw new RangeError(`values ${first}-${last} of ${total}`);
   const block = Math.min(blockValues, last - first);
-  const buffers = refs.map((ref) => allocateWeightsBuffer(block * BYTES_PER_VALUE[ref.dtype]));
+  const buffers = refs.map((ref) => allocateWeightsBuffer(maxEncodedRangeBytes(ref.dtype, block)));
+  const scratches = refs.map((ref) => (isNativeDtype(ref.dtype) ? undefined : new Float32Array(block)));
   // A pass over whole objects also checks each one's SHA-256, block by block in order; a mismatch
   // is known only at the end, and then what was visited must be thrown away (the caller sets the
   // update aside and passes again). A shard's range cannot be checked against a whole-object hash.
   const hashes = range === undefined ? refs.map(() => createHash('sha256')) : null;
+  const hashedUpTo = refs.map(() => 0);
   for (let start = first; start < last; start += block) {
     const length = Math.min(block, last - start);
+    const ranges = refs.map((ref) => encodedRange(ref.dtype, total, start, start + length));
     let next = 0;
     const worker = async () => {
       while (next < refs.length) {
         const i = next;
         next += 1;
         const ref = refs[i]!;
-        const size = BYTES_PER_VALUE[ref.dtype];
-        const bytes = length * size;
-        const read = await store.readInto(ref.key, buffers[i]!.subarray(0, bytes), { start: start * size, end: (start + length) * size - 1 });
+        const range = ranges[i]!;
+        const bytes = range.end - range.start;
+        const read = await store.readInto(ref.key, buffers[i]!.subarray(0, bytes), { start: range.start, end: range.end - 1 });
         if (read !== bytes) throw new AggregationError(`Stored weights ${ref.key} are corrupt: ${read} of ${bytes} bytes at value ${start}`);
       }
     };
     await Promise.all(Array.from({ length: Math.min(BLOCK_READ_CONCURRENCY, refs.length) }, worker));
-    hashes?.forEach((hash, i) => hash.update(buffers[i]!.subarray(0, length * BYTES_PER_VALUE[refs[i]!.dtype])));
-    const columns = refs.map((ref, i) => valuesView(buffers[i]!, ref.dtype, length));
+    // Whole passes hash each object once, in order: an int8 block shared by two blocks of values
+    // is hashed up to the end of the first only, and from there on with the second.
+    hashes?.forEach((hash, i) => {
+      const range = ranges[i]!;
+      const from = hashedUpTo[i]! - range.start;
+      hash.update(buffers[i]!.subarray(from, range.end - range.start));
+      hashedUpTo[i] = range.end;
+    });
+    const columns = refs.map((ref, i) => decodeValues(buffers[i]!, ref.dtype, length, scratches[i], start - ranges[i]!.firstValue));
     columns.forEach((column, i) => assertFiniteWeights(column, refs[i]!.key, i, start));
     visit(start, length, columns);
   }

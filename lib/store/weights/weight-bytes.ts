@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
   allocateWeightsBuffer,
+  decodeValues,
   float64Bytes,
-  valuesView,
+  isNativeDtype,
   weightsFromBytes,
   type Weights,
   type WeightsRef,
@@ -69,7 +70,9 @@ export const DEFAULT_READ_CONCURRENCY = 4;
  * Reads each set of weights in turn into one of `concurrency` reused buffers and hands its values
  * to `visit` in the order given (so a sum over them is the same, bit for bit, however the reads
  * interleave). At most `concurrency` buffers exist at a time: memory is concurrency × the largest
- * object, whatever the number of objects.
+ * object, whatever the number of objects. Encoded updates (float16, bfloat16, int8) are decoded
+ * into one float32 array that every one of them reuses (visits are one at a time): + 4 bytes a
+ * value, so a float16 round holds 4 × 2 + 4 bytes a value where a float32 one holds 4 × 4.
  */
 export async function streamWeights(
   store: ObjectStore,
@@ -79,6 +82,8 @@ export async function streamWeights(
 ): Promise<void> {
   if (refs.length === 0) return;
   const largest = Math.max(...refs.map((ref) => ref.byteSize));
+  const encoded = refs.filter((ref) => !isNativeDtype(ref.dtype));
+  const scratch = encoded.length === 0 ? undefined : new Float32Array(Math.max(...encoded.map((ref) => ref.length)));
   await readInOrder(
     refs.length,
     concurrency,
@@ -106,7 +111,7 @@ export async function streamWeights(
     },
     (buffer, index) => {
       const ref = refs[index]!;
-      const values = valuesView(buffer, ref.dtype, ref.length);
+      const values = decodeValues(buffer, ref.dtype, ref.length, scratch);
       assertFiniteWeights(values, ref.key, index);
       visit(values, index);
     },

@@ -1,3 +1,5 @@
+/** @jest-environment-options {"env": {"POWERTOOLS_LOG_LEVEL": "DEBUG"}} */
+import { captureOutput } from '../../helpers/log-capture';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import fc from 'fast-check';
 import { handler as describeRun } from '../../../functions/aggregation/describe-run';
@@ -45,6 +47,7 @@ describe('hostile input', () => {
   let credentials: string[] = [];
   const logged: string[] = [];
   const spies: jest.SpyInstance[] = [];
+  let output: ReturnType<typeof captureOutput> | undefined;
 
   beforeAll(async () => {
     process.env.AGGREGATION_EXECUTOR = 'local';
@@ -64,9 +67,12 @@ describe('hostile input', () => {
     for (const method of ['log', 'info', 'warn', 'error'] as const) {
       spies.push(jest.spyOn(console, method).mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(' '))));
     }
+    // And what Powertools writes (at DEBUG, from the docblock): every invocation's outcome line.
+    output = captureOutput();
   });
   afterAll(() => {
     for (const spy of spies) spy.mockRestore();
+    output?.restore();
   });
 
   /** A value where a JSON value belongs: anything JSON, and the values that broke parsers before. */
@@ -246,7 +252,10 @@ describe('hostile input', () => {
   });
 
   it('wrote no credential to the logs', () => {
-    const all = logged.join('\n');
+    const all = `${logged.join('\n')}\n${output!.text()}`;
+    // Every invocation logged how it ended (at DEBUG, from the docblock), and no line is anything but JSON.
+    expect(output!.json().filter((line) => line.message === 'refused').length).toBeGreaterThan(100);
+    expect(output!.json().filter((line) => line.message === 'refused').length).toBeGreaterThan(100);
     for (const secret of secrets) expect(all).not.toContain(secret);
   });
 });

@@ -1,3 +1,4 @@
+import { captureOutput } from '../../helpers/log-capture';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
@@ -145,8 +146,7 @@ describe('the connection string (MONGODB_URI, else an SSM SecureString)', () => 
     expect(`${error.message} ${error.stack} ${String(error.cause)}`).not.toContain('sentinel');
 
     // Through a handler, as API Gateway calls it: a bare 500, and the log holds no value either.
-    const logged: unknown[] = [];
-    const spy = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void logged.push(...args));
+    const output = captureOutput();
     try {
       let handler: ((event: unknown, context: Context) => Promise<unknown>) | undefined;
       await jest.isolateModulesAsync(async () => {
@@ -155,12 +155,12 @@ describe('the connection string (MONGODB_URI, else an SSM SecureString)', () => 
       const response = (await handler!(httpEvent, { awsRequestId: 'r' } as Context)) as { statusCode: number; body: string };
       expect(response.statusCode).toBe(500);
       expect(JSON.parse(response.body)).toEqual({ error: 'InternalError', message: 'Internal server error' });
-      expect(logged.map((entry) => (entry instanceof Error ? `${entry.stack} ${String(entry.cause)}` : String(entry))).join()).toMatch(
-        /ConfigurationError: The SSM parameter .* holds no MongoDB connection string/,
-      );
-      expect(JSON.stringify(logged) + logged.map(String).join()).not.toContain('sentinel');
+      // Logged once, as a JSON line with the error's class, message and stack.
+      const [failed] = output.json().filter((line) => line.message === 'failed');
+      expect(failed!.error).toMatchObject({ name: 'ConfigurationError', message: expect.stringMatching(/The SSM parameter .* holds no MongoDB connection string/) });
+      expect(output.text()).not.toContain('sentinel');
     } finally {
-      spy.mockRestore();
+      output.restore();
     }
   });
 });

@@ -3,10 +3,12 @@
 - `FmaClient`: a federated client (register, send updates as JSON or bytes, read aggregates and
   the latest model as numpy arrays, send scores, read the published artifact).
 - `fma_serverless.fma_connect`: FMA's `fma_connect.WebClient`, same methods and arguments.
+- `fma_serverless.encodings`: float16, bfloat16 and blockwise int8 updates, and `ErrorFeedback`.
 - `fma_serverless.frameworks`: PyTorch state dicts and Keras weights <-> layers.
 """
 
 from .client import FmaClient
+from .encodings import ErrorFeedback
 from .errors import FmaApiError, FmaError, FmaIntegrityError, FmaTransportError
 from .results import Aggregate, Artifact, LatestModel
 
@@ -15,6 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Aggregate",
     "Artifact",
+    "ErrorFeedback",
     "FmaApiError",
     "FmaClient",
     "FmaError",

@@ -152,7 +152,7 @@ def _check_dtype(dtype: str) -> Dtype:
         return "float32"
     if dtype == "float64":
         return "float64"
-    raise ValueError(f"dtype must be 'float32' or 'float64', not {dtype!r}")
+    raise ValueError(f"dtype must be 'float32' or 'float64' (or an encoding: 'float16', 'bfloat16', 'int8'), not {dtype!r}")
 
 
 def split_layers(flat: FloatArray, shapes: Sequence[Sequence[int]]) -> list[FloatArray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +13,7 @@ import requests
 
 from ._http import NO_BODY, Transport, encode_json, iter_pages, retry_after_seconds
 from ._weights import DTYPES, FloatArray, PreparedWeights, layers_from_json, little_endian, prepare_weights, split_layers
+from .encodings import ENCODED_DTYPES, ErrorFeedback, decode, encode, encoded_nbytes
 from .errors import FmaApiError, FmaTransportError
 from .results import Aggregate, Artifact, LatestModel
 
@@ -106,14 +108,31 @@ class FmaClient:
         base_aggregate: int | None = None,
         num_examples: int | None = None,
         dtype: str | None = None,
+        stochastic: bool = False,
+        error_feedback: ErrorFeedback | None = None,
     ) -> dict[str, Any]:
         """Sends trained weights; returns the update's representation (a dict with "id").
+
+        `dtype` "float16", "bfloat16" or "int8" (or an `error_feedback`, in its dtype) sends the
+        update encoded (fma_serverless.encodings), always as bytes: 2, 2 and about 1.06 bytes a
+        value. `stochastic` rounds int8 stochastically; `error_feedback` adds the residual it
+        keeps before encoding and keeps the new one.
 
         `weights`: a numpy array, a list/tuple of arrays (layers of any shape), or a mapping
         name -> array (its order is kept; names are not sent). Up to `binary_threshold_bytes` of
         values (and a JSON body the service takes) go as JSON; larger ones as little-endian bytes
         through a presigned URL: declared (dtype, shapes, layout, SHA-256), PUT, completed.
         """
+        if error_feedback is not None or dtype in ENCODED_DTYPES:
+            prepared = prepare_weights(weights, None)
+            flat = np.concatenate([np.ascontiguousarray(layer).reshape(-1) for layer in prepared.layers])
+            if error_feedback is not None:
+                encoded_dtype: str = error_feedback.dtype
+                data = error_feedback.encode(flat)
+            else:
+                encoded_dtype = str(dtype)
+                data = encode(flat, encoded_dtype, stochastic=stochastic)
+            return self._send_bytes(prepared, encoded_dtype, data, base_aggregate, num_examples)
         prepared = prepare_weights(weights, dtype)
         if prepared.nbytes <= self.binary_threshold_bytes and prepared.length <= JSON_MAX_VALUES:
             body: dict[str, Any] = {
@@ -128,13 +147,14 @@ class FmaClient:
                 return _as_dict(self._http.api("POST", "model_updates/", encoded=encoded).body)
         return self._send_update_binary(prepared, base_aggregate, num_examples)
 
-    def get_latest_model(self) -> LatestModel | None:
+    def get_latest_model(self, dtype: str | None = None) -> LatestModel | None:
         """The newest aggregate's weights, else the current artifact's; None when there are none.
 
         Read as bytes through the weights route (a presigned GET, SHA-256 checked), so the values
-        come in the dtype the service stores, shaped by the stored shapes.
+        come in the dtype the service stores, shaped by the stored shapes; with `dtype`
+        ("float16", "bfloat16", "int8"), a smaller copy in that encoding, decoded to float32.
         """
-        descriptor = self._http.api("GET", f"models/{self.federated_model_id}/get_latest_model/weights/").body
+        descriptor = self._http.api("GET", f"models/{self.federated_model_id}/get_latest_model/weights/", params=_dtype_params(dtype)).body
         if not isinstance(descriptor, dict) or "url" not in descriptor:
             return None
         values = self._download(descriptor)
@@ -148,9 +168,10 @@ class FmaClient:
             sha256=descriptor["sha256"],
         )
 
-    def get_aggregate(self, aggregate_id: int) -> Aggregate:
-        """An aggregate with its weights (bytes through its weights route) and metadata."""
-        descriptor = self._http.api("GET", f"model_aggregates/{aggregate_id}/weights/").body
+    def get_aggregate(self, aggregate_id: int, dtype: str | None = None) -> Aggregate:
+        """An aggregate with its weights (bytes through its weights route) and metadata; with
+        `dtype`, downloaded in that encoding and decoded to float32."""
+        descriptor = self._http.api("GET", f"model_aggregates/{aggregate_id}/weights/", params=_dtype_params(dtype)).body
         return self._aggregate(aggregate_id, _as_dict(descriptor))
 
     def check_for_new_aggregate(self, since: int | None = None) -> Aggregate | None:
@@ -250,9 +271,38 @@ class FmaClient:
             wait = retry_after_seconds(answer.headers.get("Retry-After"))
             self._http.sleep(min(wait, 60.0) if wait is not None and wait > 0 else 2.0)
 
+    def _send_bytes(
+        self, prepared: PreparedWeights, dtype: str, data: bytes, base_aggregate: int | None, num_examples: int | None
+    ) -> dict[str, Any]:
+        """Declares, PUTs and completes encoded bytes (as _send_update_binary does for float32/64)."""
+        declaration_body: dict[str, Any] = {
+            "federated_model": self.federated_model_id,
+            "base_aggregate": base_aggregate,
+            "dtype": dtype,
+            "shapes": [list(shape) for shape in prepared.shapes],
+            "layout": prepared.layout,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        if num_examples is not None:
+            declaration_body["num_examples"] = num_examples
+        declared = _as_dict(self._http.api("POST", "model_updates/uploads/", declaration_body).body)
+        if declared.get("byte_size") != len(data):
+            raise FmaApiError(201, declared, f"the service expects {declared.get('byte_size')} bytes, not {len(data)}")
+        headers = declared.get("headers") or {}
+        self._http.put_presigned(declared["url"], data, str(headers.get("content-type", "application/octet-stream")))
+        complete = declared.get("complete") or f"model_updates/uploads/{declared['id']}/complete/"
+        return self._complete_upload(str(complete))
+
     def _download(self, descriptor: Mapping[str, Any]) -> list[FloatArray]:
         """Weights from a weights-route answer, into one preallocated array (views per layer)."""
         dtype = descriptor.get("dtype")
+        if dtype in ENCODED_DTYPES and descriptor.get("byte_order", "little-endian") == "little-endian":
+            length = int(descriptor["length"])
+            raw = np.empty(int(descriptor["byte_size"]), dtype=np.uint8)
+            if raw.size != encoded_nbytes(str(dtype), length):
+                raise FmaApiError(200, dict(descriptor), f"{length} {dtype} values are not {descriptor['byte_size']} bytes")
+            self._http.fetch_into(str(descriptor["url"]), raw.data.cast("B"), str(descriptor["sha256"]))
+            return split_layers(decode(raw, str(dtype), length), descriptor["shapes"])
         if dtype not in DTYPES or descriptor.get("byte_order", "little-endian") != "little-endian":
             raise FmaApiError(200, dict(descriptor), f"weights in {dtype} ({descriptor.get('byte_order')}) are not supported")
         length = int(descriptor["length"])
@@ -299,6 +349,10 @@ class FmaClient:
         found = _as_dict(self._http.api("GET", f"model_aggregates/{aggregate_id}/").body)
         found.pop("result", None)
         return found
+
+
+def _dtype_params(dtype: str | None) -> dict[str, str] | None:
+    return None if dtype is None else {"dtype": dtype}
 
 
 def _as_dict(body: Any) -> dict[str, Any]:
