@@ -4,19 +4,21 @@ import { metricsOf, suggestNextVersion, type Series } from './chart-geometry';
 import { ApiError, describeError } from './errors';
 import { h, show, when } from './dom';
 import { requirementText } from './models-view';
+import { loadRuns, runsSection } from './runs-view';
 import { STATUSES, type AggregateJson, type ArtifactJson, type ModelJson, type ScoreJson, type UpdateJson } from './types';
 
 const AGGREGATE_SCORE = 'aggregate validation score';
 
 /**
- * One model: updates by status (with the reasons of failed and invalid ones), the aggregates'
+ * One model: updates by status (with the reasons of failed and invalid ones), its aggregation
+ * runs (running now, recent, one run's states), the aggregates'
  * lineage (parent, level, updates used, when), scores over rounds, the current artifact, and
  * publishing an aggregate as the next artifact.
  */
 export async function renderModel(api: Api, target: HTMLElement, id: number, notice?: string): Promise<void> {
   const model = await api.get<ModelJson>(`models/${id}/`);
   const filter = { federated_model: id };
-  const [counts, failed, invalid, aggregates, complete, artifact] = await Promise.all([
+  const [counts, failed, invalid, aggregates, complete, artifact, runs] = await Promise.all([
     Promise.all(STATUSES.map((status) => api.count('model_updates/', { ...filter, status: status.code }))),
     api.all<UpdateJson>('model_updates/', { ...filter, status: 3, ordering: 'created_on' }, { maxPages: 10 }),
     api.all<UpdateJson>('model_updates/', { ...filter, status: 4, ordering: 'created_on' }, { maxPages: 10 }),
@@ -24,6 +26,7 @@ export async function renderModel(api: Api, target: HTMLElement, id: number, not
     // Updates used by each aggregate: the complete updates name the aggregate they went into.
     api.all<UpdateJson>('model_updates/', { ...filter, status: 2 }, { maxPages: 100 }),
     currentArtifact(api, id),
+    loadRuns(api, id),
   ]);
   const scores = await mapLimited(aggregates.items, 4, async (aggregate) =>
     (await api.all<ScoreJson>('client_aggregate_scores/', { aggregate: aggregate.id }, { maxPages: 10 })).items,
@@ -46,6 +49,7 @@ export async function renderModel(api: Api, target: HTMLElement, id: number, not
     ),
     notice === undefined ? null : h('p', { id: 'notice', class: 'info', role: 'status' }, notice),
     updatesSection(counts, [...failed.items, ...invalid.items], failed.truncated || invalid.truncated),
+    runsSection(api, model.id, runs),
     aggregatesSection(aggregates.items, used, complete.truncated),
     scoresSection(aggregates.items, scores),
     artifactSection(artifact),

@@ -53,3 +53,32 @@ export const STATUSES = [
   { code: 3, name: 'failed' },
   { code: 4, name: 'invalid' },
 ] as const;
+
+/** What a run's tasks threw (lib/api/response-schemas.ts, AggregationRunError). */
+export interface RunErrorJson {
+  state: string | null;
+  error: string;
+  cause: string | null;
+}
+
+/** One aggregation run, as `GET models/{id}/runs/` lists it. */
+export interface RunJson {
+  name: string;
+  model: number;
+  trigger: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT';
+  final_state: string | null;
+  last_state: string | null;
+  started_at: string;
+  stopped_at: string | null;
+  duration_ms: number;
+  claimed: number | null;
+  aggregate: number | null;
+  error: RunErrorJson | null;
+}
+
+/** One run with its Task states (`GET models/{id}/runs/{name}/`). */
+export interface RunDetailJson extends RunJson {
+  states: { state: string; entered_at: string; exited_at: string; duration_ms: number; error: { error: string; cause: string | null } | null }[];
+  states_dropped: number;
+}

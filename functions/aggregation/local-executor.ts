@@ -142,7 +142,10 @@ export async function executeAggregationLocally(
   input: { model: number; run: string },
   options: LocalExecutionOptions = {},
 ): Promise<LocalExecutionResult> {
-  const source = localDefinition(structuredClone(definition) as unknown as Definition, options.shardConcurrency ?? 2);
+  // Copied with JSON rather than structuredClone: aws-local-stepfunctions resolves a nested
+  // Parameters object (`run_record`) only if it is a plain object of its own realm, and under
+  // Jest's vm context structuredClone's copies are not.
+  const source = localDefinition(JSON.parse(JSON.stringify(definition)) as Definition, options.shardConcurrency ?? 2);
   const tasks = taskFunctions(source);
   const byName = new Map(allStates(source.States));
   for (const [name, functionKey] of Object.entries(tasks)) {

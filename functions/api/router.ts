@@ -16,11 +16,13 @@ import { handler as getLatestAggregate } from './get-latest-aggregate';
 import { handler as getLatestModel } from './get-latest-model';
 import { handler as getLatestModelWeights } from './get-latest-model-weights';
 import { handler as getModel } from './get-model';
+import { handler as getModelRun } from './get-model-run';
 import { handler as getOpenApi } from './get-openapi';
 import { handler as getModelAggregate } from './get-model-aggregate';
 import { handler as getModelUpdate } from './get-model-update';
 import { handler as getModelUpdateWeights } from './get-model-update-weights';
 import { handler as listModelClients } from './list-model-clients';
+import { handler as listModelRuns } from './list-model-runs';
 import { handler as listClientAggregateScores } from './list-client-aggregate-scores';
 import { handler as listModelAggregates } from './list-model-aggregates';
 import { handler as listModelUpdates } from './list-model-updates';
@@ -48,6 +50,8 @@ export const routes = [
   route('DELETE', '/api/v1/models/{id}', deleteModel),
   route('POST', '/api/v1/models/{id}/register_client', registerClient),
   route('GET', '/api/v1/models/{id}/clients', listModelClients),
+  route('GET', '/api/v1/models/{id}/runs', listModelRuns),
+  route('GET', '/api/v1/models/{id}/runs/{name}', getModelRun),
   route('GET', '/api/v1/models/{id}/get_latest_aggregate', getLatestAggregate),
   route('GET', '/api/v1/models/{id}/get_current_artifact', getCurrentArtifact),
   route('GET', '/api/v1/models/{id}/get_latest_model', getLatestModel),

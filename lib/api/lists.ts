@@ -24,6 +24,7 @@ export const PAGE_SIZES = {
   scores: { default: 10, max: 20 },
   models: { default: 100, max: 200 },
   members: { default: 100, max: 1_000 },
+  runs: { default: 20, max: 100 },
 } as const satisfies Record<string, PageSizes>;
 
 /** The number a string of digits spells (`Infinity` for hundreds of digits), or null for anything else. */
@@ -104,8 +105,8 @@ export function idFilter(query: Readonly<Record<string, string | undefined>>, ke
   return id;
 }
 
-/** A filter on one of a few values (`?status=0`): 400 unless one of them. */
-export function choiceFilter<T extends number>(
+/** A filter on one of a few values (`?status=0`, `?status=RUNNING`): 400 unless one of them. */
+export function choiceFilter<T extends number | string>(
   query: Readonly<Record<string, string | undefined>>,
   key: string,
   choices: readonly T[],

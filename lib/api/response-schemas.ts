@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { ClientIdSchema, EntityIdSchema, RunIdSchema, UpdateStatusSchema } from '../entities';
+import {
+  AGGREGATION_RUN_SHOWN_STATUSES,
+  AGGREGATION_RUN_TRIGGERS,
+  ClientIdSchema,
+  EntityIdSchema,
+  RunIdSchema,
+  UpdateStatusSchema,
+} from '../entities';
 import { WEIGHTS_DTYPES } from '../weights/stored-weights';
 
 /**
@@ -199,6 +206,54 @@ export const RegisteredClientJsonSchema = z
 export const ModelMemberJsonSchema = z
   .object({ client: ClientPublicId, joined_on: Timestamp })
   .meta({ id: 'ModelMember' });
+
+const Milliseconds = z.number().int().nonnegative();
+
+/** Why a run failed, or what a task of a run still going threw last. */
+const AggregationRunErrorJsonSchema = z
+  .object({
+    state: z.string().nullable().meta({ description: 'The Task state that threw it; null when only Step Functions saw it (a crash, a timeout)' }),
+    error: z.string().meta({ description: "The error's name, as the state machine matches it (RequirementError, ConflictError, States.Timeout, ...)" }),
+    cause: z.string().nullable().meta({ description: 'What went wrong, in words (null where only the function log has it)' }),
+  })
+  .meta({ id: 'AggregationRunError' });
+
+/** One aggregation run of a model, as its tasks recorded it (`GET /api/v1/models/{id}/runs/`). */
+export const AggregationRunJsonSchema = z
+  .object({
+    name: RunIdSchema.meta({ description: 'The execution name: model-<id>-<trigger>-<minute or uuid>' }),
+    model: EntityIdSchema,
+    trigger: z.enum(AGGREGATION_RUN_TRIGGERS).meta({ description: 'schedule (every minute), update (an accepted update made the round ready), manual (POST /aggregation/run), other' }),
+    status: z.enum(AGGREGATION_RUN_SHOWN_STATUSES).meta({
+      description: 'TIMED_OUT: still RUNNING in the record past the state machine\'s timeout (3,600 s), so its last task died without reporting',
+    }),
+    final_state: z.string().nullable().meta({ description: 'Aggregated, NothingToAggregate, AggregationFailed, AnotherRunHoldsTheLease or ModelNotFound; null until the run ends' }),
+    last_state: z.string().nullable().meta({ description: 'The last Task state that reported' }),
+    started_at: Timestamp,
+    stopped_at: Timestamp.nullable(),
+    duration_ms: Milliseconds.meta({ description: 'From start to stop; while running (or timed out), until now' }),
+    claimed: z.number().int().nonnegative().nullable().meta({ description: 'Updates the run claimed; null when it stopped before claiming' }),
+    aggregate: EntityIdSchema.nullable().meta({ description: 'The aggregate the run wrote' }),
+    error: AggregationRunErrorJsonSchema.nullable().meta({ description: 'Why it failed; for a run still going, what its tasks threw last; null for a run that succeeded' }),
+  })
+  .meta({ id: 'AggregationRun' });
+
+/** One Task state of a run: one invocation of its function (a retried state has one per attempt). */
+export const AggregationRunStateJsonSchema = z
+  .object({
+    state: z.string(),
+    entered_at: Timestamp.meta({ description: "When the state's function began" }),
+    exited_at: Timestamp.meta({ description: 'When it ended' }),
+    duration_ms: Milliseconds,
+    error: z.object({ error: z.string(), cause: z.string().nullable() }).nullable().meta({ description: 'What it threw, if it failed' }),
+  })
+  .meta({ id: 'AggregationRunState' });
+
+/** One run with its states (`GET /api/v1/models/{id}/runs/{name}/`). */
+export const AggregationRunDetailJsonSchema = AggregationRunJsonSchema.extend({
+  states: z.array(AggregationRunStateJsonSchema).meta({ description: 'The Task states in the order they ended (Choice, Succeed and Fail states take no time and are not listed; the shard Maps are the time between their neighbours)' }),
+  states_dropped: z.number().int().nonnegative().meta({ description: 'Task states past the 64 a record keeps' }),
+}).meta({ id: 'AggregationRunDetail' });
 
 export const DetailErrorSchema = z.object({ detail: z.string() }).meta({ id: 'DetailError' });
 export const FieldErrorsSchema = z

@@ -1,9 +1,12 @@
 import type {
+  AggregationRun,
+  AggregationRunShownStatus,
   ClientAggregateScore,
   FederatedModel,
   ModelAggregate,
   ModelArtifact,
   ModelUpdate,
+  RunError,
 } from '../entities';
 import type { AggregateStrategy } from '../entities/aggregate-strategy';
 import type { DatabaseLayout } from '../db/layout';
@@ -130,6 +133,28 @@ export interface LocalExecution {
   readonly stoppedAt: Date | null;
   readonly statesEntered?: number;
   readonly lambdaInvocations?: number;
+}
+
+/**
+ * What one Task state of an aggregation run reports of itself when its function ends (the task
+ * wrapper sends it: lib/http/run-recording.ts): its entry, and what it learnt about the run.
+ */
+export interface RunStateReport {
+  readonly run: string;
+  readonly model: number;
+  readonly state: string;
+  /** The execution's start, as Step Functions tells it (`$$.Execution.StartTime`). */
+  readonly startedAt?: Date;
+  readonly enteredAt: Date;
+  readonly exitedAt: Date;
+  /** What the task threw, if it threw. */
+  readonly error?: RunError | null;
+  /** What Step Functions caught and fails the run with (the run's last task reports it). */
+  readonly caught?: { readonly error: string; readonly cause: string | null } | null;
+  readonly claimed?: number;
+  readonly aggregate?: number;
+  /** The run ends with this state: its final state and status. */
+  readonly end?: { readonly finalState: string; readonly status: 'SUCCEEDED' | 'FAILED' };
 }
 
 export type Requirements = [requirement: string | null, requirementArgs: unknown[]];
@@ -310,6 +335,17 @@ export interface MetadataConnector {
   ): Promise<void>;
   /** How a run started by the local executor is going or ended; null for an unknown name. */
   pullExecution(name: string): Promise<LocalExecution | null>;
+  /** Adds a Task state's entry, and what it learnt, to its run's record (one upsert; see run-records.ts). */
+  recordRunState(report: RunStateReport): Promise<void>;
+  /**
+   * A model's runs, newest first, without their states; `status` TIMED_OUT means RUNNING records
+   * older than the state machine's timeout, and RUNNING only younger ones.
+   */
+  listAggregationRuns(model: Ref, filter: { readonly status?: AggregationRunShownStatus; readonly now?: Date }, page: Page): Promise<Paged<AggregationRun>>;
+  /** One run of the model, with its states; null when the model has no run of that name. */
+  pullAggregationRun(model: Ref, name: string): Promise<AggregationRun | null>;
+  /** Forgets runs older than AGGREGATION_RUN_TTL_SECONDS (the TTL index's work, where the server has none). */
+  deleteExpiredAggregationRuns(now: Date): Promise<number>;
 
   // --- The client and developer API -----------------------------------------------------------
   createDeveloper(name: string): Promise<{ id: string; name: string; token: string }>;

@@ -13,6 +13,7 @@ import * as leases from './mongo/leases';
 import * as memberCache from './mongo/member-cache';
 import * as modelClients from './mongo/model-clients';
 import * as runs from './mongo/runs';
+import * as runRecords from './mongo/run-records';
 import * as shards from './mongo/shards';
 import * as sweep from './mongo/sweep';
 import * as models from './mongo/models';
@@ -83,6 +84,10 @@ const operations = {
   recordExecutionStart: executions.recordExecutionStart,
   recordExecutionEnd: executions.recordExecutionEnd,
   pullExecution: executions.pullExecution,
+  recordRunState: runRecords.recordRunState,
+  listAggregationRuns: runRecords.listAggregationRuns,
+  pullAggregationRun: runRecords.pullAggregationRun,
+  deleteExpiredAggregationRuns: runRecords.deleteExpiredAggregationRuns,
   claimReadyUpdates: runs.claimReadyUpdates,
   completeRun: runs.completeRun,
   settleRun: runs.settleRun,
@@ -155,6 +160,7 @@ const BoundOperations = class {
  * - `sweep.ts`: weight objects no document refers to (the daily sweep)
  * - `shards.ts`: recording a sharded run's aggregate, abandoning its uploads (issue #14)
  * - `runs.ts`: what a run holds, by its run id (claim, complete, settle after a failure)
+ * - `run-records.ts`: each run's record, written by its own tasks (what the developer's runs view shows)
  * - `credentials.ts`: developers' tokens, clients, join secrets
  * - `deletion.ts`: deleting a model with everything that belongs to it
  * - `uploads.ts`: binary updates uploaded with presigned URLs, checked, then made updates

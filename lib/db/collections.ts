@@ -1,5 +1,5 @@
 import type { Db, IndexDescription } from 'mongodb';
-import type { StatusChange, StoredAggregateStrategy, UpdateStatus } from '../entities';
+import type { AggregationRunStatus, AggregationRunTrigger, RunError, RunStateEntry, StatusChange, StoredAggregateStrategy, UpdateStatus } from '../entities';
 import type { StoredShape, StoredWeightsRef } from '../weights';
 
 /** Collection names: one per entity, plus id counters. */
@@ -18,6 +18,7 @@ export const CollectionName = {
   localExecutions: 'local_executions',
   idempotencyKeys: 'idempotency_keys',
   rateLimits: 'rate_limits',
+  aggregationRuns: 'aggregation_runs',
 } as const;
 
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
@@ -225,6 +226,39 @@ export interface RateLimitWindowDocument {
   expiresAt: Date;
 }
 
+/**
+ * How long a run's record is kept: a month of a model's runs is enough to see what happened to
+ * its recent rounds. Expired by the TTL index on MongoDB, else by the daily sweep.
+ */
+export const AGGREGATION_RUN_TTL_SECONDS = 30 * 24 * 60 * 60;
+
+/** The most Task states one run's record keeps (a run passes through at most 11, each tried up to 4 times). */
+export const AGGREGATION_RUN_MAX_STATES = 64;
+
+/**
+ * One aggregation run as its tasks record it (lib/connector/mongo/run-records.ts): `_id` is the
+ * execution name. Each task adds its state entry and what it learnt in one upsert, so the record
+ * is the same on AWS and locally.
+ */
+export interface AggregationRunDocument {
+  _id: string;
+  model: number;
+  trigger: AggregationRunTrigger;
+  status: AggregationRunStatus;
+  finalState: string | null;
+  lastState: string | null;
+  startedAt: Date;
+  stoppedAt: Date | null;
+  claimed: number | null;
+  aggregate: number | null;
+  taskError: RunError | null;
+  caught: { error: string; cause: string | null } | null;
+  states: RunStateEntry[];
+  /** How many entries `states` holds (the bound is checked on it: FerretDB v1 ignores `$slice`). */
+  stateCount: number;
+  statesDropped: number;
+}
+
 /** Typed handles on every collection of one database. */
 export function collections(db: Db) {
   return {
@@ -242,6 +276,7 @@ export function collections(db: Db) {
     localExecutions: db.collection<LocalExecutionDocument>(CollectionName.localExecutions),
     idempotencyKeys: db.collection<IdempotencyKeyDocument>(CollectionName.idempotencyKeys),
     rateLimits: db.collection<RateLimitWindowDocument>(CollectionName.rateLimits),
+    aggregationRuns: db.collection<AggregationRunDocument>(CollectionName.aggregationRuns),
   } satisfies Record<keyof typeof CollectionName, unknown>;
 }
 
@@ -322,4 +357,11 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
   idempotency_keys: [{ key: { createdOn: 1 }, name: 'createdOn', expireAfterSeconds: IDEMPOTENCY_KEY_TTL_SECONDS }],
   // counted by _id; a window is deleted once it has ended, by this TTL index or the daily sweep
   rate_limits: [{ key: { expiresAt: 1 }, name: 'expiresAt', expireAfterSeconds: 0 }],
+  aggregation_runs: [
+    // a model's runs, newest first (GET models/{id}/runs/), and those of one status (?status=)
+    { key: { model: 1, startedAt: -1, _id: -1 }, name: 'model_startedAt' },
+    { key: { model: 1, status: 1, startedAt: -1, _id: -1 }, name: 'model_status_startedAt' },
+    // expired after AGGREGATION_RUN_TTL_SECONDS by this TTL index, or by the daily sweep
+    { key: { startedAt: 1 }, name: 'startedAt', expireAfterSeconds: AGGREGATION_RUN_TTL_SECONDS },
+  ],
 };

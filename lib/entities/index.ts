@@ -8,3 +8,4 @@ export * from './model-artifact';
 export * from './model-update';
 export * from './update-status';
 export * from './text';
+export * from './aggregation-run';

@@ -8,6 +8,7 @@ import { INTERNAL_ERROR_BODY, toFmaError, toMiddyHttpError } from './errors';
 import { headerValue, isHttpApiEvent } from './events';
 import { type MetricName, ORIGINAL_ERROR_KEY, observedInvocation } from '../observability';
 import { toHttpResponse } from './response';
+import { recordRunStates } from './run-recording';
 
 type InvocationMode = 'http' | 'direct';
 type AnyRequest = Request<unknown, unknown, Error, Context, Record<string, unknown>>;
@@ -45,6 +46,9 @@ export function createHandler<Schema extends z.ZodType, Result>(
     .use(observedInvocation({ refusalMetric: options.refusalMetric }))
     .use(httpErrors())
     .use(invocationModes(options.errorBody))
+    // After the mode is known, before the input is validated (it takes run_record out); its onError
+    // sees the handler's own error, before the mode translates it.
+    .use(recordRunStates())
     .use(parseInput(options))
     .handler(async (event, context) => run(event as z.output<Schema>, (context as ContextWithRaw).rawEvent));
 }

@@ -7,6 +7,7 @@ import { MongoMetadataConnector } from '../../lib/connector';
 import { UpdateStatus } from '../../lib/entities';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
+import { waitForRun } from '../helpers/offline-client';
 
 /**
  * The developers' dashboard (GET /dashboard) in a real browser: Debian's chromium driven by
@@ -306,6 +307,140 @@ describe('the dashboard in chromium against serverless-offline', () => {
       await page.close();
     }
   }, 120_000);
+
+  it("shows a model's aggregation runs: one that succeeded, one that failed with its reason, one running now, and each run's states with their durations", async () => {
+    const connector = new MongoMetadataConnector(database.db);
+    const [c1, c2] = seeded.clients as [string, string];
+    // A model of Alice's of its own, made after the first test counted her models.
+    const model = await connector.createFederatedModel({ name: 'runs demo', developer: seeded.alice.id, clients: [c1, c2], aggregator: 'avg_values_if_data' });
+    await connector.createModelUpdates([
+      { federatedModel: model.id, client: c1, data: [1, 2] },
+      { federatedModel: model.id, client: c2, data: [3, 4] },
+    ]);
+    const startRun = async () => {
+      const response = await fetch(`${offline!.httpUrl}/aggregation/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: model.id }) });
+      const { run } = (await response.json()) as { run: string };
+      await waitForRun(offline!.httpUrl, run);
+      return run;
+    };
+    // Two real runs through the service's state machine: one aggregates both updates...
+    const succeeded = await startRun();
+    // ...one fails: the model's requirement, written around the API's checks, cannot be evaluated.
+    await connector.createModelUpdate({ federatedModel: model.id, client: c1, data: [5, 6] });
+    await database.db.collection('federated_models').updateOne({ _id: model.id as never }, { $set: { requirement: 'quorum_of_owls' } });
+    const failed = await startRun();
+    // One going now: its first five states have reported, as its tasks report them, since 95 s ago.
+    const live = `model-${model.id}-schedule-202612011200`;
+    const liveStart = Date.now() - 95_000;
+    const liveStates = ['AcquireLease', 'PullModel', 'PullLatestAggregate', 'CheckRequirement', 'ClaimUpdates'];
+    for (const [i, state] of liveStates.entries()) {
+      const enteredAt = new Date(liveStart + 20 + i * 400);
+      await connector.recordRunState({
+        run: live,
+        model: model.id,
+        state,
+        startedAt: new Date(liveStart),
+        enteredAt,
+        exitedAt: new Date(enteredAt.getTime() + 100 * (i + 1)),
+        ...(state === 'ClaimUpdates' ? { claimed: 1 } : {}),
+      });
+    }
+    // And one whose task died two hours ago, long past the state machine's timeout: not running any more.
+    const stale = `model-${model.id}-update-202612010900`;
+    const staleStart = new Date(Date.now() - 2 * 3_600_000);
+    await connector.recordRunState({ run: stale, model: model.id, state: 'AcquireLease', startedAt: staleStart, enteredAt: staleStart, exitedAt: new Date(staleStart.getTime() + 30) });
+
+    const recorded = new Map(
+      (await database.db.collection('aggregation_runs').find({ model: model.id }).toArray()).map((run) => [run._id as unknown as string, run]),
+    );
+    expect([...recorded.keys()].sort()).toEqual([failed, live, stale, succeeded].sort());
+
+    const { page, problems } = await openTab();
+    try {
+      await page.goto(`${offline!.httpUrl}/dashboard#/models/${model.id}`);
+      await signIn(page, seeded.alice.token);
+      await page.waitForSelector('#runs-table');
+      const rows = await page.$$eval('#runs-table tbody tr', (trs) =>
+        trs.map((tr) => {
+          const field = (name: string) => tr.querySelector(`[data-field="${name}"]`)!.textContent;
+          return [tr.getAttribute('data-run-name'), field('trigger'), field('status'), field('final-state'), field('claimed'), field('error')];
+        }),
+      );
+      const failure = rows[0]![5]!;
+      expect(rows).toEqual([
+        [failed, 'manual', 'failed', 'AggregationFailed', '—', failure],
+        [succeeded, 'manual', 'succeeded', 'Aggregated', '2', ''],
+        [live, 'schedule', 'running', 'after ClaimUpdates', '1', ''],
+        [stale, 'update', 'timed out (stale)', 'after AcquireLease', '—', ''],
+      ]);
+      // The failed run's reason: the state that failed, the error's name and its message.
+      expect(failure).toMatch(/^CheckRequirement: RequirementError: .*quorum_of_owls/);
+      // The succeeded run's duration is the record's, start to stop.
+      const shownMs = Number(await page.locator(`#runs-table tr[data-run-name="${succeeded}"] [data-field="duration"]`).getAttribute('data-ms'));
+      const done = recorded.get(succeeded)!;
+      expect(shownMs).toBe(done.stoppedAt.getTime() - done.startedAt.getTime());
+
+      // What is running now: the live run only (the stale one is not), for how long, after which state.
+      const running = await page.$$eval('#running-runs tbody tr', (trs) =>
+        trs.map((tr) => [tr.getAttribute('data-run-name'), Number(tr.querySelector('[data-field="running-for"]')!.getAttribute('data-ms')), tr.querySelector('[data-field="last-state"]')!.textContent, tr.querySelector('[data-field="running-for"]')!.textContent]),
+      );
+      expect(running).toHaveLength(1);
+      const [name, forMs, lastState, forText] = running[0]!;
+      expect([name, lastState]).toEqual([live, 'ClaimUpdates']);
+      expect(forMs).toBeGreaterThanOrEqual(95_000);
+      expect(forMs).toBeLessThan(95_000 + 120_000);
+      expect(forText).toMatch(/^\d+ min \d\d s$/);
+      await page.screenshot({ path: path.join(SCREENSHOTS, '6-runs.png'), fullPage: true });
+
+      // One run's states, in order, each with its duration as recorded.
+      const statesOf = async (run: string) => {
+        await page.click(`#runs-table button[data-run-name="${run}"]`);
+        await page.waitForSelector(`#run-detail [data-run-name="${run}"] #run-states`);
+        return page.$$eval('#run-states tbody tr', (trs) =>
+          trs.map((tr) => [tr.getAttribute('data-state'), Number(tr.querySelector('[data-field="duration"]')!.getAttribute('data-ms')), tr.querySelector('[data-field="error"]')!.textContent]),
+        );
+      };
+      const expected = (run: string) =>
+        (recorded.get(run)!.states as { state: string; enteredAt: Date; exitedAt: Date; error: { error: string } | null }[]).map((entry) => [
+          entry.state,
+          entry.exitedAt.getTime() - entry.enteredAt.getTime(),
+          entry.error?.error ?? null,
+        ]);
+      const aggregatedStates = await statesOf(succeeded);
+      expect(aggregatedStates.map(([state, ms]) => [state, ms])).toEqual(expected(succeeded).map(([state, ms]) => [state, ms]));
+      expect(aggregatedStates.map(([state]) => state)).toEqual([
+        'AcquireLease',
+        'PullModel',
+        'PullLatestAggregate',
+        'CheckRequirement',
+        'ClaimUpdates',
+        'PlanAggregation',
+        'AggregateUpdates',
+        'CompleteRun',
+        'ReleaseLease',
+      ]);
+      expect(aggregatedStates.every(([, , error]) => error === '')).toBe(true);
+      await page.screenshot({ path: path.join(SCREENSHOTS, '7-run-states.png'), fullPage: true });
+
+      const failedStates = await statesOf(failed);
+      expect(failedStates.map(([state, ms]) => [state, ms])).toEqual(expected(failed).map(([state, ms]) => [state, ms]));
+      expect(failedStates.map(([state, , error]) => [state, error === '' ? null : String(error).split(':')[0]])).toEqual([
+        ['AcquireLease', null],
+        ['PullModel', null],
+        ['PullLatestAggregate', null],
+        ['CheckRequirement', 'RequirementError'],
+        ['ReleaseLeaseAndFail', null],
+      ]);
+      expect(await page.locator('#run-error').innerText()).toContain('quorum_of_owls');
+
+      const liveShown = await statesOf(live);
+      expect(liveShown).toEqual(liveStates.map((state, i) => [state, 100 * (i + 1), '']));
+      expect(await page.locator('#run-summary').innerText()).toMatch(/^running · last state reported: ClaimUpdates · started .* · running for \d+ min \d\d s$/);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 180_000);
 
   it('says in plain words that a wrong token was refused, or that the service cannot be reached, and never puts a token in a URL', async () => {
     const { page, requests } = await openTab();

@@ -17,7 +17,7 @@ const DELETE_LEASE_SECONDS = 600;
 
 /**
  * Deletes the model with its updates, pending binary uploads, aggregates, artifacts, clients'
- * scores, memberships and their stored weights. Refused (ConflictError) while a run holds the model's
+ * scores, memberships, run records and their stored weights. Refused (ConflictError) while a run holds the model's
  * aggregation lease. The delete takes that lease itself, under a run id of its own, so that no
  * run starts while it works (a scheduled run finds the lease held and stops). Documents go
  * before the model, so a delete that fails half-way can be repeated; a second sweep after the
@@ -38,6 +38,8 @@ export async function deleteFederatedModel(context: ConnectorContext, model: Ref
     const { federatedModels } = await context.collections();
     await federatedModels.deleteOne({ _id: id });
     const second = await sweep(context, id);
+    // The model's run records go with it (no run can add one: the delete holds the lease).
+    await (await context.collections()).aggregationRuns.deleteMany({ model: id });
     // Memberships last: until the model is gone, its clients keep their access to what remains.
     await deleteModelClients(context, id);
     forgetModel(context, id);
