@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { runStateOutcome } from '../aggregation/run-states';
 import type { RunStateReport } from '../connector';
+import { runStateRecorder } from '../connector/run-state-recorder';
 import { RunIdSchema, type RunError } from '../entities';
 import { FmaError } from '../errors';
 import { appendCorrelationKeys, logger } from '../observability';
@@ -88,11 +89,14 @@ async function record(request: AnyRequest, outcome: { result: unknown } | { erro
     caught: caughtError(envelope.caught),
     ...runStateOutcome(envelope.state, error === null ? { result: 'result' in outcome ? outcome.result : undefined } : { errorName: error.error }),
   };
+  // Set by the container's connector when the function loaded it (every aggregation task does).
+  const recordRunState = runStateRecorder();
+  if (recordRunState === undefined) {
+    logger.warn('this function has no connector: the run state is not recorded', { state: envelope.state });
+    return;
+  }
   try {
-    // Imported when a run reports, not with the wrapper: functions that never serve a run (health,
-    // the dashboard's files) do not load the connector for it.
-    const { getConnector } = await import('../connector');
-    await getConnector().recordRunState(report);
+    await recordRunState(report);
   } catch (failure) {
     logger.warn('the run state could not be recorded', { state: envelope.state, error: failure as Error });
   }
