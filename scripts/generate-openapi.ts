@@ -9,5 +9,13 @@ import { resolve } from 'node:path';
 import { generateOpenApiDocument, OPENAPI_FILE, openApiText } from './openapi/generate';
 
 const path = resolve(__dirname, '..', OPENAPI_FILE);
-writeFileSync(path, openApiText(generateOpenApiDocument()));
-console.log(`wrote ${OPENAPI_FILE}`);
+generateOpenApiDocument().then(
+  (document) => {
+    writeFileSync(path, openApiText(document));
+    console.log(`wrote ${OPENAPI_FILE}`);
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

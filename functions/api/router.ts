@@ -3,37 +3,32 @@ import httpErrorHandler from '@middy/http-error-handler';
 import httpRouterHandler, { type Method } from '@middy/http-router';
 import { createError } from '@middy/util';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
-import { handler as createClientAggregateScore } from './create-client-aggregate-score';
-import { handler as createModel } from './create-model';
-import { handler as completeModelUpdateUpload } from './complete-model-update-upload';
-import { handler as createModelUpdate } from './create-model-update';
-import { handler as createModelUpdateUpload } from './create-model-update-upload';
-import { handler as getClientAggregateScore } from './get-client-aggregate-score';
-import { handler as deleteModel } from './delete-model';
-import { handler as getAggregateWeights } from './get-aggregate-weights';
-import { handler as getCurrentArtifact } from './get-current-artifact';
-import { handler as getLatestAggregate } from './get-latest-aggregate';
-import { handler as getLatestModel } from './get-latest-model';
-import { handler as getLatestModelWeights } from './get-latest-model-weights';
-import { handler as getModel } from './get-model';
-import { handler as getModelRun } from './get-model-run';
-import { handler as getOpenApi } from './get-openapi';
-import { handler as getModelAggregate } from './get-model-aggregate';
-import { handler as getModelUpdate } from './get-model-update';
-import { handler as getModelUpdateWeights } from './get-model-update-weights';
-import { handler as listModelClients } from './list-model-clients';
-import { handler as listModelRuns } from './list-model-runs';
-import { handler as listClientAggregateScores } from './list-client-aggregate-scores';
-import { handler as listModelAggregates } from './list-model-aggregates';
-import { handler as listModelUpdates } from './list-model-updates';
-import { handler as listModels } from './list-models';
-import { handler as patchModelAggregate } from './patch-model-aggregate';
-import { handler as publishAggregate } from './publish-aggregate';
-import { handler as registerClient } from './register-client';
-import { patchHandler as patchModel, putHandler as putModel } from './update-model';
 
 type RouteHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
-const route = (method: Method, path: string, handler: unknown) => ({ method, path, handler: handler as RouteHandler });
+
+/** A route whose handler's module is loaded on its first request: `load` yields the handler (with its contract). */
+export interface ApiRoute {
+  readonly method: Method;
+  readonly path: string;
+  readonly handler: RouteHandler;
+  readonly load: () => Promise<unknown>;
+}
+
+/**
+ * A route of the table below. Its module (the handler, its zod schemas, what it imports beyond the
+ * router) is loaded when the route is first asked for, not when the function starts: a container
+ * builds the schemas of the routes it serves only (bench/function-init.ts, README: Figures).
+ */
+function route(method: Method, path: string, load: () => Promise<unknown>): ApiRoute {
+  let loading: Promise<RouteHandler> | undefined;
+  const loaded = () =>
+    (loading ??= (load() as Promise<RouteHandler>).catch((error: unknown) => {
+      loading = undefined; // a module that failed to load is tried again by the next request
+      throw error;
+    }));
+  const handler: RouteHandler = async (event, context) => (await loaded())(event, context);
+  return { method, path, handler, load };
+}
 
 /**
  * FMA's REST API (`/api/v1/...`) as one Lambda behind `ANY /api/v1/{proxy+}`: middy's router
@@ -41,36 +36,36 @@ const route = (method: Method, path: string, handler: unknown) => ({ method, pat
  * trailing slash, as FMA's Django routes did. One function rather than one per route, because
  * a route and its slash-suffixed twin cannot both be declared to serverless-offline.
  */
-export const routes = [
-  route('POST', '/api/v1/models', createModel),
-  route('GET', '/api/v1/models', listModels),
-  route('GET', '/api/v1/models/{id}', getModel),
-  route('PUT', '/api/v1/models/{id}', putModel),
-  route('PATCH', '/api/v1/models/{id}', patchModel),
-  route('DELETE', '/api/v1/models/{id}', deleteModel),
-  route('POST', '/api/v1/models/{id}/register_client', registerClient),
-  route('GET', '/api/v1/models/{id}/clients', listModelClients),
-  route('GET', '/api/v1/models/{id}/runs', listModelRuns),
-  route('GET', '/api/v1/models/{id}/runs/{name}', getModelRun),
-  route('GET', '/api/v1/models/{id}/get_latest_aggregate', getLatestAggregate),
-  route('GET', '/api/v1/models/{id}/get_current_artifact', getCurrentArtifact),
-  route('GET', '/api/v1/models/{id}/get_latest_model', getLatestModel),
-  route('GET', '/api/v1/models/{id}/get_latest_model/weights', getLatestModelWeights),
-  route('POST', '/api/v1/model_updates', createModelUpdate),
-  route('POST', '/api/v1/model_updates/uploads', createModelUpdateUpload),
-  route('POST', '/api/v1/model_updates/uploads/{upload}/complete', completeModelUpdateUpload),
-  route('GET', '/api/v1/model_updates', listModelUpdates),
-  route('GET', '/api/v1/model_updates/{id}', getModelUpdate),
-  route('GET', '/api/v1/model_updates/{id}/weights', getModelUpdateWeights),
-  route('GET', '/api/v1/model_aggregates', listModelAggregates),
-  route('GET', '/api/v1/model_aggregates/{id}', getModelAggregate),
-  route('GET', '/api/v1/model_aggregates/{id}/weights', getAggregateWeights),
-  route('PATCH', '/api/v1/model_aggregates/{id}', patchModelAggregate),
-  route('POST', '/api/v1/model_aggregates/{id}/publish_aggregate', publishAggregate),
-  route('POST', '/api/v1/client_aggregate_scores', createClientAggregateScore),
-  route('GET', '/api/v1/client_aggregate_scores', listClientAggregateScores),
-  route('GET', '/api/v1/client_aggregate_scores/{id}', getClientAggregateScore),
-  route('GET', '/api/v1/openapi.json', getOpenApi),
+export const routes: readonly ApiRoute[] = [
+  route('POST', '/api/v1/models', async () => (await import('./create-model')).handler),
+  route('GET', '/api/v1/models', async () => (await import('./list-models')).handler),
+  route('GET', '/api/v1/models/{id}', async () => (await import('./get-model')).handler),
+  route('PUT', '/api/v1/models/{id}', async () => (await import('./update-model')).putHandler),
+  route('PATCH', '/api/v1/models/{id}', async () => (await import('./update-model')).patchHandler),
+  route('DELETE', '/api/v1/models/{id}', async () => (await import('./delete-model')).handler),
+  route('POST', '/api/v1/models/{id}/register_client', async () => (await import('./register-client')).handler),
+  route('GET', '/api/v1/models/{id}/clients', async () => (await import('./list-model-clients')).handler),
+  route('GET', '/api/v1/models/{id}/runs', async () => (await import('./list-model-runs')).handler),
+  route('GET', '/api/v1/models/{id}/runs/{name}', async () => (await import('./get-model-run')).handler),
+  route('GET', '/api/v1/models/{id}/get_latest_aggregate', async () => (await import('./get-latest-aggregate')).handler),
+  route('GET', '/api/v1/models/{id}/get_current_artifact', async () => (await import('./get-current-artifact')).handler),
+  route('GET', '/api/v1/models/{id}/get_latest_model', async () => (await import('./get-latest-model')).handler),
+  route('GET', '/api/v1/models/{id}/get_latest_model/weights', async () => (await import('./get-latest-model-weights')).handler),
+  route('POST', '/api/v1/model_updates', async () => (await import('./create-model-update')).handler),
+  route('POST', '/api/v1/model_updates/uploads', async () => (await import('./create-model-update-upload')).handler),
+  route('POST', '/api/v1/model_updates/uploads/{upload}/complete', async () => (await import('./complete-model-update-upload')).handler),
+  route('GET', '/api/v1/model_updates', async () => (await import('./list-model-updates')).handler),
+  route('GET', '/api/v1/model_updates/{id}', async () => (await import('./get-model-update')).handler),
+  route('GET', '/api/v1/model_updates/{id}/weights', async () => (await import('./get-model-update-weights')).handler),
+  route('GET', '/api/v1/model_aggregates', async () => (await import('./list-model-aggregates')).handler),
+  route('GET', '/api/v1/model_aggregates/{id}', async () => (await import('./get-model-aggregate')).handler),
+  route('GET', '/api/v1/model_aggregates/{id}/weights', async () => (await import('./get-aggregate-weights')).handler),
+  route('PATCH', '/api/v1/model_aggregates/{id}', async () => (await import('./patch-model-aggregate')).handler),
+  route('POST', '/api/v1/model_aggregates/{id}/publish_aggregate', async () => (await import('./publish-aggregate')).handler),
+  route('POST', '/api/v1/client_aggregate_scores', async () => (await import('./create-client-aggregate-score')).handler),
+  route('GET', '/api/v1/client_aggregate_scores', async () => (await import('./list-client-aggregate-scores')).handler),
+  route('GET', '/api/v1/client_aggregate_scores/{id}', async () => (await import('./get-client-aggregate-score')).handler),
+  route('GET', '/api/v1/openapi.json', async () => (await import('./get-openapi')).handler),
 ];
 
 /** Each route's path as a pattern (`{id}` matches one segment; the trailing slash is optional). */
@@ -119,4 +114,4 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2>()
           : Object.assign(createError(405, JSON.stringify({ detail: `Method "${method}" not allowed.` })), { headers: { Allow: allowed.join(', ') } });
     },
   })
-  .handler(httpRouterHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>(routes));
+  .handler(httpRouterHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>(routes.map(({ method, path, handler }) => ({ method, path, handler }))));

@@ -4,14 +4,20 @@ import { routes } from '../../functions/api/router';
 import { version } from '../../package.json';
 import { OPERATOR_OPERATIONS } from './operator-routes';
 
+/** Every route of the router with its contract (each route's module loaded). */
+export async function routeContracts(): Promise<ApiOperation[]> {
+  return Promise.all(
+    routes.map(async (route) => {
+      const contract = ((await route.load()) as { contract?: RouteContract }).contract;
+      if (contract === undefined) throw new Error(`${route.method} ${route.path} is not an apiRoute: it has no contract to describe`);
+      return { method: route.method, path: route.path, contract };
+    }),
+  );
+}
+
 /** The API's OpenAPI description as the code defines it now: the router's routes, the operator routes. */
-export function generateOpenApiDocument(): Record<string, unknown> {
-  const apiOperations: ApiOperation[] = routes.map((route) => {
-    const contract = (route.handler as unknown as { contract?: RouteContract }).contract;
-    if (contract === undefined) throw new Error(`${route.method} ${route.path} is not an apiRoute: it has no contract to describe`);
-    return { method: route.method, path: route.path, contract };
-  });
-  return buildOpenApiDocument({ version, apiOperations, operatorOperations: OPERATOR_OPERATIONS });
+export async function generateOpenApiDocument(): Promise<Record<string, unknown>> {
+  return buildOpenApiDocument({ version, apiOperations: await routeContracts(), operatorOperations: OPERATOR_OPERATIONS });
 }
 
 /** As committed: two-space indentation and a final newline. */

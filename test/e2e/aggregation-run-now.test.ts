@@ -4,6 +4,7 @@ import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
 import { httpApi } from '../helpers/http-api';
 import { offlineClient, waitForRun } from '../helpers/offline-client';
+import { AGGREGATED_RUN_STATES } from '../helpers/run-states';
 
 describe('POST /aggregation/run under serverless-offline (the local way to aggregate now)', () => {
   const database = useTestDatabase();
@@ -115,17 +116,7 @@ describe('POST /aggregation/run under serverless-offline (the local way to aggre
       const one = await api('GET', `/api/v1/models/${modelId}/runs/${aggregated}/`, { token: alice.token });
       expect(one.status).toBe(200);
       const states = one.body.states as { state: string; entered_at: string; exited_at: string; duration_ms: number; error: unknown }[];
-      expect(states.map((entry) => entry.state)).toEqual([
-        'AcquireLease',
-        'PullModel',
-        'PullLatestAggregate',
-        'CheckRequirement',
-        'ClaimUpdates',
-        'PlanAggregation',
-        'AggregateUpdates',
-        'CompleteRun',
-        'ReleaseLease',
-      ]);
+      expect(states.map((entry) => entry.state)).toEqual([...AGGREGATED_RUN_STATES]);
       let previousExit = Date.parse(one.body.started_at);
       for (const entry of states) {
         expect(entry.duration_ms).toBe(Date.parse(entry.exited_at) - Date.parse(entry.entered_at));

@@ -8,6 +8,7 @@ import { UpdateStatus } from '../../lib/entities';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
 import { waitForRun } from '../helpers/offline-client';
+import { AGGREGATED_RUN_STATES } from '../helpers/run-states';
 
 /**
  * The developers' dashboard (GET /dashboard) in a real browser: Debian's chromium driven by
@@ -408,17 +409,7 @@ describe('the dashboard in chromium against serverless-offline', () => {
         ]);
       const aggregatedStates = await statesOf(succeeded);
       expect(aggregatedStates.map(([state, ms]) => [state, ms])).toEqual(expected(succeeded).map(([state, ms]) => [state, ms]));
-      expect(aggregatedStates.map(([state]) => state)).toEqual([
-        'AcquireLease',
-        'PullModel',
-        'PullLatestAggregate',
-        'CheckRequirement',
-        'ClaimUpdates',
-        'PlanAggregation',
-        'AggregateUpdates',
-        'CompleteRun',
-        'ReleaseLease',
-      ]);
+      expect(aggregatedStates.map(([state]) => state)).toEqual([...AGGREGATED_RUN_STATES]);
       expect(aggregatedStates.every(([, , error]) => error === '')).toBe(true);
       await page.screenshot({ path: path.join(SCREENSHOTS, '7-run-states.png'), fullPage: true });
 

@@ -4,6 +4,7 @@ import type { AggregationRun, FederatedModel } from '../../../lib/entities';
 import { handler as releaseLease } from '../../../functions/aggregation/release-lease';
 import { executeAggregationLocally } from '../../helpers/local-execution';
 import { useHandlerDatabase } from '../../helpers/database';
+import { AGGREGATED_RUN_STATES } from '../../helpers/run-states';
 
 /**
  * Each run's record (aggregation_runs), written by the run's own tasks as the very state machine
@@ -58,17 +59,7 @@ describe('the record each aggregation run keeps of itself', () => {
       caught: null,
       statesDropped: 0,
     });
-    expect(states(run)).toEqual([
-      'AcquireLease',
-      'PullModel',
-      'PullLatestAggregate',
-      'CheckRequirement',
-      'ClaimUpdates',
-      'PlanAggregation',
-      'AggregateUpdates',
-      'CompleteRun',
-      'ReleaseLease',
-    ]);
+    expect(states(run)).toEqual([...AGGREGATED_RUN_STATES]);
     expect(run!.states!.every((entry) => entry.error === null)).toBe(true);
     expectTimedInOrder(run!);
     // The execution's own start (Step Functions' $$.Execution.StartTime), and its end: the last task's.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import requests
 
-from ._http import NO_BODY, Transport, encode_json, iter_pages, retry_after_seconds
+from ._http import NO_BODY, SizedBody, Transport, encode_json, iter_pages, retry_after_seconds
 from ._weights import DTYPES, FloatArray, PreparedWeights, layers_from_json, little_endian, prepare_weights, split_layers
 from .encodings import ENCODED_DTYPES, ErrorFeedback, decode, encode, encoded_nbytes
 from .errors import FmaApiError, FmaTransportError
@@ -228,11 +228,31 @@ class FmaClient:
     # --- internals, shared with fma_connect ----------------------------------------------------
 
     def _send_update_binary(self, prepared: PreparedWeights, base_aggregate: int | None, num_examples: int | None) -> dict[str, Any]:
-        sha256 = prepared.sha256_checked()
+        """float32/float64 bytes, streamed from the arrays' memory."""
+        return self._upload(prepared, prepared.dtype, prepared.sha256_checked(), prepared.nbytes, prepared.body, base_aggregate, num_examples)
+
+    def _send_bytes(
+        self, prepared: PreparedWeights, dtype: str, data: bytes, base_aggregate: int | None, num_examples: int | None
+    ) -> dict[str, Any]:
+        """Bytes already encoded (float16, bfloat16, int8)."""
+        return self._upload(prepared, dtype, hashlib.sha256(data).hexdigest(), len(data), lambda: data, base_aggregate, num_examples)
+
+    def _upload(
+        self,
+        prepared: PreparedWeights,
+        dtype: str,
+        sha256: str,
+        nbytes: int,
+        body: Callable[[], SizedBody],
+        base_aggregate: int | None,
+        num_examples: int | None,
+    ) -> dict[str, Any]:
+        """Declares an upload, PUTs the bytes to its presigned URL (declaring again if the URL expired
+        while retrying), and completes it."""
         declaration_body: dict[str, Any] = {
             "federated_model": self.federated_model_id,
             "base_aggregate": base_aggregate,
-            "dtype": prepared.dtype,
+            "dtype": dtype,
             "shapes": [list(shape) for shape in prepared.shapes],
             "layout": prepared.layout,
             "sha256": sha256,
@@ -241,13 +261,11 @@ class FmaClient:
             declaration_body["num_examples"] = num_examples
         for declarations in (1, 2):
             declared = _as_dict(self._http.api("POST", "model_updates/uploads/", declaration_body).body)
-            if declared.get("byte_size") != prepared.nbytes:
-                raise FmaApiError(201, declared, f"the service expects {declared.get('byte_size')} bytes, not {prepared.nbytes}")
+            if declared.get("byte_size") != nbytes:
+                raise FmaApiError(201, declared, f"the service expects {declared.get('byte_size')} bytes, not {nbytes}")
             headers = declared.get("headers") or {}
             try:
-                self._http.put_presigned(
-                    declared["url"], prepared.body(), str(headers.get("content-type", "application/octet-stream"))
-                )
+                self._http.put_presigned(declared["url"], body(), str(headers.get("content-type", "application/octet-stream")))
             except (FmaTransportError, FmaApiError):
                 # Retries reuse the URL while it is valid; an expired one needs a new declaration.
                 if declarations == 1 and _expired(declared.get("url_expires_at")):
@@ -270,28 +288,6 @@ class FmaClient:
                 raise FmaApiError(202, answer.body, f"the upload was still being checked after {UPLOAD_VERIFICATION_WAIT_SECONDS} s")
             wait = retry_after_seconds(answer.headers.get("Retry-After"))
             self._http.sleep(min(wait, 60.0) if wait is not None and wait > 0 else 2.0)
-
-    def _send_bytes(
-        self, prepared: PreparedWeights, dtype: str, data: bytes, base_aggregate: int | None, num_examples: int | None
-    ) -> dict[str, Any]:
-        """Declares, PUTs and completes encoded bytes (as _send_update_binary does for float32/64)."""
-        declaration_body: dict[str, Any] = {
-            "federated_model": self.federated_model_id,
-            "base_aggregate": base_aggregate,
-            "dtype": dtype,
-            "shapes": [list(shape) for shape in prepared.shapes],
-            "layout": prepared.layout,
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-        if num_examples is not None:
-            declaration_body["num_examples"] = num_examples
-        declared = _as_dict(self._http.api("POST", "model_updates/uploads/", declaration_body).body)
-        if declared.get("byte_size") != len(data):
-            raise FmaApiError(201, declared, f"the service expects {declared.get('byte_size')} bytes, not {len(data)}")
-        headers = declared.get("headers") or {}
-        self._http.put_presigned(declared["url"], data, str(headers.get("content-type", "application/octet-stream")))
-        complete = declared.get("complete") or f"model_updates/uploads/{declared['id']}/complete/"
-        return self._complete_upload(str(complete))
 
     def _download(self, descriptor: Mapping[str, Any]) -> list[FloatArray]:
         """Weights from a weights-route answer, into one preallocated array (views per layer)."""
