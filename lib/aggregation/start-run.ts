@@ -1,7 +1,7 @@
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { getConfig } from '../config';
 import { getConnector, type MetadataConnector } from '../connector';
-import type { FederatedModel, ModelUpdate } from '../entities';
+import { triggerOfRun, type FederatedModel, type ModelUpdate } from '../entities';
 import { ConfigurationError } from '../errors';
 import { logger, MetricName, recordMetricBy, traceAwsClient } from '../observability';
 import { executionName, minuteOf, startRunIfRoundReady, type StartedRun } from './triggers';
@@ -58,13 +58,8 @@ const localRuns = new Set<Promise<void>>();
  */
 export async function startAggregationRun(model: number, run: string): Promise<StartedRun> {
   const started = await startExecution(model, run);
-  if (started.started) recordMetricBy(MetricName.RunsStarted, 'trigger', triggerOf(run));
+  if (started.started) recordMetricBy(MetricName.RunsStarted, 'trigger', triggerOfRun(run));
   return started;
-}
-
-/** What started a run, from its name (`model-<id>-<trigger>-...`): schedule, update or manual. */
-export function triggerOf(run: string): string {
-  return /^model-\d+-(schedule|update|manual)-/.exec(run)?.[1] ?? 'other';
 }
 
 async function startExecution(model: number, run: string): Promise<StartedRun> {
