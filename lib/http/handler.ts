@@ -14,7 +14,6 @@ type InvocationMode = 'http' | 'direct';
 type AnyRequest = Request<unknown, unknown, Error, Context, Record<string, unknown>>;
 
 const MODE = 'fmaInvocationMode';
-const ORIGINAL_ERROR = ORIGINAL_ERROR_KEY;
 
 /**
  * The shared middleware order for every handler: error handling outermost (middy runs `onError`
@@ -84,7 +83,7 @@ function invocationModes(errorBody?: (error: FmaError) => unknown): MiddlewareOb
     },
     onError: (request: AnyRequest) => {
       // The error as the handler threw it, for the log (observedInvocation): what follows replaces it.
-      request.internal[ORIGINAL_ERROR] = request.error;
+      request.internal[ORIGINAL_ERROR_KEY] = request.error;
       const mode = (request.internal[MODE] ??= isHttpApiEvent(request.event) ? 'http' : 'direct');
       // Thrown by middy once every onError has run (the outer ones log it and publish metrics).
       if (mode === 'direct') {
