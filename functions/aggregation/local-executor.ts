@@ -6,6 +6,7 @@ import { handler as pullFederatedModelWId } from '../connector/pull-federated-mo
 import { handler as pullLatestModelAggregate } from '../connector/pull-latest-model-aggregate';
 import { handler as acquireAggregationLease } from './acquire-lease';
 import { handler as aggregateUpdates } from './aggregate-updates';
+import { handler as sumSecureRound } from './sum-secure-round';
 import { handler as checkAggregationRequirement } from './check-requirement';
 import { handler as claimAggregationUpdates } from './claim-updates';
 import { handler as completeAggregationRun } from './complete-run';
@@ -35,6 +36,7 @@ const TASK_HANDLERS: Record<string, (event: unknown, context: Context) => Promis
   checkAggregationRequirement,
   claimAggregationUpdates,
   aggregateUpdates,
+  sumSecureRound,
   completeAggregationRun,
   failAggregationRun,
   pullFederatedModelWId,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { assertTakesPlainUpdates } from '../../lib/secure-aggregation/strategy';
 import { z } from 'zod';
 import { invalidPk } from '../../lib/api/body-ids';
 import { assertNamesCaller, drfBody } from '../../lib/api/drf-body';
@@ -59,6 +60,7 @@ export const handler = apiRoute(getConnector, { audience: 'client', body, doc, r
   const { model, isMember } = await connector.pullModelForClient(input.federated_model, caller.id);
   if (model === null) throw invalidPk('federated_model', input.federated_model);
   if (!isMember) throw new ForbiddenError('This client is not registered with this model.');
+  assertTakesPlainUpdates(model);
   assertMatchesSchema(model.updateSchema, input.data, 'data');
   if (input.base_aggregate !== null && (await connector.pullModelOfAggregate(input.base_aggregate)) === null) {
     throw invalidPk('base_aggregate', input.base_aggregate);

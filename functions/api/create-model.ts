@@ -23,6 +23,8 @@ export const body = drfBody({
   client_agg_results_schema: JsonSchema,
   furthest_base_agg: z.number().int().positive().nullable().default(null),
   allow_aggregation: z.boolean().default(false),
+  /** Issue #28: the model takes masked inputs through secure rounds only (README: Secure aggregation). */
+  secure_aggregation: modelFields.secure_aggregation.default(null),
   /** Weights to start from: stored as artifact version "1.0.0", the model's current artifact. */
   initial_model: z.array(z.unknown()).optional(),
   /** When set, new clients must show it to register (FMA let anyone in). */
@@ -57,6 +59,7 @@ export const handler = apiRoute(getConnector, { audience: 'developer', body, doc
     clientAggResultsSchema: input.client_agg_results_schema,
     furthestBaseAgg: input.furthest_base_agg,
     allowAggregation: input.allow_aggregation,
+    secureAggregation: input.secure_aggregation,
     joinSecret: input.join_secret,
   });
   if (input.initial_model !== undefined) {

@@ -33,6 +33,7 @@ function changeModel(body: typeof modelPatchBody | typeof modelPutBody, summary:
       clientAggResultsSchema: input.client_agg_results_schema,
       furthestBaseAgg: input.furthest_base_agg,
       allowAggregation: input.allow_aggregation,
+      secureAggregation: input.secure_aggregation,
     });
     if (clients !== undefined) changed = await connector.setModelClients(model, clients);
     return federatedModelJson(changed, await memberPreviewOf(connector, changed.id));

@@ -160,13 +160,29 @@ async function combineMeans(
   // `values` is the pseudo-gradient Δ here, unless there is no x_t to step from: then the mean
   // (of the clipped updates) is the first model, and the optimizer starts with the next round.
   if (parentValues === null) return { shape: plan.shape, values, record };
-  const previous = parent?.strategy?.optimizerState ?? null;
-  const state = resumable(previous, strategy.name, plan.shape.length)
-    ? await readOptimizerState(getObjectStore(), previous!)
-    : initialOptimizerState(strategy.name, strategy.params, plan.shape.length);
-  const next = serverOptimizerStep(strategy.name, strategy.params, parentValues, values, state);
-  const optimizerState = await putOptimizerState(getObjectStore(), model.id, strategy.name, state);
+  const { next, optimizerState } = await stepServerOptimizer(model, strategy, parent, parentValues, values);
   return { shape: plan.shape, values: next, record: { ...record, optimizerState } };
+}
+
+/**
+ * A server optimizer's step from x_t (`parentValues`) along the pseudo-gradient Δ, resuming the
+ * parent's optimizer state when it has one of this optimizer; the new state is stored under a
+ * fresh key. Shared by the plain runs and the secure ones (Δ from the unmasked mean).
+ */
+export async function stepServerOptimizer(
+  model: FederatedModel,
+  strategy: Extract<Strategy, { family: 'optimizer' }>,
+  parent: ModelAggregate | null,
+  parentValues: Float64Array,
+  delta: Float64Array,
+): Promise<{ next: Float64Array; optimizerState: OptimizerStateRef }> {
+  const previous = parent?.strategy?.optimizerState ?? null;
+  const state = resumable(previous, strategy.name, delta.length)
+    ? await readOptimizerState(getObjectStore(), previous!)
+    : initialOptimizerState(strategy.name, strategy.params, delta.length);
+  const next = serverOptimizerStep(strategy.name, strategy.params, parentValues, delta, state);
+  const optimizerState = await putOptimizerState(getObjectStore(), model.id, strategy.name, state);
+  return { next, optimizerState };
 }
 
 /**
@@ -210,7 +226,7 @@ export function resumable(previous: OptimizerStateRef | null, optimizer: string,
  * x_t: the parent aggregate's weights, else (the model's first aggregate) its current artifact's
  * (the `initial_model`), else null.
  */
-async function baseWeights(connector: MetadataConnector, model: FederatedModel, parent: ModelAggregate | null): Promise<Float64Array | null> {
+export async function baseWeights(connector: MetadataConnector, model: FederatedModel, parent: ModelAggregate | null): Promise<Float64Array | null> {
   const ref = await baseWeightsRef(connector, model, parent);
   return ref === null ? null : (await readWeights(getObjectStore(), ref)).values;
 }

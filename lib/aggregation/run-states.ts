@@ -35,6 +35,7 @@ const RUN_STATES: Readonly<Record<string, (outcome: Outcome) => RunStateOutcome>
   ClaimUpdates: (outcome) => ('result' in outcome && numberAt(outcome.result, 'claimed') !== undefined ? { claimed: numberAt(outcome.result, 'claimed')! } : {}),
   AggregateUpdates: aggregateWritten,
   CompleteShardedAggregation: aggregateWritten,
+  SumSecureRound: aggregateWritten,
   ReleaseLease: (outcome) => ('result' in outcome ? ends('Aggregated', 'SUCCEEDED') : {}),
   ReleaseLeaseNothingToDo: (outcome) => ('result' in outcome ? ends('NothingToAggregate', 'SUCCEEDED') : {}),
   ReleaseLeaseAndFail: (outcome) => ('result' in outcome ? ends('AggregationFailed', 'FAILED') : {}),

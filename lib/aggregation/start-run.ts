@@ -134,3 +134,17 @@ export async function startRunForNewUpdate(connector: MetadataConnector, update:
 
 /** Per connector (container), each model's run of the current minute that a submission started or found. */
 const startedRuns = new WeakMap<MetadataConnector, Map<number, string>>();
+
+/**
+ * Starts the run that sums a secure round that just became ready (its last stage closed), under a
+ * name of the round and the minute: a second start in the minute is refused by the name, and the
+ * schedule starts one again for a round still waiting (a start that failed, a run that failed).
+ */
+export async function startSecureRoundRun(round: { readonly federatedModel: number; readonly number: number }, trigger: 'update' | 'schedule', now = new Date()): Promise<StartedRun | null> {
+  try {
+    return await startAggregationRun(round.federatedModel, executionName(round.federatedModel, `${trigger}-secure${round.number}-${minuteOf(now)}`));
+  } catch (error) {
+    logger.error('starting a secure round sum failed', error as Error);
+    return null;
+  }
+}

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { MemberPreview, MetadataConnector } from '../connector';
-import { ModelNameSchema } from '../entities';
+import { ModelNameSchema, SecureAggregationOptionsSchema } from '../entities';
 import { ValidationError } from '../errors';
 import { drfBody } from './drf-body';
 import { assertJsonLimits } from './json-limits';
@@ -24,6 +24,8 @@ export const modelFields = {
   client_agg_results_schema: JsonSchema,
   furthest_base_agg: z.number().int().positive().nullable(),
   allow_aggregation: z.boolean(),
+  /** Issue #28: `{threshold, clip_range, bits, max_weight, stage_seconds}`; null: updates are sent in the clear. */
+  secure_aggregation: SecureAggregationOptionsSchema.nullable(),
   /** Ids of existing clients, the model's members (a change replaces them). */
   clients: z.array(z.unknown()),
 };

@@ -36,6 +36,7 @@ export function federatedModelJson(model: FederatedModel, members: MemberPreview
     client_agg_results_schema: model.clientAggResultsSchema,
     furthest_base_agg: model.furthestBaseAgg,
     allow_aggregation: model.allowAggregation,
+    secure_aggregation: model.secureAggregation,
     current_artifact: model.currentArtifact,
     created_on: model.createdOn.toISOString(),
     last_modified: model.lastModified.toISOString(),

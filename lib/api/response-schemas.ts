@@ -4,6 +4,7 @@ import {
   AGGREGATION_RUN_TRIGGERS,
   ClientIdSchema,
   EntityIdSchema,
+  SecureAggregationOptionsSchema,
   RunIdSchema,
   UpdateStatusSchema,
 } from '../entities';
@@ -49,6 +50,7 @@ export const FederatedModelJsonSchema = z
     client_agg_results_schema: JsonSchemaDocument.nullable(),
     furthest_base_agg: z.number().int().nullable(),
     allow_aggregation: z.boolean(),
+    secure_aggregation: SecureAggregationOptionsSchema.nullable().meta({ description: 'Issue #28: secure aggregation settings; null: updates are sent in the clear' }),
     current_artifact: EntityIdSchema.nullable(),
     created_on: Timestamp,
     last_modified: Timestamp,

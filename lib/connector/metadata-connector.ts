@@ -9,8 +9,9 @@ import type {
   RunError,
 } from '../entities';
 import type { AggregateStrategy } from '../entities/aggregate-strategy';
+import type { SecureAggregationOptionsInput, SecureRound } from '../entities/secure-aggregation';
 import type { DatabaseLayout } from '../db/layout';
-import type { Weights, WeightsDtype, WeightsJson, WeightsRef } from '../weights';
+import type { Weights, WeightsDtype, WeightsJson, WeightsRef, WeightsShape } from '../weights';
 import type { ShardManifest } from '../store/weights';
 import type { LocalExecutionDocument } from '../db/collections';
 
@@ -108,7 +109,7 @@ export interface DeletedModel {
 export type FederatedModelChanges = Partial<
   Pick<
     NewFederatedModel,
-    'name' | 'aggregator' | 'aggregatorParams' | 'requirement' | 'requirementArgs' | 'updateSchema' | 'clientAggResultsSchema' | 'furthestBaseAgg' | 'allowAggregation'
+    'name' | 'aggregator' | 'aggregatorParams' | 'requirement' | 'requirementArgs' | 'updateSchema' | 'clientAggResultsSchema' | 'furthestBaseAgg' | 'allowAggregation' | 'secureAggregation'
   >
 >;
 
@@ -177,6 +178,8 @@ export interface NewFederatedModel {
   readonly clientAggResultsSchema?: Record<string, unknown> | null;
   readonly furthestBaseAgg?: number | null;
   readonly allowAggregation?: boolean;
+  /** Issue #28: secure aggregation's settings (threshold, clip_range, bits, ...); null: none. */
+  readonly secureAggregation?: SecureAggregationOptionsInput | null;
   /** When set, a new client must show this secret to join (FMA let anyone register). */
   readonly joinSecret?: string | null;
 }
@@ -319,6 +322,32 @@ export interface MetadataConnector {
   countRequestFromSource(action: string, source: string, limit: RateLimit, now?: Date): Promise<void>;
   /** Deletes the rate-limit windows that have ended (the daily sweep, where there is no TTL index). */
   deleteEndedRateLimitWindows(now: Date): Promise<number>;
+
+  // --- Secure aggregation (issue #28; docs/secure-aggregation-protocol.md)
+  /** The model's newest round (or the numbered one), its stage closed first if it is due; null: none. */
+  pullSecureRound(model: number, number: number | null, now?: Date): Promise<SecureRoundStep | null>;
+  /** Key advertisement: joins the model's open round, or opens the next. */
+  advertiseSecureRoundKeys(model: number, client: string, keys: NewSecureRoundKeys, now?: Date): Promise<SecureRoundStep>;
+  /** Share distribution: one ciphertext for each other participant. */
+  submitSecureRoundShares(model: number, client: string, round: number, shares: readonly SecureRoundShare[], now?: Date): Promise<SecureRoundStep>;
+  /** The ciphertexts the round's sharers addressed to this client. */
+  pullSecureRoundInbox(model: number, client: string, round: number): Promise<SecureRoundInboxShare[]>;
+  /** Masked input: a presigned URL for the bytes. */
+  declareMaskedInput(model: number, client: string, round: number, sha256: string): Promise<MaskedInputUpload>;
+  /** Masked input: the uploaded bytes checked and counted. */
+  completeMaskedInput(model: number, client: string, round: number, upload: string, now?: Date): Promise<SecureRoundStep>;
+  /** Unmasking: the shares the sum needs, from a client that sent its masked input. */
+  revealSecureRoundShares(model: number, client: string, round: number, reveals: readonly SecureRoundReveal[], now?: Date): Promise<SecureRoundStep>;
+  /** Closes every due stage (the schedule) and returns the rounds ready to sum. */
+  advanceDueSecureRounds(now?: Date): Promise<SecureRound[]>;
+  /** The model's round ready to sum, now this run's (and the run that had it before, if any); null: none. */
+  startSecureRoundSum(model: number, run: string): Promise<{ round: SecureRound; previousRun: string | null } | null>;
+  pullSecureRoundReveals(roundId: string): Promise<{ client: string; reveals: SecureRoundReveal[] }[]>;
+  pullMaskedInputs(roundId: string): Promise<{ client: string; key: string; byteSize: number; sha256: string }[]>;
+  /** The aggregate a run wrote, if it wrote one. */
+  pullAggregateOfRun(model: number, run: string): Promise<ModelAggregate | null>;
+  /** Ends a round being summed: complete with its aggregate, or failed with why. */
+  endSecureRound(roundId: string, outcome: { readonly aggregate: number } | { readonly failureReason: string }, now?: Date): Promise<boolean>;
   /** Ids of the models whose `allowAggregation` is set. */
   pullModelsAllowingAggregation(): Promise<number[]>;
   /** How many updates are ready for aggregation under `parentAgg` (a count, not the documents). */
@@ -427,4 +456,44 @@ export interface LeaseResult {
   /** Updates of dead runs returned to the pool (RUNNING → FAILED) when the lease was taken. */
   /** How many updates that dead runs had left RUNNING were settled (completed, returned or given up on). */
   readonly recovered: number;
+}
+
+/** A client's keys for a secure round, and the shape of its update (required to open a model's first round). */
+export interface NewSecureRoundKeys {
+  readonly cPublicKey: string;
+  readonly sPublicKey: string;
+  readonly shape?: WeightsShape;
+}
+
+/** An encrypted share addressed to a participant. */
+export interface SecureRoundShare {
+  readonly to: string;
+  readonly ciphertext: string;
+}
+
+/** An encrypted share as its recipient reads it. */
+export interface SecureRoundInboxShare {
+  readonly from: string;
+  readonly ciphertext: string;
+}
+
+/** A share revealed for the unmasking: of a survivor's `b`, or of a dropped client's `sk`. */
+export interface SecureRoundReveal {
+  readonly of: string;
+  readonly kind: 'b' | 'sk';
+  readonly share: string;
+}
+
+export interface MaskedInputUpload {
+  /** Opaque: given back to complete the upload. */
+  readonly upload: string;
+  readonly url: string;
+  readonly byteSize: number;
+  readonly urlExpiresAt: Date;
+}
+
+/** A round after a step, and whether the step made it ready to sum (the caller starts the run). */
+export interface SecureRoundStep {
+  readonly round: SecureRound;
+  readonly readyToSum: boolean;
 }

@@ -18,6 +18,7 @@ import * as shards from './mongo/shards';
 import * as sweep from './mongo/sweep';
 import * as models from './mongo/models';
 import * as rateLimits from './mongo/rate-limits';
+import * as secureRounds from './mongo/secure-rounds';
 import * as updates from './mongo/updates';
 import * as uploads from './mongo/uploads';
 
@@ -78,6 +79,19 @@ const operations = {
   deleteExpiredIdempotencyKeys: idempotency.deleteExpiredIdempotencyKeys,
   countRequestFromSource: rateLimits.countRequestFromSource,
   deleteEndedRateLimitWindows: rateLimits.deleteEndedRateLimitWindows,
+  pullSecureRound: secureRounds.pullSecureRound,
+  advertiseSecureRoundKeys: secureRounds.advertiseSecureRoundKeys,
+  submitSecureRoundShares: secureRounds.submitSecureRoundShares,
+  pullSecureRoundInbox: secureRounds.pullSecureRoundInbox,
+  declareMaskedInput: secureRounds.declareMaskedInput,
+  completeMaskedInput: secureRounds.completeMaskedInput,
+  revealSecureRoundShares: secureRounds.revealSecureRoundShares,
+  advanceDueSecureRounds: secureRounds.advanceDueSecureRounds,
+  startSecureRoundSum: secureRounds.startSecureRoundSum,
+  pullSecureRoundReveals: secureRounds.pullSecureRoundReveals,
+  pullMaskedInputs: secureRounds.pullMaskedInputs,
+  endSecureRound: secureRounds.endSecureRound,
+  pullAggregateOfRun: aggregates.pullAggregateOfRun,
   countModelUpdatesReadyForAggregation: updates.countModelUpdatesReadyForAggregation,
   pullModelsWithClaimableUpdates: models.pullModelsWithClaimableUpdates,
   oldestClaimableUpdate: models.oldestClaimableUpdate,

@@ -1,4 +1,5 @@
 import type { Db, IndexDescription } from 'mongodb';
+import type { SecureAggregationOptions, SecureRoundParticipant, SecureRoundStatus } from '../entities/secure-aggregation';
 import type { AggregationRunStatus, AggregationRunTrigger, RunError, RunStateEntry, StatusChange, StoredAggregateStrategy, UpdateStatus } from '../entities';
 import type { StoredShape, StoredWeightsRef } from '../weights';
 
@@ -19,6 +20,8 @@ export const CollectionName = {
   idempotencyKeys: 'idempotency_keys',
   rateLimits: 'rate_limits',
   aggregationRuns: 'aggregation_runs',
+  secureRounds: 'secure_rounds',
+  secureRoundMessages: 'secure_round_messages',
 } as const;
 
 export type CollectionName = (typeof CollectionName)[keyof typeof CollectionName];
@@ -70,6 +73,8 @@ export interface FederatedModelDocument {
   weightsShapeSource?: 'update' | 'aggregate' | 'artifact' | null;
   /** The secret a new client must show to join, as `scrypt$<salt>$<key>` (older models: its SHA-256), or null (anyone may join). */
   joinSecretHash?: string | null;
+  /** Issue #28: the secure aggregation settings; absent or null: updates are sent in the clear. */
+  secureAggregation?: SecureAggregationOptions | null;
   /**
    * Changes (a new random value) whenever the model's members change through the connector, so
    * that containers know the members they remember may be gone (lib/connector/mongo/member-cache.ts).
@@ -227,6 +232,46 @@ export interface RateLimitWindowDocument {
 }
 
 /**
+ * A secure round (issue #28; lib/connector/mongo/secure-rounds.ts): `_id` is `<model>:<number>`.
+ * Its status moves forward only, each step one update guarded by the status it leaves.
+ */
+export interface SecureRoundDocument {
+  _id: string;
+  federatedModel: number;
+  number: number;
+  status: SecureRoundStatus;
+  stageDeadline: Date;
+  options: SecureAggregationOptions;
+  weighted: boolean;
+  shape: StoredShape;
+  participants: SecureRoundParticipant[];
+  sharers: string[];
+  maskers: string[];
+  revealers: string[];
+  /** The run that sums it (set when its sum starts), and the aggregate it wrote. */
+  run: string | null;
+  aggregate: number | null;
+  failureReason: string | null;
+  createdOn: Date;
+  endedOn: Date | null;
+}
+
+/** What a client sent in one stage of a secure round: `_id` `<round>|<stage>|<client>`, so one each. */
+export interface SecureRoundMessageDocument {
+  _id: string;
+  round: string;
+  /** `inbox` documents are the service's: the shares addressed to `client`, routed when sharing closes. */
+  stage: 'keys' | 'shares' | 'masked_input' | 'reveal' | 'inbox';
+  client: string;
+  createdOn: Date;
+  keys?: { cPublicKey: string; sPublicKey: string };
+  /** `shares`: one ciphertext to each other participant; `inbox`: one from each sharer. */
+  shares?: { peer: string; ciphertext: string }[];
+  input?: { key: string; byteSize: number; sha256: string };
+  reveals?: { of: string; kind: 'b' | 'sk'; share: string }[];
+}
+
+/**
  * How long a run's record is kept: a month of a model's runs is enough to see what happened to
  * its recent rounds. Expired by the TTL index on MongoDB, else by the daily sweep.
  */
@@ -277,6 +322,8 @@ export function collections(db: Db) {
     idempotencyKeys: db.collection<IdempotencyKeyDocument>(CollectionName.idempotencyKeys),
     rateLimits: db.collection<RateLimitWindowDocument>(CollectionName.rateLimits),
     aggregationRuns: db.collection<AggregationRunDocument>(CollectionName.aggregationRuns),
+    secureRounds: db.collection<SecureRoundDocument>(CollectionName.secureRounds),
+    secureRoundMessages: db.collection<SecureRoundMessageDocument>(CollectionName.secureRoundMessages),
   } satisfies Record<keyof typeof CollectionName, unknown>;
 }
 
@@ -364,4 +411,12 @@ export const INDEXES: Readonly<Record<CollectionName, readonly IndexDescription[
     // expired after AGGREGATION_RUN_TTL_SECONDS by this TTL index, or by the daily sweep
     { key: { startedAt: 1 }, name: 'startedAt', expireAfterSeconds: AGGREGATION_RUN_TTL_SECONDS },
   ],
+  secure_rounds: [
+    // a model's rounds, newest first: its open round, or one by number
+    { key: { federatedModel: 1, number: -1 }, name: 'federatedModel_number', unique: true },
+    // the scheduled trigger: rounds whose stage is due to close, and rounds ready to sum
+    { key: { status: 1, stageDeadline: 1 }, name: 'status_stageDeadline' },
+  ],
+  // a round's messages of one stage (closing it reads them; _id makes one per client and stage)
+  secure_round_messages: [{ key: { round: 1, stage: 1 }, name: 'round_stage' }],
 };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EntityIdSchema } from './ids';
+import { SecureAggregationOptionsSchema } from './secure-aggregation';
 
 /** A JSON Schema document (validated with ajv where it is used). */
 export const JsonSchemaSchema = z.record(z.string(), z.unknown());
@@ -22,6 +23,8 @@ export const FederatedModelSchema = z.object({
   /** Updates may be based on the parent aggregate or its `furthestBaseAgg - 1` nearest ancestors. */
   furthestBaseAgg: z.number().int().positive().nullable(),
   allowAggregation: z.boolean(),
+  /** Issue #28: set, the model takes masked inputs through secure rounds only (lib/secure-aggregation). */
+  secureAggregation: SecureAggregationOptionsSchema.nullable(),
   currentArtifact: EntityIdSchema.nullable(),
   /**
    * The shape every update must have (the latest aggregate's, else the current artifact's, else

@@ -9,3 +9,4 @@ export * from './model-update';
 export * from './update-status';
 export * from './text';
 export * from './aggregation-run';
+export * from './secure-aggregation';

@@ -356,3 +356,10 @@ export async function pullClientAggregateScore(context: ConnectorContext, id: Re
   const found = await clientAggregateScores.findOne({ _id: scoreId });
   return found === null ? null : toClientAggregateScore(found);
 }
+
+/** The aggregate a run wrote, if it wrote one (a secure round's sum that died after writing it). */
+export async function pullAggregateOfRun(context: ConnectorContext, model: number, run: string): Promise<ModelAggregate | null> {
+  const { modelAggregates } = await context.collections();
+  const found = await modelAggregates.findOne({ federatedModel: model, run });
+  return found === null ? null : toModelAggregate(found);
+}

@@ -26,6 +26,7 @@ export function toFederatedModel(document: FederatedModelDocument): FederatedMod
       document.clientAggResultsSchemaJson === null ? null : JSON.parse(document.clientAggResultsSchemaJson),
     furthestBaseAgg: document.furthestBaseAgg,
     allowAggregation: document.allowAggregation,
+    secureAggregation: document.secureAggregation ?? null,
     currentArtifact: document.currentArtifact,
     weightsShape: document.weightsShape == null ? null : fromStoredShape(document.weightsShape),
     createdOn: document.createdOn,

@@ -5,7 +5,8 @@ import { validateRequirement } from '../../algorithms';
 import { parseStrategy } from '../../algorithms/strategies';
 import { allocateIds } from '../../db/counters';
 import type { FederatedModelDocument } from '../../db/collections';
-import { CLAIMABLE_STATUSES, ClientIdSchema, EntityIdSchema, ModelNameSchema, type FederatedModel } from '../../entities';
+import { assertSecureAggregationStrategy } from '../../secure-aggregation/strategy';
+import { CLAIMABLE_STATUSES, SecureAggregationOptionsSchema, type SecureAggregationOptions, ClientIdSchema, EntityIdSchema, ModelNameSchema, type FederatedModel } from '../../entities';
 import { NotFoundError, ValidationError } from '../../errors';
 import { describeShape, fromStoredShape, sameShape, toStoredShape, type WeightsShape } from '../../weights';
 import type { FederatedModelChanges, NewFederatedModel, Page, Paged, Ref, Requirements } from '../metadata-connector';
@@ -32,6 +33,7 @@ const NewFederatedModelSchema = z.object({
   clientAggResultsSchema: z.record(z.string(), z.unknown()).nullable().default(null),
   furthestBaseAgg: z.number().int().positive('must be at least 1').nullable().default(null),
   allowAggregation: z.boolean().default(false),
+  secureAggregation: SecureAggregationOptionsSchema.nullable().default(null),
   joinSecret: z.string().min(8, 'must be at least 8 characters').max(200).nullable().default(null),
 });
 
@@ -59,7 +61,7 @@ export async function pullModelRequirements(context: ConnectorContext, model: Re
 export async function createFederatedModel(context: ConnectorContext, input: NewFederatedModel): Promise<FederatedModel> {
   const model = parseArgument(NewFederatedModelSchema, input, 'model');
   // Unknown algorithm names and bad parameters are refused here, not discovered by a run (FMA skipped them).
-  parseStrategy(model.aggregator, model.aggregatorParams);
+  assertSecureAggregationStrategy(parseStrategy(model.aggregator, model.aggregatorParams), model.secureAggregation);
   if (model.requirement !== null) validateRequirement(model.requirement, model.requirementArgs);
   const { counters, federatedModels } = await context.collections();
   const now = new Date();
@@ -78,6 +80,7 @@ export async function createFederatedModel(context: ConnectorContext, input: New
     currentArtifact: null,
     weightsShape: null,
     weightsShapeSource: null,
+    secureAggregation: model.secureAggregation,
     joinSecretHash: model.joinSecret === null ? null : hashJoinSecret(model.joinSecret),
     createdOn: now,
     lastModified: now,
@@ -129,6 +132,7 @@ const FederatedModelChangesSchema = NewFederatedModelSchema.pick({
   clientAggResultsSchema: true,
   furthestBaseAgg: true,
   allowAggregation: true,
+  secureAggregation: true,
 }).partial();
 
 /**
@@ -144,7 +148,11 @@ export async function updateFederatedModel(context: ConnectorContext, model: Ref
   const change = Object.fromEntries(Object.entries(parsed).filter(([key]) => given.has(key))) as FederatedModelChanges;
   const aggregator = change.aggregator ?? current.aggregator;
   const aggregatorParams = change.aggregatorParams === undefined ? current.aggregatorParams : change.aggregatorParams;
-  if (change.aggregator !== undefined || change.aggregatorParams !== undefined) parseStrategy(aggregator, aggregatorParams);
+  // Parsed above, so with its defaults filled in.
+  const secureAggregation = change.secureAggregation === undefined ? current.secureAggregation : (change.secureAggregation as SecureAggregationOptions | null);
+  if (change.aggregator !== undefined || change.aggregatorParams !== undefined || change.secureAggregation !== undefined) {
+    assertSecureAggregationStrategy(parseStrategy(aggregator, aggregatorParams), secureAggregation);
+  }
   const requirement = change.requirement === undefined ? current.requirement : change.requirement;
   const requirementArgs = change.requirementArgs ?? current.requirementArgs;
   if (requirement !== null && (change.requirement !== undefined || change.requirementArgs !== undefined)) {
@@ -164,6 +172,7 @@ export async function updateFederatedModel(context: ConnectorContext, model: Ref
   }
   if (change.furthestBaseAgg !== undefined) set.furthestBaseAgg = change.furthestBaseAgg;
   if (change.allowAggregation !== undefined) set.allowAggregation = change.allowAggregation;
+  if (change.secureAggregation !== undefined) set.secureAggregation = secureAggregation;
   const { federatedModels } = await context.collections();
   const updated = await federatedModels.findOneAndUpdate({ _id: current.id }, { $set: set }, { returnDocument: 'after' });
   forgetModel(context, current.id);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { assertUsableByAggregator } from '../../algorithms';
+import { assertTakesPlainUpdates } from '../../secure-aggregation/strategy';
 import { allocateIds } from '../../db/counters';
 import type { ModelUpdateUploadDocument } from '../../db/collections';
 import { ClientIdSchema, EntityIdSchema, type ModelUpdate } from '../../entities';
@@ -92,6 +93,7 @@ export async function createModelUpdateUpload(
     const message = `federated model ${model.id} has an update_schema, which is checked on JSON updates only: send this model's updates as JSON (POST /api/v1/model_updates/)`;
     throw new ValidationError(`federated_model ${message}`, { details: [{ field: 'federated_model', message }] });
   }
+  assertTakesPlainUpdates(model);
   if (parsed.baseAggregate !== null) await requireAggregateOfModel(context, parsed.baseAggregate, model.id, 'base_aggregate');
   assertUsableByAggregator(model.aggregator, parsed.numExamples);
   const layout = parsed.layout ?? (parsed.shapes.length === 1 && parsed.shapes[0]!.length === 1 ? 'vector' : 'layers');
