@@ -39,5 +39,5 @@ export const handler = apiRoute(getConnector, { audience: 'client', params: IdPa
     ...(shape === undefined ? {} : { shape }),
   });
   if (step.readyToSum) await startSecureRoundRun(step.round, 'update');
-  return respond(201, secureRoundJson(step.round));
+  return respond(201, secureRoundJson(step.round, caller));
 });

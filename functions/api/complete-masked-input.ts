@@ -16,5 +16,5 @@ const doc: RouteDoc = {
 /** `POST /api/v1/models/{id}/secure_round/masked_input/complete/` (docs/secure-aggregation-protocol.md). */
 export const handler = apiRoute(getConnector, { audience: 'client', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   const step = await getConnector().completeMaskedInput(id, caller.id, input.round, input.upload);
-  return respond(201, secureRoundJson(step.round));
+  return respond(201, secureRoundJson(step.round, caller));
 });

@@ -22,5 +22,5 @@ export const handler = apiRoute(getConnector, { audience: 'any', params: IdPathP
   const step = await connector.pullSecureRound(model.id, round ?? null);
   if (step === null) throw new NotFoundError(round === undefined ? `Federated model ${model.id} has no secure round yet` : `Round ${round} of federated model ${model.id} does not exist`);
   if (step.readyToSum) await startSecureRoundRun(step.round, 'update');
-  return secureRoundJson(step.round);
+  return secureRoundJson(step.round, caller);
 });

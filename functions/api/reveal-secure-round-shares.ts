@@ -23,5 +23,5 @@ const doc: RouteDoc = {
 export const handler = apiRoute(getConnector, { audience: 'client', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   const step = await getConnector().revealSecureRoundShares(id, caller.id, input.round, input.shares);
   if (step.readyToSum) await startSecureRoundRun(step.round, 'update');
-  return respond(201, secureRoundJson(step.round));
+  return respond(201, secureRoundJson(step.round, caller));
 });

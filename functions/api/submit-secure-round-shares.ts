@@ -21,5 +21,5 @@ const doc: RouteDoc = {
 /** `POST /api/v1/models/{id}/secure_round/shares/` (docs/secure-aggregation-protocol.md). */
 export const handler = apiRoute(getConnector, { audience: 'client', params: IdPathParams, body, doc }, async ({ caller, params: { id }, body: input }) => {
   const step = await getConnector().submitSecureRoundShares(id, caller.id, input.round, input.shares);
-  return respond(201, secureRoundJson(step.round));
+  return respond(201, secureRoundJson(step.round, caller));
 });

@@ -25,10 +25,11 @@ export const SecureRoundJsonSchema = z
     revealers: z.array(ClientIdSchema),
     aggregate: EntityIdSchema.nullable(),
     failure_reason: z.string().nullable(),
+    caller: ClientIdSchema.nullable().meta({ description: "The calling client's public id, as the round names it (null for a developer)" }),
   })
   .meta({ id: 'SecureRound' });
 
-export function secureRoundJson(round: SecureRound): z.input<typeof SecureRoundJsonSchema> {
+export function secureRoundJson(round: SecureRound, caller: { readonly kind: string; readonly id: string } | null): z.input<typeof SecureRoundJsonSchema> {
   return {
     round: round.number,
     id: round.id,
@@ -49,6 +50,7 @@ export function secureRoundJson(round: SecureRound): z.input<typeof SecureRoundJ
     revealers: [...round.revealers],
     aggregate: round.aggregate,
     failure_reason: round.failureReason,
+    caller: caller?.kind === 'client' ? caller.id : null,
   };
 }
 

@@ -1,0 +1,87 @@
+import { handler as router } from '../../../functions/api/router';
+import { settleLocalRuns } from '../../../lib/aggregation/start-run';
+import { encodeFixedPoint, fixedPointScale, quantisationError } from '../../../lib/secure-aggregation/fixed-point';
+import { useHandlerDatabase } from '../../helpers/database';
+import { handlerApi } from '../../helpers/http-api';
+import { TestSecureClient } from '../../helpers/secure-client';
+
+/**
+ * Secure rounds (issue #28) through the API's router in-process, on the test database and object
+ * store, with clients written from the protocol document (test/helpers/secure-client.ts) and the
+ * aggregation state machine run by the local executor.
+ */
+describe('secure rounds', () => {
+  const database = useHandlerDatabase();
+  const api = handlerApi(() => router);
+  let token: string;
+
+  beforeAll(async () => {
+    process.env.AGGREGATION_EXECUTOR = 'local';
+    token = (await database.connector.createDeveloper('secure')).token;
+  });
+
+  async function secureModel(clients: number, secure: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+    const model = await api('POST', '/api/v1/models/', {
+      token,
+      body: { name: 'secure', aggregator: 'avg_values_if_data', secure_aggregation: { stage_seconds: 30, ...secure }, ...extra },
+    });
+    expect(model.status).toBe(201);
+    const credentials: string[] = [];
+    for (let i = 0; i < clients; i++) {
+      const joined = await api('POST', `/api/v1/models/${model.body.id}/register_client/`);
+      expect(joined.status).toBe(201);
+      credentials.push(joined.body.uuid);
+    }
+    return { model: model.body.id as number, clients: credentials.map((credential) => new TestSecureClient(api, model.body.id, credential)) };
+  }
+
+  function randomValues(length: number, seed: number): Float64Array {
+    let state = seed;
+    return Float64Array.from({ length }, () => {
+      state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+      return (state / 2 ** 31) * 2.4 - 1.2; // some beyond the clip range of 1
+    });
+  }
+
+  async function latestAggregateValues(model: number): Promise<number[]> {
+    const latest = await api('GET', `/api/v1/models/${model}/get_latest_aggregate/`, { token });
+    expect(latest.status).toBe(200);
+    return (latest.body.result as number[]).flat(8);
+  }
+
+  it('sums five clients exactly, with one dropping out after sharing', async () => {
+    const { model, clients } = await secureModel(5, { threshold: 3, clip_range: 1, bits: 16 });
+    const shapes = [[6]];
+    for (const client of clients) expect((await client.advertise(shapes)).status).toBe(201);
+    for (const client of clients) await client.waitWhile('advertising');
+    expect(clients[0]!.round!.participants).toHaveLength(5);
+    for (const client of clients) expect((await client.share()).status).toBe(201);
+    await clients[0]!.waitWhile('sharing');
+    const values = clients.map((_, i) => randomValues(6, i + 1));
+    const survivors = clients.slice(0, 4); // the fifth shared, then dropped
+    for (const [i, client] of survivors.entries()) {
+      await client.refresh();
+      expect((await client.maskedInput(values[i]!)).status).toBe(201);
+    }
+    // The last one's masked input does not close the stage: the fifth is still expected until the deadline.
+    expect(survivors[0]!.round!.status).toBe('masking');
+    await database.db.collection('secure_rounds').updateOne({ federatedModel: model }, { $set: { stageDeadline: new Date(Date.now() - 1) } });
+    for (const client of survivors) await client.waitWhile('masking');
+    expect(survivors[0]!.round!.maskers).toHaveLength(4);
+    for (const client of survivors) expect((await client.reveal()).status).toBe(201);
+    await settleLocalRuns();
+    const round = await survivors[0]!.refresh();
+    expect(round.status).toBe('complete');
+    expect(round.aggregate).not.toBeNull();
+
+    const expectedSum = new Int32Array(7);
+    for (const client of survivors) client.encoded!.forEach((word, i) => (expectedSum[i] = (expectedSum[i]! + word) | 0));
+    const scale = fixedPointScale(16);
+    const exact = Array.from(expectedSum.subarray(0, 6), (total) => Math.fround((total * (1 / scale)) / 4));
+    const aggregate = await latestAggregateValues(model);
+    aggregate.forEach((value, i) => expect(value).toBeCloseTo(exact[i]!, 6));
+    const plainMean = Array.from({ length: 6 }, (_, i) => survivors.reduce((sum, _c, k) => sum + Math.min(1, Math.max(-1, values[k]![i]!)), 0) / 4);
+    aggregate.forEach((value, i) => expect(Math.abs(value - plainMean[i]!)).toBeLessThanOrEqual(quantisationError({ clip_range: 1, bits: 16 }) + 1e-6));
+    expect(encodeFixedPoint([0.5], { clip_range: 1, bits: 16 })[0]).toBe(16_384);
+  });
+});
