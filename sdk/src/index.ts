@@ -56,6 +56,7 @@ export {
   type SecureWaitOptions,
   type ShamirShare,
   type ShareMessage,
+  type WebCryptoKey,
   type X25519KeyPair,
 } from './secure-aggregation.js';
 export type {

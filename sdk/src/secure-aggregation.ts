@@ -300,9 +300,15 @@ export function encodeFixedPoint(values: ArrayLike<number>, params: FixedPointPa
 // ---------------------------------------------------------------------------------------------
 // X25519 and HKDF
 
+/**
+ * Web Crypto's key type, named through `crypto.subtle` rather than the DOM's global `CryptoKey`,
+ * which Node.js's type declarations do not have (the repository's tests type-check this file too).
+ */
+export type WebCryptoKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+
 /** An X25519 key pair: the Web Crypto private key, its 32 raw bytes (shared as s_sk) and the raw public key. */
 export interface X25519KeyPair {
-  readonly privateKey: CryptoKey;
+  readonly privateKey: WebCryptoKey;
   readonly privateBytes: Uint8Array<ArrayBuffer>;
   readonly publicKey: Uint8Array<ArrayBuffer>;
 }
@@ -332,7 +338,7 @@ function base64UrlToBytes(text: string): Uint8Array<ArrayBuffer> {
 }
 
 /** X25519(sk, pk): the 32-byte shared secret with a raw 32-byte public key. */
-export async function x25519(privateKey: CryptoKey, publicKey: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+export async function x25519(privateKey: WebCryptoKey, publicKey: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   if (publicKey.length !== SECRET_BYTES) throw new RangeError(`an X25519 public key is ${SECRET_BYTES} bytes, not ${publicKey.length}`);
   const peer = await crypto.subtle.importKey('raw', ownBytes(publicKey), { name: 'X25519' }, false, []);
   return new Uint8Array(await crypto.subtle.deriveBits({ name: 'X25519', public: peer }, privateKey, 256));
@@ -347,12 +353,12 @@ export async function hkdf(ikm: Uint8Array, roundId: string, info: string): Prom
 }
 
 /** s_uv: the seed of u's and v's pairwise mask (the same from either side). */
-export async function pairwiseSeed(sPrivateKey: CryptoKey, peerSPublicKey: Uint8Array, roundId: string): Promise<Uint8Array<ArrayBuffer>> {
+export async function pairwiseSeed(sPrivateKey: WebCryptoKey, peerSPublicKey: Uint8Array, roundId: string): Promise<Uint8Array<ArrayBuffer>> {
   return hkdf(await x25519(sPrivateKey, peerSPublicKey), roundId, PAIRWISE_MASK_INFO);
 }
 
 /** k_uv: the AES-256-GCM key of the shares u sends v (and v reads from u). */
-export async function shareEncryptionKey(cPrivateKey: CryptoKey, peerCPublicKey: Uint8Array, roundId: string): Promise<Uint8Array<ArrayBuffer>> {
+export async function shareEncryptionKey(cPrivateKey: WebCryptoKey, peerCPublicKey: Uint8Array, roundId: string): Promise<Uint8Array<ArrayBuffer>> {
   return hkdf(await x25519(cPrivateKey, peerCPublicKey), roundId, SHARE_ENCRYPTION_INFO);
 }
 
