@@ -163,7 +163,7 @@ export class FmaClient {
    * @param options.pollMs between two polls of the round (2 s by default)
    * @param options.timeoutMs the longest one stage is waited for (by default its deadline and 2 minutes more)
    */
-  secureRound(
+  async secureRound(
     values: Float32Array | Float64Array | Weights,
     options: { numExamples?: number; pollMs?: number; timeoutMs?: number } = {},
   ): Promise<SecureRound> {
@@ -193,10 +193,14 @@ export class FmaClient {
    * (content-length, host) and may not be given.
    */
   private async putPresigned(url: string, headers: Record<string, string>, bytes: Uint8Array<ArrayBuffer>): Promise<void> {
-    const named = Object.fromEntries(Object.entries(headers).filter(([name]) => !['content-length', 'host'].includes(name.toLowerCase())));
+    // A Headers object: names are case-insensitive, so the service's Content-Type replaces the default.
+    const named = new Headers({ 'content-type': 'application/octet-stream' });
+    for (const [name, value] of Object.entries(headers)) {
+      if (!['content-length', 'host'].includes(name.toLowerCase())) named.set(name, value);
+    }
     const put = await fetch(url, {
       method: 'PUT',
-      headers: { 'content-type': 'application/octet-stream', ...named },
+      headers: named,
       body: bytes,
       signal: AbortSignal.timeout(Math.ceil(Math.max(this.timeoutMs, 60_000 + bytes.byteLength / 10_000))),
     });
