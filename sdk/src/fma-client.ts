@@ -1,7 +1,8 @@
 import { FmaApiError } from './errors.js';
-import type { DownloadedWeights, FmaClientOptions, ModelAggregate, ModelArtifact, SentUpdate, Weights, WeightsDownload } from './types.js';
+import type { DownloadedWeights, FmaClientOptions, ModelAggregate, ModelArtifact, SecureRound, SentUpdate, Weights, WeightsDownload } from './types.js';
 import { fromLittleEndian, littleEndianBytes, sha256Hex } from './weight-bytes.js';
 import { encodeValues, type ErrorFeedback, type WeightsDtype } from './encodings.js';
+import { SecureRoundParticipant, type SecureWaitOptions } from './secure-aggregation.js';
 
 /** How long `sendUpdateBinary` waits for the service to check a large upload (202 answers). */
 export const UPLOAD_VERIFICATION_WAIT_MS = 20 * 60_000;
@@ -147,6 +148,63 @@ export class FmaClient {
     });
     if (!put.ok) throw new FmaApiError(put.status, await put.text(), 'PUT', '(presigned upload URL)');
     return this.completeUpload(`model_updates/uploads/${upload.id}/complete/`);
+  }
+
+  /**
+   * Takes part in a secure round (docs/secure-aggregation-protocol.md): joins the model's open
+   * round (or opens one), and runs its four stages (keys, shares, masked input, reveal) until the
+   * round completes, polling between them. The service learns only the sum of the clients'
+   * updates. Resolves with the complete round (its `aggregate` is the new aggregate's id); a round
+   * that fails, or that goes on without this client, is a SecureRoundError (`code`,
+   * `failureReason`), a refused call an FmaApiError.
+   *
+   * @param values the update: as many values as the round's `length` (nested arrays are flattened)
+   * @param options.numExamples this client's weight, for a model aggregated by weighted_fedavg
+   * @param options.pollMs between two polls of the round (2 s by default)
+   * @param options.timeoutMs the longest one stage is waited for (by default its deadline and 2 minutes more)
+   */
+  async secureRound(
+    values: Float32Array | Float64Array | Weights,
+    options: { numExamples?: number; pollMs?: number; timeoutMs?: number } = {},
+  ): Promise<SecureRound> {
+    return this.secureParticipant().run(values, options);
+  }
+
+  /**
+   * A participant in this model's next secure round, with one method per stage (for callers that
+   * drive the stages themselves); `secureRound()` runs them all. The client must be registered.
+   */
+  secureParticipant(waitOptions: SecureWaitOptions = {}): SecureRoundParticipant {
+    const clientId = this.uuid;
+    if (clientId === undefined) throw new Error('register() first (or give clientUuid): a secure round needs the client\'s id');
+    const base = `models/${this.options.federatedModelId}/secure_round/`;
+    return new SecureRoundParticipant(
+      {
+        clientId,
+        request: (method, path, body) => this.request(method, `${base}${path}`, body),
+        putBytes: (url, headers, bytes) => this.putPresigned(url, headers, bytes),
+      },
+      waitOptions,
+    );
+  }
+
+  /**
+   * PUTs bytes to a presigned URL with the headers the service named, but those fetch sets itself
+   * (content-length, host) and may not be given.
+   */
+  private async putPresigned(url: string, headers: Record<string, string>, bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+    // A Headers object: names are case-insensitive, so the service's Content-Type replaces the default.
+    const named = new Headers({ 'content-type': 'application/octet-stream' });
+    for (const [name, value] of Object.entries(headers)) {
+      if (!['content-length', 'host'].includes(name.toLowerCase())) named.set(name, value);
+    }
+    const put = await fetch(url, {
+      method: 'PUT',
+      headers: named,
+      body: bytes,
+      signal: AbortSignal.timeout(Math.ceil(Math.max(this.timeoutMs, 60_000 + bytes.byteLength / 10_000))),
+    });
+    if (!put.ok) throw new FmaApiError(put.status, await put.text(), 'PUT', '(presigned upload URL)');
   }
 
   /**

@@ -59,3 +59,41 @@ export interface DownloadedWeights {
   aggregate: number | null;
   sha256: string;
 }
+
+/** A secure round's stage (docs/secure-aggregation-protocol.md). */
+export type SecureRoundStatus = 'advertising' | 'sharing' | 'masking' | 'unmasking' | 'summing' | 'complete' | 'failed';
+
+/** A participant of a secure round: its index (1..n, by client id) and its public keys (base64 of 32 raw bytes). */
+export interface SecureRoundMember {
+  client: string;
+  index: number;
+  c_public_key: string;
+  s_public_key: string;
+}
+
+/** A secure round as `GET models/{id}/secure_round/` answers it. */
+export interface SecureRound {
+  /** The round's number within its model. */
+  round: number;
+  /** `"{model}:{round}"`: the round id the keys and shares are bound to. */
+  id: string;
+  federated_model: number;
+  status: SecureRoundStatus;
+  stage_deadline: string | null;
+  threshold: number;
+  clip_range: number;
+  bits: number;
+  max_weight: number;
+  weighted: boolean;
+  /** m: how many values an update has (its masked input has m + 1 words, the last the weight). */
+  length: number;
+  shapes: number[][];
+  layout: 'vector' | 'layers';
+  /** Empty while advertising. */
+  participants: SecureRoundMember[];
+  sharers: string[];
+  maskers: string[];
+  revealers: string[];
+  aggregate: number | null;
+  failure_reason: string | null;
+}
