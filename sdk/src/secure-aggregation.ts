@@ -449,6 +449,15 @@ export async function maskInput(encoded: Uint32Array, selfSeed: Uint8Array, ownI
   return masked;
 }
 
+/**
+ * The shape sent with a key advertisement: the number of values, as one vector. It opens a model's
+ * first round (the round then has this shape); a model with weights keeps its own layers and
+ * checks only that the count agrees.
+ */
+function shapesOf(values: Float32Array | Float64Array | Weights): number[][] {
+  return [[flattenValues(values).length]];
+}
+
 /** The values of weights in row-major order (nested arrays, as JSON updates are sent, are flattened). */
 export function flattenValues(values: Float32Array | Float64Array | Weights): ArrayLike<number> {
   if (values instanceof Float32Array || values instanceof Float64Array) return values;
@@ -558,16 +567,23 @@ export class SecureRoundParticipant {
   }
 
   /** Stage 1: makes this round's keys and self-mask seed, and sends the public keys (joins the open round, or opens one). */
-  async advertise(): Promise<SecureRound> {
+  async advertise(shapes?: readonly (readonly number[])[]): Promise<SecureRound> {
     this.cKeys = await x25519KeyPair();
     this.sKeys = await x25519KeyPair();
     this.selfSeed = randomBytes(SECRET_BYTES);
     this.current = await this.transport.request<SecureRound>('POST', 'keys/', {
       c_public_key: bytesToBase64(this.cKeys.publicKey),
       s_public_key: bytesToBase64(this.sKeys.publicKey),
+      // Needed only to open a model's first round (it has no weights yet); checked otherwise.
+      ...(shapes === undefined ? {} : { shapes }),
     });
+    // The service names clients by their public id, never by the credential this client sends.
+    this.selfId = this.current.caller ?? undefined;
     return this.current;
   }
+
+  /** This client's public id in the round (known once it advertised). */
+  private selfId: string | undefined;
 
   /** The round now (and remembers it). */
   async refresh(): Promise<SecureRound> {
@@ -671,7 +687,7 @@ export class SecureRoundParticipant {
   /** All four stages and the wait for the aggregate: the round, complete; a SecureRoundError or FmaApiError otherwise. */
   async run(values: Float32Array | Float64Array | Weights, options: { numExamples?: number } & SecureWaitOptions = {}): Promise<SecureRound> {
     const wait = { pollMs: options.pollMs, timeoutMs: options.timeoutMs };
-    await this.advertise();
+    await this.advertise(shapesOf(values));
     await this.waitWhile('advertising', wait);
     await this.share();
     await this.waitWhile('sharing', wait);
@@ -742,8 +758,9 @@ export class SecureRoundParticipant {
 
   /** This client's entry among the participants, when it is in the round's list `list`; else a SecureRoundError. */
   private requireMember(round: SecureRound, code: SecureRoundErrorCode, list: 'participants' | 'sharers' | 'maskers'): SecureRoundMember {
-    const me = round.participants.find((member) => member.client === this.transport.clientId);
-    const inList = list === 'participants' ? me !== undefined : round[list].includes(this.transport.clientId);
+    const self = this.selfId;
+    const me = round.participants.find((member) => member.client === self);
+    const inList = list === 'participants' ? me !== undefined : self !== undefined && round[list].includes(self);
     if (me === undefined || !inList) throw new SecureRoundError(code, `this client is not in round ${round.id}'s ${list}`, round);
     return me;
   }

@@ -96,4 +96,6 @@ export interface SecureRound {
   revealers: string[];
   aggregate: number | null;
   failure_reason: string | null;
+  /** The calling client's public id: how the round names it (never its CLIENT-UUID credential). */
+  caller: string | null;
 }

@@ -128,6 +128,7 @@ class FakeSecureService {
       maskers: [],
       revealers: [],
       aggregate: null,
+      caller: null,
       failure_reason: null,
       ...settings,
     };
@@ -136,7 +137,11 @@ class FakeSecureService {
   transport(clientId: string): SecureRoundTransport {
     return {
       clientId,
-      request: async <T>(method: 'GET' | 'POST', path: string, body?: unknown) => structuredClone(await this.handle(clientId, method, path, body)) as T,
+      request: async <T>(method: 'GET' | 'POST', path: string, body?: unknown) => {
+        const answer = structuredClone(await this.handle(clientId, method, path, body)) as Record<string, unknown>;
+        // As the service does: a round names its caller by the client's public id.
+        return ('status' in answer ? { ...answer, caller: clientId } : answer) as T;
+      },
       putBytes: async (url, headers, bytes) => {
         expect(headers['content-type']).toBe('application/octet-stream');
         this.uploads.get(url.replace('fake://upload/', ''))!.bytes = Uint8Array.from(bytes);

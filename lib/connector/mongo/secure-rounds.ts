@@ -14,7 +14,7 @@ import { overflowProblem } from '../../secure-aggregation/fixed-point';
 import { parsePublicKey } from '../../secure-aggregation/keys';
 import { parseShareHex } from '../../secure-aggregation/shamir';
 import { PRESIGNED_URL_SECONDS } from '../../store/weights';
-import { assertConsistentShape, fromStoredShape, sameShape, toStoredShape } from '../../weights';
+import { assertConsistentShape, fromStoredShape, toStoredShape } from '../../weights';
 import type { MaskedInputUpload, NewSecureRoundKeys, SecureRoundInboxShare, SecureRoundReveal, SecureRoundShare, SecureRoundStep } from '../metadata-connector';
 import type { ConnectorContext } from './context';
 import { isModelClient } from './model-clients';
@@ -126,6 +126,9 @@ export async function advertiseSecureRoundKeys(
     if (newest !== null && isClientStage(newest.status)) await advance(context, newest, now);
     const round = await findRound(context, model.id, null);
     if (round === null || round.status === 'complete' || round.status === 'failed') {
+      if (given !== null && model.weightsShape !== null && given.length !== model.weightsShape.length) {
+        throw refuse('shapes', `hold ${given.length} values, but federated model ${model.id}'s updates hold ${model.weightsShape.length}`);
+      }
       const shape = model.weightsShape ?? given;
       if (shape === null) throw refuse('shapes', `is required: federated model ${model.id} has no weights yet, so the first client of its first round says their shape`);
       if (4 * (shape.length + 1) > MAX_MASKED_INPUT_BYTES) throw refuse('shapes', `${shape.length} values are more than a masked input may hold`);
@@ -159,8 +162,9 @@ export async function advertiseSecureRoundKeys(
     if (round.status !== 'advertising') {
       throw new ConflictError(`Round ${round.number} of federated model ${model.id} is past key advertisement (it is ${round.status}); join the next round when it ends`);
     }
-    if (given !== null && !sameShape(fromStoredShape(round.shape), given)) {
-      throw refuse('shapes', `do not match round ${round.number}'s shape`);
+    // Masking works on the values in order: what must agree is their count (the round keeps the model's layers).
+    if (given !== null && given.length !== round.shape.length) {
+      throw refuse('shapes', `hold ${given.length} values, but round ${round.number}'s updates hold ${round.shape.length}`);
     }
     return accept(context, round, client, 'advertising', { keys: { cPublicKey: keys.cPublicKey, sPublicKey: keys.sPublicKey } }, now);
   }
