@@ -6,7 +6,7 @@
 //   1 API and HTTP    lib/api, lib/http
 //   2 operations      lib/connector, lib/aggregation, lib/uploads
 //   3 storage         lib/store, lib/db
-//   4 domain          lib/algorithms, lib/entities, lib/weights, lib/security
+//   4 domain          lib/algorithms, lib/entities, lib/weights, lib/security, lib/secure-aggregation
 //   5 foundations     lib/errors, lib/config.ts, lib/observability
 //
 // Type-only imports count too: a type that must be imported upwards belongs lower down.
@@ -15,7 +15,7 @@ const layers = [
   ['lib/api/', 'lib/http/'],
   ['lib/connector/', 'lib/aggregation/', 'lib/uploads/'],
   ['lib/store/', 'lib/db/'],
-  ['lib/algorithms/', 'lib/entities/', 'lib/weights/', 'lib/security/'],
+  ['lib/algorithms/', 'lib/entities/', 'lib/weights/', 'lib/security/', 'lib/secure-aggregation/'],
   ['lib/errors/', 'lib/config\\.ts$', 'lib/observability/'],
 ];
 const pattern = (paths) => `^(${paths.join('|')})`;

@@ -9,7 +9,9 @@ import type {
   RunError,
 } from '../entities';
 import type { AggregateStrategy } from '../entities/aggregate-strategy';
-import type { SecureAggregationOptionsInput, SecureRound } from '../entities/secure-aggregation';
+import type { SecureAggregationOptionsInput, SecureRound, SecureRoundReveal } from '../entities/secure-aggregation';
+
+export type { SecureRoundReveal } from '../entities/secure-aggregation';
 import type { DatabaseLayout } from '../db/layout';
 import type { Weights, WeightsDtype, WeightsJson, WeightsRef, WeightsShape } from '../weights';
 import type { ShardManifest } from '../store/weights';
@@ -477,12 +479,6 @@ export interface SecureRoundInboxShare {
   readonly ciphertext: string;
 }
 
-/** A share revealed for the unmasking: of a survivor's `b`, or of a dropped client's `sk`. */
-export interface SecureRoundReveal {
-  readonly of: string;
-  readonly kind: 'b' | 'sk';
-  readonly share: string;
-}
 
 export interface MaskedInputUpload {
   /** Opaque: given back to complete the upload. */

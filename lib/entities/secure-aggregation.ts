@@ -63,3 +63,10 @@ export interface SecureRound {
 }
 
 export const SecureRoundNumberSchema = EntityIdSchema;
+
+/** A share revealed for the unmasking: of a survivor's `b`, or of a dropped client's `sk`. */
+export interface SecureRoundReveal {
+  readonly of: string;
+  readonly kind: 'b' | 'sk';
+  readonly share: string;
+}

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /**
  * Shamir secret sharing over the prime field p = 2^521 − 1 (docs/secure-aggregation-protocol.md):
  * large enough for a 32-byte secret, and a Mersenne prime, so every language's big integers do it
@@ -70,7 +72,6 @@ export function combineShares(ys: readonly bigint[], coefficients: readonly bigi
 
 /** Splits a 32-byte secret into shares for the holders `xs` (threshold t); `coefficients` for tests. */
 export function splitSecret(secret: Uint8Array, threshold: number, xs: readonly number[], coefficients?: readonly bigint[]): Share[] {
-  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   const a = [BigInt(`0x${Buffer.from(secret).toString('hex')}`)];
   for (let i = 1; i < threshold; i++) a.push(coefficients?.[i - 1] ?? mod(BigInt(`0x${randomBytes(SHARE_BYTES).toString('hex')}`)));
   return xs.map((x) => {

@@ -1,5 +1,4 @@
-import type { SecureRound } from '../entities/secure-aggregation';
-import type { SecureRoundReveal } from '../connector/metadata-connector';
+import type { SecureRound, SecureRoundReveal } from '../entities/secure-aggregation';
 import { addPrgMask } from './prg';
 import { agreedKey, HKDF_INFO, x25519PublicOf } from './keys';
 import { combineShares, lagrangeAtZero, parseShareHex } from './shamir';

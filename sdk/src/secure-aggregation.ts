@@ -301,10 +301,19 @@ export function encodeFixedPoint(values: ArrayLike<number>, params: FixedPointPa
 // X25519 and HKDF
 
 /**
- * Web Crypto's key type, named through `crypto.subtle` rather than the DOM's global `CryptoKey`,
- * which Node.js's type declarations do not have (the repository's tests type-check this file too).
+ * A Web Crypto key (a `CryptoKey`), declared by its own fields: the package's declarations must
+ * type-check without the DOM's or Node.js's types (test/e2e/sdk-package.test.ts), which are the
+ * only ones that name `CryptoKey` or `crypto`.
  */
-export type WebCryptoKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
+export interface WebCryptoKey {
+  readonly type: string;
+  readonly extractable: boolean;
+  readonly algorithm: object;
+  readonly usages: readonly string[];
+}
+
+/** The same key as Web Crypto's own declarations name it (inside this module only). */
+type SubtleKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
 /** An X25519 key pair: the Web Crypto private key, its 32 raw bytes (shared as s_sk) and the raw public key. */
 export interface X25519KeyPair {
@@ -328,6 +337,7 @@ export async function x25519KeyPair(privateBytes: Uint8Array = randomBytes(SECRE
   pkcs8.set(privateBytes, X25519_PKCS8_PREFIX.length);
   const privateKey = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'X25519' }, true, ['deriveBits']);
   const jwk = await crypto.subtle.exportKey('jwk', privateKey);
+  // (a CryptoKey has every field of WebCryptoKey)
   if (jwk.x === undefined) throw new Error('this Web Crypto gave no public key for an X25519 private key');
   return { privateKey, privateBytes: ownBytes(privateBytes), publicKey: base64UrlToBytes(jwk.x) };
 }
@@ -341,7 +351,7 @@ function base64UrlToBytes(text: string): Uint8Array<ArrayBuffer> {
 export async function x25519(privateKey: WebCryptoKey, publicKey: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   if (publicKey.length !== SECRET_BYTES) throw new RangeError(`an X25519 public key is ${SECRET_BYTES} bytes, not ${publicKey.length}`);
   const peer = await crypto.subtle.importKey('raw', ownBytes(publicKey), { name: 'X25519' }, false, []);
-  return new Uint8Array(await crypto.subtle.deriveBits({ name: 'X25519', public: peer }, privateKey, 256));
+  return new Uint8Array(await crypto.subtle.deriveBits({ name: 'X25519', public: peer }, privateKey as SubtleKey, 256));
 }
 
 /** HKDF-SHA256 with salt utf8(round_id) and info utf8(info): 32 bytes. */

@@ -466,9 +466,13 @@ async function advance(context: ConnectorContext, start: SecureRoundDocument, no
     const stage = round.status;
     if (!isClientStage(stage)) return { round: toSecureRound(round), readyToSum: false };
     const expected = await expectedCount(context, round, stage);
+    // Counted first: only a stage that closes reads its messages (sharing's are n ciphertexts each).
+    // Every message was checked for eligibility when it was accepted, so the count is of answers.
+    const filter = { round: round._id, stage: MESSAGE_OF_STAGE[stage] };
+    if (now < round.stageDeadline && (await secureRoundMessages.countDocuments(filter)) < expected) return { round: toSecureRound(round), readyToSum: false };
     const eligible = stage === 'advertising' ? null : new Set(survivorsOf(round, previousStage(stage)));
     const messages = await secureRoundMessages
-      .find({ round: round._id, stage: MESSAGE_OF_STAGE[stage] }, { projection: stage === 'advertising' || stage === 'sharing' ? {} : { client: 1 } })
+      .find(filter, { projection: stage === 'advertising' || stage === 'sharing' ? {} : { client: 1 } })
       .toArray();
     const answered = messages.filter((message) => eligible === null || eligible.has(message.client));
     if (answered.length < expected && now < round.stageDeadline) return { round: toSecureRound(round), readyToSum: false };

@@ -66,6 +66,7 @@ describe('the aggregation state machine', () => {
         'aggregateShard',
         'completeShardedAggregation',
         'discardShardedAggregation',
+        'sumSecureRound',
       ]),
     );
     expect(definition.StartAt).toBe('AcquireLease');

@@ -49,8 +49,9 @@ describe('aggregation triggers', () => {
     expect(result.runs).toEqual([{ model: ready.model.id, run: `model-${ready.model.id}-schedule-202611270401`, started: true }]);
     expect(result.waiting).toEqual([{ model: waits.model.id, reason: '1 updates, 3 required' }]);
     await settleLocalRuns();
-    // 14 states and 9 Lambdas since issue #14: PlanAggregation and its Choice precede the single task.
-    expect(await connector.pullExecution(result.runs[0]!.run)).toMatchObject({ status: 'SUCCEEDED', finalState: 'Aggregated', statesEntered: 14, lambdaInvocations: 9 });
+    // 15 states and 9 Lambdas: PlanAggregation and its Choice precede the single task (issue #14), the
+    // Choice between a secure round's sum and the updates' follows PullLatestAggregate (issue #28).
+    expect(await connector.pullExecution(result.runs[0]!.run)).toMatchObject({ status: 'SUCCEEDED', finalState: 'Aggregated', statesEntered: 15, lambdaInvocations: 9 });
     // Only that one execution exists; the idle model, the waiting round and the model that does
     // not aggregate cost nothing but the schedule's own invocation.
     expect(await database.db.collection('local_executions').countDocuments()).toBe(1);

@@ -35,6 +35,7 @@ describe('the MongoDB metadata connector on FMA\'s fixture scenario', () => {
         clientAggResultsSchema: null,
         furthestBaseAgg: null,
         allowAggregation: false,
+        secureAggregation: null,
         currentArtifact: null,
         // the shape of its first update, [[1], [2, 3]]: what later updates are checked against
         weightsShape: { layout: 'layers', shapes: [[1], [2]], length: 3 },
