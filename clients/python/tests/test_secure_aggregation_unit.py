@@ -682,3 +682,33 @@ def test_the_command_line_reports_errors_on_stderr_with_exit_1(tmp_path: Path) -
     with redirect_stdout(out), redirect_stderr(err):
         code = sa.main(["--base-url", "http://127.0.0.1:9", "--model", "1", "--client-uuid", "u", "--values-file", str(tmp_path / "missing.npy")])
     assert code == 1 and out.getvalue() == "" and "missing.npy" in err.getvalue()
+
+
+def test_run_with_drop_after_stops_taking_part_and_waits_for_the_rounds_end() -> None:
+    service, clients = fake_clients(4)
+    values = [np.full(6, 0.1 * (n + 1)) for n in range(4)]
+    results: dict[int, Any] = {}
+
+    def run(number: int) -> None:
+        person = sa.SecureRoundParticipant(clients[number], poll_interval=0.005, timeout=20)
+        try:
+            results[number] = person.run(values[number], drop_after="share" if number == 3 else None)
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            results[number] = error
+
+    def deadline() -> None:  # the masked input stage's deadline: once the three others are in
+        while not (service.round["status"] == "masking" and len(service.round["maskers"]) == 3):
+            threading.Event().wait(0.005)
+        service.close_stage()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)] + [threading.Thread(target=deadline, daemon=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads[:4]:
+        thread.join(30)
+    assert all(isinstance(results[n], dict) and results[n]["status"] == "complete" for n in range(4)), results
+    assert str(clients[3].uuid) not in service.round["maskers"]
+    assert [route for me, route in service.posts if me == clients[3].uuid] == ["keys/", "shares/"]
+    assert service.total is not None and service.total.view(np.int32).tolist() == encoded_sum(values[:3])
+    with pytest.raises(ValueError, match="drop_after"):
+        sa.SecureRoundParticipant(clients[0]).run(values[0], drop_after="unmasking")
