@@ -15,6 +15,7 @@ import itertools
 import json
 import threading
 import tracemalloc
+import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -429,7 +430,10 @@ class FakeSecureService(requests.adapters.BaseAdapter):
 
     def __init__(self, model: int, clients: Sequence[str], *, threshold: int = 3, length: int = 6, weighted: bool = False, max_weight: int = 1) -> None:
         super().__init__()
-        self.model, self.clients, self.lock = model, list(clients), threading.RLock()
+        self.model, self.lock = model, threading.RLock()
+        # Credentials (CLIENT-UUID) -> public ids: the round names clients by the latter only.
+        self.public = {credential: str(uuid.uuid5(uuid.NAMESPACE_URL, credential)) for credential in clients}
+        self.clients = list(self.public.values())
         self.round: dict[str, Any] = {
             "round": 1, "id": f"{model}:1", "federated_model": model, "status": "advertising", "stage_deadline": "2099-01-01T00:00:00.000Z",
             "threshold": threshold, "clip_range": 1.0, "bits": 16, "max_weight": max_weight, "weighted": weighted,
@@ -472,13 +476,14 @@ class FakeSecureService(requests.adapters.BaseAdapter):
                 return self.answer(request, 200, None)
             prefix = f"/api/v1/models/{self.model}/secure_round/"
             assert url.path.startswith(prefix), url.path
-            route, me = url.path[len(prefix) :], request.headers.get("CLIENT-UUID")
-            if me not in self.clients:
+            route, credential = url.path[len(prefix) :], str(request.headers.get("CLIENT-UUID"))
+            if credential not in self.public:
                 return self.answer(request, 403, {"detail": "not a client of this model"})
+            me = self.public[credential]
             query = {key: values[0] for key, values in parse_qs(url.query).items()}
             body = json.loads(request.body) if request.body else None
             if request.method == "GET" and route == "":
-                return self.answer(request, 200, self.round)
+                return self.answer(request, 200, {**self.round, "caller": me})
             if request.method == "GET" and route == "shares/":
                 assert int(query["round"]) == 1 and self.round["status"] not in ("advertising", "sharing")
                 mine = [{"from": item["from"], "ciphertext": item["ciphertext"]} for item in self.shares.get(str(me), [])]
@@ -499,7 +504,7 @@ class FakeSecureService(requests.adapters.BaseAdapter):
             self.keys[me] = body
             if len(self.keys) == len(self.clients):
                 self.close_stage()
-            return self.answer(request, 201, self.round)
+            return self.answer(request, 201, {**self.round, "caller": me})
         indices = {entry["client"]: entry["index"] for entry in self.round["participants"]}
         if route == "shares/":
             assert me in indices and sorted(item["to"] for item in body["shares"]) == sorted(c for c in indices if c != me)
@@ -587,14 +592,15 @@ def test_participants_stage_by_stage_with_a_dropout_after_sharing() -> None:
     for person, update in zip(people[:4], values[:4]):
         person.masked_input(update)
     service.close_stage()  # the masked input's deadline: the fifth never uploads
-    assert service.round["maskers"] == [client.uuid for client in clients[:4]]
+    assert service.round["maskers"] == sorted(service.public[str(client.uuid)] for client in clients[:4])
+    assert [person.me for person in people] == [service.public[str(client.uuid)] for client in clients]  # never the credential
     for person in people[:4]:
         person.reveal()
     finals = [person.wait_for_result() for person in people]
     assert all(final["status"] == "complete" and final["aggregate"] == 99 for final in finals)
     assert service.total is not None and service.total.view(np.int32).tolist() == encoded_sum(values[:4])
     # the dropout's s_sk was revealed (it shared but never masked), nobody revealed its b
-    dropout = str(clients[4].uuid)
+    dropout = service.public[str(clients[4].uuid)]
     kinds = {item["kind"] for items in service.reveals.values() for item in items if item["of"] == dropout}
     assert kinds == {"sk"}
     with pytest.raises(SecureRoundError, match="maskers"):
@@ -711,8 +717,9 @@ def test_run_with_drop_after_stops_taking_part_and_waits_for_the_rounds_end() ->
     for thread in threads[:4]:
         thread.join(30)
     assert all(isinstance(results[n], dict) and results[n]["status"] == "complete" for n in range(4)), results
-    assert str(clients[3].uuid) not in service.round["maskers"]
-    assert [route for me, route in service.posts if me == clients[3].uuid] == ["keys/", "shares/"]
+    dropout = service.public[str(clients[3].uuid)]
+    assert dropout in service.round["sharers"] and dropout not in service.round["maskers"]
+    assert [route for me, route in service.posts if me == dropout] == ["keys/", "shares/"]
     assert service.total is not None and service.total.view(np.int32).tolist() == encoded_sum(values[:3])
     with pytest.raises(ValueError, match="drop_after"):
         sa.SecureRoundParticipant(clients[0]).run(values[0], drop_after="unmasking")

@@ -83,10 +83,12 @@ def test_four_python_clients_run_a_secure_round_and_read_the_mean_of_their_clipp
         assert result["status"] == "complete" and result["failure_reason"] is None
     final = results[0]
     assert {result["round"] for result in results} == {final["round"]} and {result["aggregate"] for result in results} == {final["aggregate"]}
-    uuids = sorted(str(client.uuid) for client in clients)
-    assert [entry["client"] for entry in final["participants"]] == uuids
-    assert [entry["index"] for entry in final["participants"]] == [1, 2, 3, 4]
-    assert sorted(final["sharers"]) == uuids and sorted(final["maskers"]) == uuids and sorted(final["revealers"]) == uuids
+    # The round names clients by their public ids (each sees its own as `caller`), never by the UUID they authenticate with.
+    ids = sorted(result["caller"] for result in results)
+    assert len(set(ids)) == 4 and not set(ids) & {str(client.uuid) for client in clients}
+    assert sorted(entry["client"] for entry in final["participants"]) == ids
+    assert sorted(entry["index"] for entry in final["participants"]) == [1, 2, 3, 4]
+    assert sorted(final["sharers"]) == ids and sorted(final["maskers"]) == ids and sorted(final["revealers"]) == ids
     assert final["length"] == LENGTH and final["threshold"] == 3 and final["weighted"] is False
     assert isinstance(final["aggregate"], int)
 
@@ -116,7 +118,7 @@ def test_a_client_that_drops_out_after_sharing_is_unmasked_away_and_the_others_g
         assert isinstance(result, dict), result
         assert result["status"] == "complete", result
     final = results[0]
-    gone = str(clients[3].uuid)
+    gone = dropout.me
     assert gone in final["sharers"] and gone not in final["maskers"] and gone not in final["revealers"]
     assert len(final["maskers"]) == 3
     assert_mean_of(latest_values(clients[0], final["aggregate"]), updates[:3])

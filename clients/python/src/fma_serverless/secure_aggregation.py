@@ -399,6 +399,13 @@ class SecureRoundParticipant:
 
     @property
     def me(self) -> str:
+        """This client as the round names it: the round's `caller` (the client's public id; its
+        UUID is a credential that others never see), or its UUID where a round has no `caller`."""
+        if "caller" in self.round:
+            caller = self.round["caller"]
+            if not isinstance(caller, str) or not caller:
+                raise SecureRoundError("the round does not name this client (no caller: is CLIENT-UUID sent?)", self.round)
+            return caller
         if not self.client.uuid:
             raise SecureRoundError("the client has no uuid: register it first")
         return self.client.uuid
