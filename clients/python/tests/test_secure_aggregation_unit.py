@@ -685,6 +685,7 @@ def test_secure_round_and_the_command_line_run_every_stage_concurrently(tmp_path
     # one POST per client and stage (plus the upload's completion)
     routes = sorted(route for _, route in service.posts)
     assert routes == sorted(["keys/", "shares/", "masked_input/", "masked_input/complete/", "reveal/"] * 4)
+    assert all(keys["shapes"] == [[6]] for keys in service.keys.values())  # the value count, with the keys
 
 
 def test_the_command_line_reports_errors_on_stderr_with_exit_1(tmp_path: Path) -> None:

@@ -454,14 +454,21 @@ class SecureRoundParticipant:
 
     # --- stages ---
 
-    def advertise(self) -> dict[str, Any]:
+    def advertise(self, values: Any = None) -> dict[str, Any]:
         """Stage 1: makes the c and s key pairs and the seed b, and POSTs the public keys (joining
-        the open round, or opening one). Returns the round."""
+        the open round, or opening one). Returns the round.
+
+        With `values` (the update to come), their count goes along as `shapes: [[count]]`, as the
+        TypeScript SDK sends it: it opens a model's first round (a model without weights takes
+        that shape), and the service checks it against a model's weights otherwise."""
         if self._secrets is not None:
             raise SecureRoundError("this participant has advertised already (one participant is one round)")
+        count = None if values is None else prepare_weights(values).length
         self._started = self.clock()
         self._secrets = _Secrets(KeyPair.generate(), KeyPair.generate(), secrets.token_bytes(SECRET_BYTES))
-        body = {"c_public_key": _b64(self._secrets.c.public), "s_public_key": _b64(self._secrets.s.public)}
+        body: dict[str, Any] = {"c_public_key": _b64(self._secrets.c.public), "s_public_key": _b64(self._secrets.s.public)}
+        if count is not None:
+            body["shapes"] = [[count]]
         self.round = _as_round(self.client._http.api("POST", self._path("keys/"), body).body)
         return self.round
 
@@ -608,7 +615,7 @@ class SecureRoundParticipant:
         if drop_after is not None and drop_after not in STAGES:
             raise ValueError(f"drop_after must be one of {', '.join(STAGES)}")
         steps: list[tuple[str, Callable[[], object]]] = [
-            ("advertise", self.advertise),
+            ("advertise", lambda: self.advertise(values)),
             ("share", self.share),
             ("masked_input", lambda: self.masked_input(values, num_examples)),
             ("reveal", self.reveal),
