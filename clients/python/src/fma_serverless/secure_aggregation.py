@@ -557,7 +557,8 @@ class SecureRoundParticipant:
         declared = _as_dict(self.client._http.api("POST", self._path("masked_input/"), {"round": self.number, "sha256": sha256}).body)
         if declared.get("byte_size") not in (None, len(body)):
             raise FmaApiError(201, declared, f"the service expects {declared.get('byte_size')} bytes, not {len(body)}")
-        headers = {str(k): str(v) for k, v in (declared.get("headers") or {}).items()}
+        # The URL's signed headers; requests sets Content-Length (from the body) and Host itself.
+        headers = {str(k): str(v) for k, v in (declared.get("headers") or {}).items() if str(k).lower() not in ("content-length", "host")}
         content_type = next((headers.pop(k) for k in list(headers) if k.lower() == "content-type"), "application/octet-stream")
         self.client._http.put_presigned(str(declared["url"]), body, content_type, headers)
         complete = declared.get("complete")
