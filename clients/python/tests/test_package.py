@@ -31,7 +31,7 @@ def test_the_built_wheel_installs_into_a_fresh_virtualenv_and_drives_the_service
     assert {"fma_serverless/py.typed", "fma_serverless/client.py", "fma_serverless/fma_connect/clients.py"} <= names
     assert not any(name.startswith("tests/") for name in names)
     requires = sorted(line.removeprefix("Requires-Dist: ") for line in metadata.splitlines() if line.startswith("Requires-Dist: "))
-    assert [r for r in requires if "extra ==" not in r] == ["numpy>=1.24", "requests>=2.31"]
+    assert [r for r in requires if "extra ==" not in r] == ["cryptography>=42", "numpy>=1.24", "requests>=2.31"]
     assert any(r.startswith("torch") and "extra == 'torch'" in r for r in requires)
     assert any(r.startswith("tensorflow") and "extra == 'tensorflow'" in r for r in requires)
 

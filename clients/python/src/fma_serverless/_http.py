@@ -177,15 +177,15 @@ class Transport:
 
     # --- presigned URLs ------------------------------------------------------------------------
 
-    def put_presigned(self, url: str, body: SizedBody, content_type: str) -> None:
-        """PUTs `body` (re-iterated on each attempt) to a presigned URL, retried like the API."""
+    def put_presigned(self, url: str, body: SizedBody, content_type: str, headers: Mapping[str, str] | None = None) -> None:
+        """PUTs `body` (re-iterated on each attempt) to a presigned URL, retried like the API; with
+        any other `headers` the URL was signed with."""
+        sent = {**(headers or {}), "Content-Type": content_type}
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self.session.put(
-                    url, data=body, headers={"Content-Type": content_type}, timeout=(self.timeout, self.timeout)
-                )
+                response = self.session.put(url, data=body, headers=sent, timeout=(self.timeout, self.timeout))
             except TRANSIENT_ERRORS as error:
                 self.retry_or_raise(attempt, error, "PUT", "(presigned upload URL)")
                 continue

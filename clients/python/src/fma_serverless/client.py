@@ -225,6 +225,25 @@ class FmaClient:
             raw=raw,
         )
 
+    def secure_round(
+        self, values: Any, num_examples: int | None = None, *, poll_interval: float = 1.0, timeout: float = 3600.0
+    ) -> dict[str, Any]:
+        """Takes part in the model's secure round (secure aggregation, fma-secagg/v1; the model must
+        have `secure_aggregation`): advertises keys (joining the open round, or opening one), shares,
+        uploads its masked update and reveals, polling the round every `poll_interval` s between
+        stages. Returns the final round (status "complete", its new "aggregate" id); raises
+        SecureRoundError when the round failed (its `failure_reason`), went on without this client
+        (e.g. "not among this round's sharers") or did not end within `timeout` s.
+
+        `values`: as `send_update` takes weights (array, list of arrays, mapping), flattened in the
+        same order; each is clipped to the round's clip_range and sent as fixed point.
+        `num_examples` is the update's weight in a weighted round (weighted_fedavg), else unused.
+        """
+        # Imported here, so that `python -m fma_serverless.secure_aggregation` finds it unimported.
+        from .secure_aggregation import SecureRoundParticipant
+
+        return SecureRoundParticipant(self, poll_interval=poll_interval, timeout=timeout).run(values, num_examples)
+
     # --- internals, shared with fma_connect ----------------------------------------------------
 
     def _send_update_binary(self, prepared: PreparedWeights, base_aggregate: int | None, num_examples: int | None) -> dict[str, Any]:

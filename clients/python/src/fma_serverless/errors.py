@@ -1,4 +1,4 @@
-"""The errors the client raises: one base class and three kinds."""
+"""The errors the client raises: one base class and four kinds."""
 
 from __future__ import annotations
 
@@ -37,6 +37,21 @@ class FmaTransportError(FmaError):
 
 class FmaIntegrityError(FmaError):
     """Downloaded bytes do not match the size or SHA-256 the service announced; no data is returned."""
+
+
+class SecureRoundError(FmaError):
+    """A secure round (fma_serverless.secure_aggregation) failed, or went on without this client.
+
+    ``round`` is the round as last read (empty when none was), ``failure_reason`` the round's
+    ``failure_reason`` when it failed (else None); the message says which, e.g. "not among this
+    round's sharers".
+    """
+
+    def __init__(self, message: str, round: dict[str, Any] | None = None) -> None:
+        self.round: dict[str, Any] = dict(round or {})
+        reason = self.round.get("failure_reason")
+        self.failure_reason: str | None = reason if isinstance(reason, str) else None
+        super().__init__(message)
 
 
 def api_message(body: Any) -> str:
