@@ -122,3 +122,40 @@ def test_a_client_that_drops_out_after_sharing_is_unmasked_away_and_the_others_g
     assert gone in final["sharers"] and gone not in final["maskers"] and gone not in final["revealers"]
     assert len(final["maskers"]) == 3
     assert_mean_of(latest_values(clients[0], final["aggregate"]), updates[:3])
+
+
+#: Three TypeScript SDK clients in one node process, each running the whole round (its input: FMA_NODE_INPUT).
+SDK_SECURE_ROUND = """
+import { FmaClient } from '@fma-serverless/client';
+const input = JSON.parse(process.env.FMA_NODE_INPUT);
+const rounds = await Promise.all(input.clients.map((clientUuid, i) =>
+  new FmaClient({ baseUrl: input.baseUrl, federatedModelId: input.model, clientUuid, timeoutMs: 30000 })
+    .secureRound(input.values[i], { pollMs: 200, timeoutMs: 200000 })));
+console.log(JSON.stringify(rounds.map((r) => ({ status: r.status, round: r.round, aggregate: r.aggregate, caller: r.caller }))));
+"""
+
+
+def test_typescript_and_python_clients_share_one_secure_round(
+    developer: Developer, make_client: Callable[..., FmaClient], node_sdk: Callable[[str, dict[str, Any]], Any], base_url: str
+) -> None:
+    """Issue #28: a round may mix the SDKs. Three Python clients (threads) and three TypeScript
+    clients (the built SDK in node) of one model run one round together; the aggregate is the
+    decoding of the sum of all six encodings."""
+    model = secure_model(developer)
+    # All six are members before anyone advertises: key advertisement waits for every member.
+    clients = [make_client(model) for _ in range(6)]
+    python_clients, typescript_uuids = clients[:3], [str(client.uuid) for client in clients[3:]]
+    rng = np.random.default_rng(28)
+    updates = [rng.uniform(-1.2, 1.2, LENGTH) for _ in clients]
+    jobs: list[Callable[[], Any]] = [partial(client.secure_round, update, poll_interval=0.2, timeout=200) for client, update in zip(python_clients, updates[:3])]
+    jobs.append(lambda: node_sdk(SDK_SECURE_ROUND, {"baseUrl": base_url, "model": model, "clients": typescript_uuids, "values": [u.tolist() for u in updates[3:]]}))
+    python_results = run_concurrently(jobs)
+    for result in python_results:
+        assert not isinstance(result, BaseException), result
+    typescript_results = python_results.pop()
+    results = [*python_results, *typescript_results]
+    assert [result["status"] for result in results] == ["complete"] * 6, results
+    assert len({result["aggregate"] for result in results}) == 1 and len({result["round"] for result in results}) == 1
+    final = python_results[0]
+    assert sorted(final["maskers"]) == sorted(result["caller"] for result in results)
+    assert_mean_of(latest_values(clients[0], final["aggregate"]), updates)
