@@ -83,7 +83,11 @@ function inProcessTransport(connector: MongoMetadataConnector, model: number, cl
       const answer = await serve(async (): Promise<unknown> => {
         if (method === 'GET' && name === '') return json((await connector.pullSecureRound(model, round))!.round);
         if (method === 'GET' && name === 'shares/') return { round, shares: await connector.pullSecureRoundInbox(model, client, round!) };
-        if (name === 'keys/') return json((await connector.advertiseSecureRoundKeys(model, client, { cPublicKey: b.c_public_key, sPublicKey: b.s_public_key })).round);
+        if (name === 'keys/') {
+          const length = (b.shapes as number[][]).flat().reduce((product, d) => product * d, 1);
+          const shape = { layout: 'vector' as const, shapes: b.shapes as number[][], length };
+          return json((await connector.advertiseSecureRoundKeys(model, client, { cPublicKey: b.c_public_key, sPublicKey: b.s_public_key, shape })).round);
+        }
         if (name === 'shares/') return json((await connector.submitSecureRoundShares(model, client, b.round, b.shares)).round);
         if (name === 'masked_input/') {
           const upload = await connector.declareMaskedInput(model, client, b.round, b.sha256);
@@ -138,8 +142,6 @@ async function parent(): Promise<void> {
         clients: members.map((member) => member.id),
         secureAggregation: { threshold, clip_range: CLIP, bits: BITS, stage_seconds: 3_600 },
       });
-      // Weights to start from, so the round has its shape.
-      await connector.postNewModelAggregate(model.id, null, Array.from({ length: parameters }, () => 0));
       const meters = members.map(() => ({ service: 0, sent: 0, put: 0 }));
       const participants = members.map((member, i) => new SecureRoundParticipant(inProcessTransport(connector, model.id, member.id, meters[i]!), { pollMs: 10 }));
       const stages: Record<string, StageCost> = {};
@@ -164,7 +166,7 @@ async function parent(): Promise<void> {
       };
       const values = members.map((_, i) => valuesOf(parameters, i));
       await stage('keys', ['keys'], async (p) => {
-        await p.advertise();
+        await p.advertise([[parameters]]);
       });
       await participants[0]!.waitWhile('advertising');
       await stage('sharing', ['shares', 'inbox'], async (p) => {

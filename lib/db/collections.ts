@@ -248,6 +248,8 @@ export interface SecureRoundDocument {
   sharers: string[];
   maskers: string[];
   revealers: string[];
+  /** How many clients answered the current stage (each accepted message adds one, guarded by the stage). */
+  answered?: number;
   /** The run that sums it (set when its sum starts), and the aggregate it wrote. */
   run: string | null;
   aggregate: number | null;
@@ -265,10 +267,15 @@ export interface SecureRoundMessageDocument {
   client: string;
   createdOn: Date;
   keys?: { cPublicKey: string; sPublicKey: string };
-  /** `shares`: one ciphertext to each other participant; `inbox`: one from each sharer. */
-  shares?: { peer: string; ciphertext: string }[];
+  /**
+   * `shares`: one ciphertext to each other participant; `inbox`: one from each sharer; as JSON text
+   * of `[{peer, ciphertext}]`: one string field, where hundreds of subdocuments would make every
+   * read, write and delete of them slow on FerretDB (bench/secure-aggregation.ts).
+   */
+  sharesJson?: string;
   input?: { key: string; byteSize: number; sha256: string };
-  reveals?: { of: string; kind: 'b' | 'sk'; share: string }[];
+  /** `[{of, kind, share}]` as JSON text, for the same reason. */
+  revealsJson?: string;
 }
 
 /**

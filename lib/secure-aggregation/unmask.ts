@@ -96,10 +96,18 @@ export async function addWordStream(sum: Uint32Array, stream: AsyncIterable<Uint
     }
     const whole = chunk.length - (chunk.length % 4);
     if (word + whole / 4 > sum.length) throw new RangeError(`more than ${sum.length} words`);
-    const view = new DataView(chunk.buffer, chunk.byteOffset, whole);
-    for (let offset = 0; offset < whole; offset += 4) {
-      sum[word] = (sum[word]! + view.getUint32(offset, true)) >>> 0;
-      word += 1;
+    // A typed-array view where the chunk is aligned (the usual case; words are little-endian, as
+    // this host is: os.endianness() is 'LE' on every Lambda and Node platform), else a DataView.
+    if (chunk.byteOffset % 4 === 0) {
+      const words = new Uint32Array(chunk.buffer, chunk.byteOffset, whole / 4);
+      for (let i = 0; i < words.length; i++) sum[word + i] = (sum[word + i]! + words[i]!) >>> 0;
+      word += words.length;
+    } else {
+      const view = new DataView(chunk.buffer, chunk.byteOffset, whole);
+      for (let offset = 0; offset < whole; offset += 4) {
+        sum[word] = (sum[word]! + view.getUint32(offset, true)) >>> 0;
+        word += 1;
+      }
     }
     carry = chunk.slice(whole);
   }

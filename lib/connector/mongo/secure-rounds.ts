@@ -146,6 +146,7 @@ export async function advertiseSecureRoundKeys(
         sharers: [],
         maskers: [],
         revealers: [],
+        answered: 0,
         run: null,
         aggregate: null,
         failureReason: null,
@@ -193,7 +194,7 @@ export async function submitSecureRoundShares(
   if (recipients.size !== participants.size - 1) {
     throw refuse('shares', `must hold one share for each of the ${participants.size - 1} other participants (it holds ${recipients.size})`);
   }
-  return accept(context, round, client, 'sharing', { shares: shares.map((share) => ({ peer: share.to, ciphertext: share.ciphertext })) }, now);
+  return accept(context, round, client, 'sharing', { sharesJson: JSON.stringify(shares.map((share) => ({ peer: share.to, ciphertext: share.ciphertext }))) }, now);
 }
 
 /** The caller's inbox: the ciphertexts the round's sharers addressed to it (nobody else's). */
@@ -206,7 +207,7 @@ export async function pullSecureRoundInbox(context: ConnectorContext, model: num
   if (!round.sharers.includes(client)) throw new ForbiddenError(`This client is not a sharer of round ${number}.`);
   const { secureRoundMessages } = await context.collections();
   const inbox = await secureRoundMessages.findOne({ _id: messageId(round._id, 'inbox', client) });
-  return (inbox?.shares ?? []).map((share) => ({ from: share.peer, ciphertext: share.ciphertext }));
+  return sharesOf(inbox).map((share) => ({ from: share.peer, ciphertext: share.ciphertext }));
 }
 
 /**
@@ -318,14 +319,14 @@ export async function revealSecureRoundShares(
   if (seen.size !== round.sharers.length) {
     throw refuse('shares', `must hold one share of each of the round's ${round.sharers.length} sharers, itself included (it holds ${seen.size})`);
   }
-  return accept(context, round, client, 'unmasking', { reveals: reveals.map((reveal) => ({ of: reveal.of, kind: reveal.kind, share: reveal.share })) }, now);
+  return accept(context, round, client, 'unmasking', { revealsJson: JSON.stringify(reveals.map((reveal) => ({ of: reveal.of, kind: reveal.kind, share: reveal.share }))) }, now);
 }
 
 /** The revealed shares of a round in `summing` (the sum reads them). */
 export async function pullSecureRoundReveals(context: ConnectorContext, roundId: string): Promise<{ client: string; reveals: SecureRoundReveal[] }[]> {
   const { secureRoundMessages } = await context.collections();
   const found = await secureRoundMessages.find({ round: roundId, stage: 'reveal' }).toArray();
-  return found.map((message) => ({ client: message.client, reveals: message.reveals ?? [] }));
+  return found.map((message) => ({ client: message.client, reveals: JSON.parse(message.revealsJson ?? '[]') as SecureRoundReveal[] }));
 }
 
 /** The stored masked inputs of a round's maskers, in the order of `maskers`. */
@@ -431,7 +432,11 @@ async function accept(
     if (isDuplicateKeyError(error)) throw alreadySent(round, client, stage);
     throw error;
   }
-  const fresh = (await secureRounds.findOne({ _id: round._id }))!;
+  // Counted on the round itself, guarded by the stage: the close is decided without reading the
+  // stage's messages (sharing's hold n ciphertexts each). A count short by a message whose
+  // request died between the two writes closes the stage at its deadline instead.
+  const counted = await secureRounds.findOneAndUpdate({ _id: round._id, status: stage }, { $inc: { answered: 1 } }, { returnDocument: 'after' });
+  const fresh = counted ?? (await secureRounds.findOne({ _id: round._id }))!;
   const step = await advance(context, fresh, now);
   if (step.round.status !== stage && !survivorsOf(step.round, stage).includes(client)) {
     throw new ConflictError(
@@ -466,10 +471,9 @@ async function advance(context: ConnectorContext, start: SecureRoundDocument, no
     const stage = round.status;
     if (!isClientStage(stage)) return { round: toSecureRound(round), readyToSum: false };
     const expected = await expectedCount(context, round, stage);
-    // Counted first: only a stage that closes reads its messages (sharing's are n ciphertexts each).
-    // Every message was checked for eligibility when it was accepted, so the count is of answers.
+    // Only a stage that closes reads its messages: every accepted message counted itself on the round.
+    if (now < round.stageDeadline && (round.answered ?? 0) < expected) return { round: toSecureRound(round), readyToSum: false };
     const filter = { round: round._id, stage: MESSAGE_OF_STAGE[stage] };
-    if (now < round.stageDeadline && (await secureRoundMessages.countDocuments(filter)) < expected) return { round: toSecureRound(round), readyToSum: false };
     const eligible = stage === 'advertising' ? null : new Set(survivorsOf(round, previousStage(stage)));
     const messages = await secureRoundMessages
       .find(filter, { projection: stage === 'advertising' || stage === 'sharing' ? {} : { client: 1 } })
@@ -486,7 +490,7 @@ async function advance(context: ConnectorContext, start: SecureRoundDocument, no
       };
     } else {
       const next = CLIENT_STAGES[CLIENT_STAGES.indexOf(stage) + 1] ?? 'summing';
-      set = { status: next, stageDeadline: new Date(now.getTime() + round.options.stage_seconds * 1_000) };
+      set = { status: next, stageDeadline: new Date(now.getTime() + round.options.stage_seconds * 1_000), answered: 0 };
       const clients = answered.map((message) => message.client).sort();
       if (stage === 'advertising') {
         const overflow = overflowProblem(clients.length, round.options);
@@ -527,14 +531,14 @@ async function routeShares(context: ConnectorContext, round: SecureRoundDocument
   const sharers = new Set(sent.map((message) => message.client));
   const inboxes = new Map<string, { peer: string; ciphertext: string }[]>([...sharers].map((client) => [client, []]));
   for (const message of sent) {
-    for (const share of message.shares ?? []) inboxes.get(share.peer)?.push({ peer: message.client, ciphertext: share.ciphertext });
+    for (const share of sharesOf(message)) inboxes.get(share.peer)?.push({ peer: message.client, ciphertext: share.ciphertext });
   }
   if (inboxes.size === 0) return;
   await secureRoundMessages.bulkWrite(
     [...inboxes].map(([client, shares]) => ({
       replaceOne: {
         filter: { _id: messageId(round._id, 'inbox', client) },
-        replacement: { round: round._id, stage: 'inbox' as const, client, createdOn: new Date(), shares },
+        replacement: { round: round._id, stage: 'inbox' as const, client, createdOn: new Date(), sharesJson: JSON.stringify(shares) },
         upsert: true,
       },
     })),
@@ -542,3 +546,7 @@ async function routeShares(context: ConnectorContext, round: SecureRoundDocument
   );
 }
 
+
+function sharesOf(message: SecureRoundMessageDocument | null): { peer: string; ciphertext: string }[] {
+  return JSON.parse(message?.sharesJson ?? '[]') as { peer: string; ciphertext: string }[];
+}
