@@ -47,6 +47,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'submission rate, 50 clients', script: 'submission-rate.ts', args: ['--clients', '50', '--seconds', '15'] },
   // Issue #25: 50 clients register and submit at once on a cold service while runs are forced.
   { name: 'submission burst', script: 'submission-burst.ts' },
+  // Issue #28: a secure round stage by stage, and its sum beside the same round in the clear: 100x100k (+ 10x10M with --full).
+  { name: 'secure aggregation', script: 'secure-aggregation.ts', args: full ? ['100x100000', '10x10000000'] : ['100x100000'] },
   {
     name: 'submission rate (FerretDB on SQLite)',
     script: 'submission-rate.ts',

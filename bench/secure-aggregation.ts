@@ -17,7 +17,7 @@
  * Figures go to bench/results/secure-aggregation.json.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -125,7 +125,7 @@ async function parent(): Promise<void> {
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load ${os.loadavg()[0]!.toFixed(1)}`;
   console.log(`secure aggregation: database ${database.description}; store ${objectStore.description}; ${machine}`);
   const mongo = await new MongoClient(database.uri).connect();
-  const results = [];
+  const results: (Record<string, unknown> & { clients: number; parameters: number })[] = [];
   const runChild = (model: number, name: string) =>
     runInChild<ChildResult>(__filename, [String(model)], { MONGODB_URI: database.uri, MONGODB_DB_NAME: name, ...services.storeEnv, AGGREGATION_EXECUTOR: 'local' });
   try {
@@ -232,9 +232,13 @@ async function parent(): Promise<void> {
     await mongo.close();
     await services.stop();
   }
+  // Each size keeps its latest figures: a run of one size leaves the other sizes' figures as they were.
   const file = path.join(__dirname, 'results', 'secure-aggregation.json');
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify({ measuredOn: new Date().toISOString(), machine, database: database.description, store: objectStore.description, commit: gitCommit(), results }, null, 2)}\n`);
+  const measured = { measuredOn: new Date().toISOString(), machine, database: database.description, store: objectStore.description, commit: gitCommit() };
+  const earlier = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { results?: { clients: number; parameters: number }[] }).results ?? [] : [];
+  const kept = earlier.filter((old) => !results.some((r) => r.clients === old.clients && r.parameters === old.parameters));
+  writeFileSync(file, `${JSON.stringify({ results: [...kept, ...results.map((r) => ({ ...measured, ...r }))] }, null, 2)}\n`);
   console.log(`figures written to ${path.relative(process.cwd(), file)}`);
 }
 
