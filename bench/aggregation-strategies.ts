@@ -18,7 +18,7 @@ import { MongoClient } from 'mongodb';
 import { MongoMetadataConnector } from '../lib/connector';
 import { collections } from '../lib/db/collections';
 import { UpdateStatus } from '../lib/entities';
-import { gitCommit, runInChild } from './child-run';
+import { type AggregationRunFigures, aggregateInThisProcess, gitCommit, runInChild } from './child-run';
 import { resolveBenchServices } from './services';
 
 /** The strategies measured; Krum's f is 10 (or what N allows: n ≥ 2f + 3), Multi-Krum keeps half. */
@@ -38,30 +38,6 @@ const strategies = (n: number): readonly { aggregator: string; params: Record<st
 };
 
 const valueAt = (u: number, i: number) => Math.sin(u * 7919 + i) * 10;
-
-interface ChildResult {
-  finalState: string;
-  wallSeconds: number;
-  peakRssMiB: number;
-  aggregate: number;
-}
-
-async function child(): Promise<void> {
-  const model = Number(process.argv[3]);
-  const { executeAggregationLocally } = await import('../functions/aggregation/local-executor');
-  const started = performance.now();
-  const result = await executeAggregationLocally({ model, run: `bench-${Date.now()}` });
-  const wallSeconds = (performance.now() - started) / 1000;
-  const output = result.output as { aggregate?: { id: number } } | undefined;
-  const figures: ChildResult = {
-    finalState: result.finalState,
-    wallSeconds,
-    peakRssMiB: process.resourceUsage().maxRSS / 1024,
-    aggregate: output?.aggregate?.id ?? -1,
-  };
-  process.stdout.write(`${JSON.stringify(figures)}\n`);
-  process.exit(0);
-}
 
 async function parent(): Promise<void> {
   const [updates, parameters] = (process.argv.slice(2).find((arg) => /^\d+x\d+$/.test(arg)) ?? '100x1000000').split('x').map(Number) as [number, number];
@@ -152,11 +128,11 @@ function spotCheck(aggregator: string, params: Record<string, unknown> | null, v
   return aggregator === 'coordinate_median' ? 'spot-checked exact' : 'spot-checked to 1e-12';
 }
 
-function runChild(model: number, env: Record<string, string>): Promise<ChildResult> {
-  return runInChild<ChildResult>(__filename, [String(model)], env);
+function runChild(model: number, env: Record<string, string>): Promise<AggregationRunFigures> {
+  return runInChild<AggregationRunFigures>(__filename, [String(model)], env);
 }
 
-(process.argv[2] === '--child' ? child() : parent()).catch((error: unknown) => {
+(process.argv[2] === '--child' ? aggregateInThisProcess(Number(process.argv[3])) : parent()).catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });

@@ -21,32 +21,13 @@ import { MongoClient } from 'mongodb';
 import { accumulate } from '../lib/algorithms';
 import { MongoMetadataConnector } from '../lib/connector';
 import { decodeValues, encodeValues, type WeightsDtype } from '../lib/weights';
-import { gitCommit, runInChild } from './child-run';
+import { aggregateInThisProcess, deleteStoredPrefixes, gitCommit, runInChild, type AggregationRunFigures } from './child-run';
 import { resolveBenchServices } from './services';
 
 const DTYPES: WeightsDtype[] = ['float64', 'float32', 'float16', 'bfloat16', 'int8'];
 /** Targets of issue #26, as fractions of the float32 run's wall time (RSS: not above float32's). */
 const TIME_TARGETS: Partial<Record<WeightsDtype, number>> = { float16: 0.6, bfloat16: 0.6, int8: 0.4 };
 const DISTINCT_UPDATES = 10;
-
-interface ChildResult {
-  finalState: string;
-  wallSeconds: number;
-  peakRssMiB: number;
-  aggregate: number;
-}
-
-async function child(): Promise<void> {
-  const [model] = process.argv.slice(3).map(Number) as [number];
-  const { executeAggregationLocally } = await import('../functions/aggregation/local-executor');
-  const started = performance.now();
-  const result = await executeAggregationLocally({ model, run: `bench-${Date.now()}` });
-  const wallSeconds = (performance.now() - started) / 1000;
-  const output = result.output as { aggregate?: { id: number } } | undefined;
-  const figures: ChildResult = { finalState: result.finalState, wallSeconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, aggregate: output?.aggregate?.id ?? -1 };
-  process.stdout.write(`${JSON.stringify(figures)}\n`);
-  process.exit(0);
-}
 
 async function parent(): Promise<void> {
   const args = process.argv.slice(2);
@@ -85,7 +66,7 @@ async function parent(): Promise<void> {
           accumulate(expected, payload.values, 1);
         }
         for (let i = 0; i < parameters; i += 1) expected[i]! /= updates;
-        const figures = await runInChild<ChildResult>(__filename, [String(model.id)], {
+        const figures = await runInChild<AggregationRunFigures>(__filename, [String(model.id)], {
           MONGODB_URI: database.uri,
           MONGODB_DB_NAME: name,
           ...services.storeEnv,
@@ -109,16 +90,7 @@ async function parent(): Promise<void> {
         if (!exact) process.exitCode = 1;
         results.push({ dtype, updates, parameters, ...figures, readBytes, uploadBytes, exact, ratioToFloat32: ratio, timeTarget: target ?? null });
         await client.db(name).dropDatabase();
-        const keys = [];
-        for (const prefix of [`updates/${model.id}/`, `aggregates/${model.id}/`]) {
-          let continuation: string | undefined;
-          do {
-            const page = await store.list(prefix, continuation);
-            keys.push(...page.objects.map((object) => object.key));
-            continuation = page.continuation ?? undefined;
-          } while (continuation !== undefined);
-        }
-        if (keys.length > 0) await store.delete(keys);
+        await deleteStoredPrefixes(store, [`updates/${model.id}/`, `aggregates/${model.id}/`]);
       }
     }
   } finally {
@@ -131,7 +103,7 @@ async function parent(): Promise<void> {
   console.log(`figures written to ${path.relative(process.cwd(), file)}`);
 }
 
-(process.argv[2] === '--child' ? child() : parent()).catch((error: unknown) => {
+(process.argv[2] === '--child' ? aggregateInThisProcess(Number(process.argv[3])) : parent()).catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });

@@ -26,30 +26,12 @@ import { secureRoundJson } from '../lib/api/secure-round-representation';
 import { SecureRoundParticipant, encodeFixedPoint, type SecureRoundTransport } from '../sdk/src/secure-aggregation';
 import type { SecureRound } from '../sdk/src/types';
 import { fixedPointScale } from '../lib/secure-aggregation/fixed-point';
-import { gitCommit, runInChild } from './child-run';
+import { aggregateInThisProcess, deleteStoredPrefixes, gitCommit, runInChild, type AggregationRunFigures } from './child-run';
 import { resolveBenchServices } from './services';
 
 const TARGET_RATIO = 2;
 const CLIP = 1;
 const BITS = 16;
-
-interface ChildResult {
-  finalState: string;
-  wallSeconds: number;
-  peakRssMiB: number;
-  aggregate: number;
-}
-
-async function child(): Promise<void> {
-  const [model] = process.argv.slice(3).map(Number) as [number];
-  const { executeAggregationLocally } = await import('../functions/aggregation/local-executor');
-  const started = performance.now();
-  const result = await executeAggregationLocally({ model, run: `bench-${Date.now()}` });
-  const wallSeconds = (performance.now() - started) / 1000;
-  const output = result.output as { aggregate?: { id: number } } | undefined;
-  process.stdout.write(`${JSON.stringify({ finalState: result.finalState, wallSeconds, peakRssMiB: process.resourceUsage().maxRSS / 1024, aggregate: output?.aggregate?.id ?? -1 })}\n`);
-  process.exit(0);
-}
 
 /** What one stage cost: clients (mean per client) and the service (all its calls). */
 interface StageCost {
@@ -127,7 +109,7 @@ async function parent(): Promise<void> {
   const mongo = await new MongoClient(database.uri).connect();
   const results: (Record<string, unknown> & { clients: number; parameters: number })[] = [];
   const runChild = (model: number, name: string) =>
-    runInChild<ChildResult>(__filename, [String(model)], { MONGODB_URI: database.uri, MONGODB_DB_NAME: name, ...services.storeEnv, AGGREGATION_EXECUTOR: 'local' });
+    runInChild<AggregationRunFigures>(__filename, [String(model)], { MONGODB_URI: database.uri, MONGODB_DB_NAME: name, ...services.storeEnv, AGGREGATION_EXECUTOR: 'local' });
   try {
     for (const [n, parameters] of cases) {
       const threshold = Math.floor(n / 2) + 1;
@@ -217,16 +199,7 @@ async function parent(): Promise<void> {
       results.push({ clients: n, parameters, threshold, stages, secureRun: secure, plainRun: plain, ratio, target: TARGET_RATIO, exact, clientSecondsPerClient: clientTotal, plainUploadSecondsPerClient: plainUploadSeconds / n });
       await mongo.db(name).dropDatabase();
       await mongo.db(plainName).dropDatabase();
-      for (const prefix of [`secure-inputs/${model.id}/`, `aggregates/${model.id}/`, `updates/${plainModel.id}/`, `aggregates/${plainModel.id}/`]) {
-        let continuation: string | undefined;
-        const keys: string[] = [];
-        do {
-          const page = await store.list(prefix, continuation);
-          keys.push(...page.objects.map((object) => object.key));
-          continuation = page.continuation ?? undefined;
-        } while (continuation !== undefined);
-        if (keys.length > 0) await store.delete(keys);
-      }
+      await deleteStoredPrefixes(store, [`secure-inputs/${model.id}/`, `aggregates/${model.id}/`, `updates/${plainModel.id}/`, `aggregates/${plainModel.id}/`]);
     }
   } finally {
     await mongo.close();
@@ -242,7 +215,7 @@ async function parent(): Promise<void> {
   console.log(`figures written to ${path.relative(process.cwd(), file)}`);
 }
 
-(process.argv[2] === '--child' ? child() : parent()).catch((error: unknown) => {
+(process.argv[2] === '--child' ? aggregateInThisProcess(Number(process.argv[3])) : parent()).catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
