@@ -60,7 +60,8 @@ export function handlerApi(handlerFor: (path: string) => unknown) {
     const [path, query] = route.split('?') as [string, string | undefined];
     const body = 'raw' in options ? options.raw : options.body === undefined ? undefined : JSON.stringify(options.body);
     const event = apiGatewayEvent({ method, path, headers, body, query });
-    const response = (await (handlerFor(path) as Handler)(event, context)) as APIGatewayProxyStructuredResultV2;
+    // A context of its own, as Lambda gives each invocation: the handler wrapper keeps the raw event on it, so concurrent calls must not share one.
+    const response = (await (handlerFor(path) as Handler)(event, { ...context })) as APIGatewayProxyStructuredResultV2;
     // Runs go on in the background; each request here is taken to its end, runs included.
     await settleLocalRuns();
     const text = typeof response.body === 'string' ? response.body : '';

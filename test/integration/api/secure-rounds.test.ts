@@ -84,4 +84,46 @@ describe('secure rounds', () => {
     aggregate.forEach((value, i) => expect(Math.abs(value - plainMean[i]!)).toBeLessThanOrEqual(quantisationError({ clip_range: 1, bits: 16 }) + 1e-6));
     expect(encodeFixedPoint([0.5], { clip_range: 1, bits: 16 })[0]).toBe(16_384);
   });
+
+  it('opens one round for twenty clients advertising at once, and every one of them is in it', async () => {
+    const { clients } = await secureModel(20, { threshold: 11, clip_range: 1 });
+    const replies = await Promise.all(clients.map((client) => client.advertise([[4]])));
+    expect(replies.map((reply) => reply.status)).toEqual(Array(20).fill(201));
+    expect(new Set(replies.map((reply) => reply.body.round))).toEqual(new Set([1]));
+    const round = await clients[0]!.refresh();
+    expect(round.status).toBe('sharing');
+    expect(round.participants.map((p) => p.client).sort()).toEqual(clients.map((c) => c.id).sort());
+    expect(round.participants.map((p) => p.index).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    // Twenty concurrent share submissions close the stage once, with all twenty.
+    await Promise.all(clients.map((client) => client.refresh()));
+    const shared = await Promise.all(clients.map((client) => client.share()));
+    expect(shared.map((reply) => reply.status)).toEqual(Array(20).fill(201));
+    expect((await clients[0]!.refresh()).sharers).toHaveLength(20);
+  });
+
+  it('closes a stage whose deadline passed from the schedule, with no client polling', async () => {
+    const { model, clients } = await secureModel(3, { threshold: 2, clip_range: 1 });
+    for (const client of clients) await client.advertise([[3]]);
+    for (const client of clients) await client.refresh();
+    for (const client of clients) expect((await client.share()).status).toBe(201);
+    for (const client of clients) await client.refresh();
+    for (const client of clients.slice(0, 2)) expect((await client.maskedInput([0.25, -0.5, 1])).status).toBe(201);
+    await database.db.collection('secure_rounds').updateOne({ federatedModel: model }, { $set: { stageDeadline: new Date(Date.now() - 1) } });
+    const { handler: schedule } = await import('../../../functions/aggregation/start-scheduled-runs');
+    const started = (await schedule({ time: new Date().toISOString() } as never, {} as never)) as { secureRounds: string[] };
+    expect(started.secureRounds).toEqual([]);
+    const round = (await database.db.collection('secure_rounds').findOne({ federatedModel: model }))!;
+    expect(round.status).toBe('unmasking');
+    expect(round.maskers).toHaveLength(2);
+    for (const client of clients.slice(0, 2)) {
+      await client.refresh();
+      expect((await client.reveal()).status).toBe(201);
+    }
+    await settleLocalRuns();
+    const ended = await clients[0]!.refresh();
+    expect(ended.status).toBe('complete');
+    // The mean of the two encodings: 0.25, -0.5, 1 each.
+    expect(await latestAggregateValues(model)).toEqual([0.25, -0.5, 1].map((v) => (Math.floor(v * fixedPointScale(16) + 0.5) * 2 * (1 / fixedPointScale(16))) / 2));
+  });
 });
+
