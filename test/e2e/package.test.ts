@@ -345,6 +345,7 @@ describe('serverless package (no AWS account)', () => {
       claimAggregationUpdates: DATABASE,
       completeAggregationRun: DATABASE,
       aggregateUpdates: [...DATABASE, ...WRITE_WEIGHTS],
+      sumSecureRound: [...DATABASE, ...WRITE_WEIGHTS],
       failAggregationRun: DATABASE,
       // Sharded aggregation (issue #14): the manifest, ranged reads, parts of a multipart upload.
       planAggregation: [...DATABASE, ...WRITE_WEIGHTS],
