@@ -125,5 +125,49 @@ describe('secure rounds', () => {
     // The mean of the two encodings: 0.25, -0.5, 1 each.
     expect(await latestAggregateValues(model)).toEqual([0.25, -0.5, 1].map((v) => (Math.floor(v * fixedPointScale(16) + 0.5) * 2 * (1 / fixedPointScale(16))) / 2));
   });
+
+  /** One round of these clients with these values (and weights), all stages, to its end. */
+  async function runRound(clients: TestSecureClient[], values: number[][], weights?: number[]) {
+    for (const client of clients) expect((await client.advertise([[values[0]!.length]])).status).toBe(201);
+    for (const client of clients) await client.refresh();
+    for (const client of clients) expect((await client.share()).status).toBe(201);
+    for (const client of clients) await client.refresh();
+    for (const [i, client] of clients.entries()) expect((await client.maskedInput(values[i]!, weights?.[i])).status).toBe(201);
+    for (const client of clients) await client.refresh();
+    for (const client of clients) expect((await client.reveal()).status).toBe(201);
+    await settleLocalRuns();
+    return clients[0]!.refresh();
+  }
+
+  it('weighs each masked input by its client\'s num_examples under weighted_fedavg', async () => {
+    const { model, clients } = await secureModel(3, { threshold: 2, clip_range: 2, bits: 12, max_weight: 100 }, { aggregator: 'weighted_fedavg' });
+    const values = [[1, -2], [0.5, 0.5], [-1, 2]];
+    const round = await runRound(clients, values, [10, 30, 60]);
+    expect(round).toMatchObject({ status: 'complete', weighted: true });
+    const scale = fixedPointScale(12);
+    const expected = [0, 1].map((i) => {
+      const total = values.reduce((sum, v, k) => sum + [10, 30, 60][k]! * Math.floor((v[i]! / 2) * scale + 0.5), 0);
+      return total * (2 / scale / 100);
+    });
+    expect(await latestAggregateValues(model)).toEqual(expected);
+    expect(Math.abs(expected[0]! - (10 * 1 + 30 * 0.5 - 60) / 100)).toBeLessThanOrEqual(quantisationError({ clip_range: 2, bits: 12 }));
+  });
+
+  it('applies the model\'s server optimizer to the unmasked mean (FedAvgM from the initial weights)', async () => {
+    const { model, clients } = await secureModel(
+      2,
+      { threshold: 2, clip_range: 1, bits: 16 },
+      { aggregator: 'fedavgm', aggregator_params: { server_lr: 0.5, momentum: 0 }, initial_model: [0.2, 0.2] },
+    );
+    const round = await runRound(clients, [[0.6, -0.2], [1, 0.2]]);
+    expect(round.status).toBe('complete');
+    const scale = fixedPointScale(16);
+    const mean = [0, 1].map((i) => ([[0.6, -0.2], [1, 0.2]].reduce((sum, v) => sum + Math.floor(v[i]! * scale + 0.5), 0) * (1 / scale / 2)));
+    // x₁ = x₀ + η (mean − x₀), η = 0.5
+    const got = await latestAggregateValues(model);
+    got.forEach((value, i) => expect(value).toBeCloseTo(0.2 + 0.5 * (mean[i]! - 0.2), 12));
+    const aggregate = await api('GET', `/api/v1/model_aggregates/${round.aggregate}/`, { token });
+    expect(aggregate.body.strategy).toMatchObject({ aggregator: 'fedavgm', num_updates: 2 });
+  });
 });
 
