@@ -169,5 +169,21 @@ describe('secure rounds', () => {
     const aggregate = await api('GET', `/api/v1/model_aggregates/${round.aggregate}/`, { token });
     expect(aggregate.body.strategy).toMatchObject({ aggregator: 'fedavgm', num_updates: 2 });
   });
+
+  it('never writes a second aggregate for a round whose sum died after writing its first', async () => {
+    const { model, clients } = await secureModel(2, { threshold: 2, clip_range: 1 });
+    const round = await runRound(clients, [[0.5], [0.25]]);
+    expect(round.status).toBe('complete');
+    // As if the run had died after posting the aggregate, before ending the round: still summing.
+    const rounds = database.db.collection('secure_rounds');
+    const stored = (await rounds.findOne({ federatedModel: model }))!;
+    expect(stored.run).not.toBeNull();
+    await rounds.updateOne({ _id: stored._id }, { $set: { status: 'summing', aggregate: null } });
+    const { sumSecureRound } = await import('../../../lib/aggregation/sum-secure-round');
+    const again = await sumSecureRound(database.connector, { model, run: 'the-next-run', parentAgg: round.aggregate, leaseSeconds: 60 });
+    expect(again).toMatchObject({ summed: true, aggregate: { id: round.aggregate } });
+    expect(await database.db.collection('model_aggregates').countDocuments({ federatedModel: model })).toBe(1);
+    expect(await rounds.findOne({ _id: stored._id })).toMatchObject({ status: 'complete', aggregate: round.aggregate });
+  });
 });
 
