@@ -26,6 +26,8 @@ export const MetricName = {
   UpdatesRetried: 'UpdatesRetried',
   UpdatesInvalidated: 'UpdatesInvalidated',
   OldestPendingUpdateAge: 'OldestPendingUpdateAge',
+  SecureStagesClosed: 'SecureStagesClosed',
+  SecureRoundsEnded: 'SecureRoundsEnded',
 } as const;
 
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];

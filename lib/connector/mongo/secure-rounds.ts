@@ -10,6 +10,7 @@ import {
   type SecureRoundStatus,
 } from '../../entities';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors';
+import { logger, MetricName, recordMetricBy } from '../../observability';
 import { overflowProblem } from '../../secure-aggregation/fixed-point';
 import { parsePublicKey } from '../../secure-aggregation/keys';
 import { parseShareHex } from '../../secure-aggregation/shamir';
@@ -372,6 +373,10 @@ export async function endSecureRound(
   const { secureRounds } = await context.collections();
   const set = 'aggregate' in outcome ? { status: 'complete' as const, aggregate: outcome.aggregate } : { status: 'failed' as const, failureReason: outcome.failureReason };
   const { modifiedCount } = await secureRounds.updateOne({ _id: roundId, status: 'summing' }, { $set: { ...set, endedOn: now } });
+  if (modifiedCount === 1) {
+    if (set.status === 'failed') logger.warn('secure round failed', { round: roundId, stage: 'summing', reason: set.failureReason });
+    recordMetricBy(MetricName.SecureRoundsEnded, 'outcome', set.status === 'complete' ? 'complete' : 'failed-summing');
+  }
   await deleteRoutedShares(context, roundId);
   return modifiedCount === 1;
 }
@@ -509,7 +514,14 @@ async function advance(context: ConnectorContext, start: SecureRoundDocument, no
       round = (await secureRounds.findOne({ _id: round._id }))!; // another request closed it: look again
       continue;
     }
-    if (updated.status === 'failed') await deleteRoutedShares(context, round._id);
+    // Ids and counts only: a round's messages never reach the logs.
+    logger.info('secure round stage closed', { round: round._id, stage, next: updated.status, answered: answered.length, expected, threshold });
+    recordMetricBy(MetricName.SecureStagesClosed, 'stage', stage);
+    if (updated.status === 'failed') {
+      logger.warn('secure round failed', { round: round._id, stage, reason: updated.failureReason });
+      recordMetricBy(MetricName.SecureRoundsEnded, 'outcome', `failed-${stage}`);
+      await deleteRoutedShares(context, round._id);
+    }
     return { round: toSecureRound(updated), readyToSum: updated.status === 'summing' };
   }
   return { round: toSecureRound(round), readyToSum: false };
