@@ -104,6 +104,8 @@ export interface DeletedModel {
   readonly aggregates: number;
   readonly artifacts: number;
   readonly scores: number;
+  /** Secure rounds (issue #28), with their messages and masked inputs. */
+  readonly secureRounds: number;
   readonly objects: number;
 }
 

@@ -17,7 +17,7 @@ const DELETE_LEASE_SECONDS = 600;
 
 /**
  * Deletes the model with its updates, pending binary uploads, aggregates, artifacts, clients'
- * scores, memberships, run records and their stored weights. Refused (ConflictError) while a run holds the model's
+ * scores, memberships, run records, secure rounds and their stored weights. Refused (ConflictError) while a run holds the model's
  * aggregation lease. The delete takes that lease itself, under a run id of its own, so that no
  * run starts while it works (a scheduled run finds the lease held and stops). Documents go
  * before the model, so a delete that fails half-way can be repeated; a second sweep after the
@@ -52,7 +52,7 @@ export async function deleteFederatedModel(context: ConnectorContext, model: Ref
 }
 
 async function sweep(context: ConnectorContext, model: number): Promise<DeletedModel> {
-  const { modelUpdates, modelUpdateUploads, modelAggregates, modelArtifacts, clientAggregateScores } = await context.collections();
+  const { modelUpdates, modelUpdateUploads, modelAggregates, modelArtifacts, clientAggregateScores, secureRounds, secureRoundMessages } = await context.collections();
   const projection = { projection: { _id: 1, weights: 1 } } as const;
   const [updates, uploads, aggregates, artifacts] = await Promise.all([
     modelUpdates.find({ federatedModel: model }, projection).toArray(),
@@ -74,6 +74,17 @@ async function sweep(context: ConnectorContext, model: number): Promise<DeletedM
     modelArtifacts.deleteMany({ federatedModel: model }),
   ]);
   await deleteWeights(context.store(), refs);
+  // Secure rounds (issue #28): the masked inputs' objects, the messages, the rounds.
+  const roundIds = (await secureRounds.find({ federatedModel: model }, { projection: { _id: 1 } }).toArray()).map((round) => round._id);
+  const inputKeys =
+    roundIds.length === 0
+      ? []
+      : (await secureRoundMessages.find({ round: { $in: roundIds }, stage: 'masked_input' }, { projection: { input: 1 } }).toArray()).flatMap((message) =>
+          message.input ? [message.input.key] : [],
+        );
+  if (roundIds.length > 0) await secureRoundMessages.deleteMany({ round: { $in: roundIds } });
+  const roundsDeleted = await secureRounds.deleteMany({ federatedModel: model });
+  if (inputKeys.length > 0) await context.store().delete(inputKeys);
   // Server-optimizer state beside the aggregates (issue #11).
   const stateKeys = aggregates.flatMap((aggregate) => (aggregate.strategy?.optimizerState ? [aggregate.strategy.optimizerState.key] : []));
   if (stateKeys.length > 0) await context.store().delete(stateKeys);
@@ -83,6 +94,7 @@ async function sweep(context: ConnectorContext, model: number): Promise<DeletedM
     aggregates: aggregatesDeleted.deletedCount,
     artifacts: artifactsDeleted.deletedCount,
     scores: scores.deletedCount,
-    objects: new Set(refs.map((ref) => ref.key)).size + stateKeys.length,
+    secureRounds: roundsDeleted.deletedCount,
+    objects: new Set(refs.map((ref) => ref.key)).size + stateKeys.length + inputKeys.length,
   };
 }

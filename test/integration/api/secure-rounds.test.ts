@@ -1,5 +1,6 @@
 import { handler as router } from '../../../functions/api/router';
 import { settleLocalRuns } from '../../../lib/aggregation/start-run';
+import { getObjectStore } from '../../../lib/store';
 import { encodeFixedPoint, fixedPointScale, quantisationError } from '../../../lib/secure-aggregation/fixed-point';
 import { useHandlerDatabase } from '../../helpers/database';
 import { handlerApi } from '../../helpers/http-api';
@@ -184,6 +185,20 @@ describe('secure rounds', () => {
     expect(again).toMatchObject({ summed: true, aggregate: { id: round.aggregate } });
     expect(await database.db.collection('model_aggregates').countDocuments({ federatedModel: model })).toBe(1);
     expect(await rounds.findOne({ _id: stored._id })).toMatchObject({ status: 'complete', aggregate: round.aggregate });
+  });
+
+  it('deletes a model\'s secure rounds, their messages and their masked inputs with the model', async () => {
+    const { model, clients } = await secureModel(2, { threshold: 2, clip_range: 1 });
+    expect((await runRound(clients, [[0.5], [0.25]])).status).toBe('complete');
+    const round = (await database.db.collection('secure_rounds').findOne({ federatedModel: model }))!;
+    const inputs = await database.db.collection('secure_round_messages').find({ round: round._id, stage: 'masked_input' }).toArray();
+    expect(inputs).toHaveLength(2);
+    const store = getObjectStore();
+    for (const input of inputs) expect(await store.head(input.input.key)).not.toBeNull();
+    expect((await api('DELETE', `/api/v1/models/${model}/`, { token })).status).toBe(204);
+    expect(await database.db.collection('secure_rounds').countDocuments({ federatedModel: model })).toBe(0);
+    expect(await database.db.collection('secure_round_messages').countDocuments({ round: round._id })).toBe(0);
+    for (const input of inputs) expect(await store.head(input.input.key)).toBeNull();
   });
 });
 
