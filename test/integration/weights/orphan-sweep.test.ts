@@ -28,9 +28,20 @@ describe('the daily sweep of orphaned weights', () => {
       [update.weights.key, aggregate.weights.key].sort(),
     );
     // Left behind by writes that died before their documents were inserted.
-    const orphans = [`updates/${model.id}/orphan-a`, `aggregates/${model.id}/orphan-b`, `optimizer-state/${model.id}/orphan-c`];
+    const orphans = [`updates/${model.id}/orphan-a`, `aggregates/${model.id}/orphan-b`, `optimizer-state/${model.id}/orphan-c`, `secure-inputs/${model.id}/1/orphan-d`];
     for (const key of orphans) await store.put(key, new Uint8Array(16));
-    const referred = [update.weights.key, aggregate.weights.key, artifact.weights.key];
+    // A secure round's masked input, referred to by its message (issue #28).
+    const maskedInput = `secure-inputs/${model.id}/1/client-input`;
+    await store.put(maskedInput, new Uint8Array(16));
+    await database.db.collection('secure_round_messages').insertOne({
+      _id: `${model.id}:1|masked_input|client` as never,
+      round: `${model.id}:1`,
+      stage: 'masked_input',
+      client,
+      createdOn: new Date(),
+      input: { key: maskedInput, byteSize: 16, sha256: '0'.repeat(64) },
+    });
+    const referred = [update.weights.key, aggregate.weights.key, artifact.weights.key, maskedInput];
 
     // A sweep at the time of writing leaves everything: nothing is a day old yet.
     const young = (await sweep({ time: new Date().toISOString() }, {} as Context)) as { listed: number; deleted: number };
