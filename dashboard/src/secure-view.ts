@@ -67,7 +67,7 @@ function roundPanel(round: SecureRoundJson, members: number, now: number): HTMLE
       meaning === '' ? null : h('span', { class: 'muted' }, ` (${meaning})`),
       deadline === null
         ? null
-        : h('span', {}, ' · stage deadline ', h('span', { 'data-field': 'deadline', title: when(round.stage_deadline) }, deadline)),
+        : h('span', {}, ' · stage ', h('span', { 'data-field': 'deadline', title: when(round.stage_deadline) }, deadline)),
     ),
     h(
       'table',
