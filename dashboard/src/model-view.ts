@@ -5,12 +5,14 @@ import { ApiError, describeError } from './errors';
 import { h, show, when } from './dom';
 import { requirementText } from './models-view';
 import { loadRuns, runsSection } from './runs-view';
+import { loadSecureRound, secureSection } from './secure-view';
 import { STATUSES, type AggregateJson, type ArtifactJson, type ModelJson, type ScoreJson, type UpdateJson } from './types';
 
 const AGGREGATE_SCORE = 'aggregate validation score';
 
 /**
- * One model: updates by status (with the reasons of failed and invalid ones), its aggregation
+ * One model: its secure aggregation settings and newest secure round (a model with
+ * `secure_aggregation` only), updates by status (with the reasons of failed and invalid ones), its aggregation
  * runs (running now, recent, one run's states), the aggregates'
  * lineage (parent, level, updates used, when), scores over rounds, the current artifact, and
  * publishing an aggregate as the next artifact.
@@ -18,7 +20,8 @@ const AGGREGATE_SCORE = 'aggregate validation score';
 export async function renderModel(api: Api, target: HTMLElement, id: number, notice?: string): Promise<void> {
   const model = await api.get<ModelJson>(`models/${id}/`);
   const filter = { federated_model: id };
-  const [counts, failed, invalid, aggregates, complete, artifact, runs] = await Promise.all([
+  const secure = model.secure_aggregation ?? null;
+  const [counts, failed, invalid, aggregates, complete, artifact, runs, secureRound] = await Promise.all([
     Promise.all(STATUSES.map((status) => api.count('model_updates/', { ...filter, status: status.code }))),
     api.all<UpdateJson>('model_updates/', { ...filter, status: 3, ordering: 'created_on' }, { maxPages: 10 }),
     api.all<UpdateJson>('model_updates/', { ...filter, status: 4, ordering: 'created_on' }, { maxPages: 10 }),
@@ -27,6 +30,7 @@ export async function renderModel(api: Api, target: HTMLElement, id: number, not
     api.all<UpdateJson>('model_updates/', { ...filter, status: 2 }, { maxPages: 100 }),
     currentArtifact(api, id),
     loadRuns(api, id),
+    secure === null ? null : loadSecureRound(api, id),
   ]);
   const scores = await mapLimited(aggregates.items, 4, async (aggregate) =>
     (await api.all<ScoreJson>('client_aggregate_scores/', { aggregate: aggregate.id }, { maxPages: 10 })).items,
@@ -48,6 +52,7 @@ export async function renderModel(api: Api, target: HTMLElement, id: number, not
       h('span', { class: model.allow_aggregation ? 'on' : 'off' }, model.allow_aggregation ? 'on' : 'off'),
     ),
     notice === undefined ? null : h('p', { id: 'notice', class: 'info', role: 'status' }, notice),
+    secure === null || secureRound === null ? null : secureSection(model, secure, secureRound),
     updatesSection(counts, [...failed.items, ...invalid.items], failed.truncated || invalid.truncated),
     runsSection(api, model.id, runs),
     aggregatesSection(aggregates.items, used, complete.truncated),

@@ -11,6 +11,37 @@ export interface ModelJson {
   allow_aggregation: boolean;
   current_artifact: number | null;
   created_on: string;
+  /** Set for a model whose clients send masked inputs through secure rounds (issue #28). */
+  secure_aggregation?: SecureAggregationJson | null;
+}
+
+/** A model's secure aggregation settings (docs/secure-aggregation-protocol.md, "Parameters"). */
+export interface SecureAggregationJson {
+  threshold: number;
+  clip_range: number;
+  bits: number;
+  max_weight: number;
+  stage_seconds: number;
+}
+
+/** A secure round's stages in order, then its two ends. */
+export const SECURE_ROUND_STATUSES = ['advertising', 'sharing', 'masking', 'unmasking', 'summing', 'complete', 'failed'] as const;
+export type SecureRoundStatus = (typeof SECURE_ROUND_STATUSES)[number];
+
+/** One secure round (`GET models/{id}/secure_round/`), as far as the dashboard reads it: never its keys. */
+export interface SecureRoundJson {
+  round: number;
+  id: string;
+  federated_model: number;
+  status: SecureRoundStatus;
+  stage_deadline: string;
+  threshold: number;
+  participants: unknown[];
+  sharers: string[];
+  maskers: string[];
+  revealers: string[];
+  aggregate: number | null;
+  failure_reason: string | null;
 }
 
 export interface UpdateJson {

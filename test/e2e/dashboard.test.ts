@@ -7,8 +7,10 @@ import { MongoMetadataConnector } from '../../lib/connector';
 import { UpdateStatus } from '../../lib/entities';
 import { startOffline, type RunningOffline } from '../../scripts/offline';
 import { testMongoUri, useTestDatabase } from '../helpers/database';
+import { httpApi } from '../helpers/http-api';
 import { waitForRun } from '../helpers/offline-client';
 import { AGGREGATED_RUN_STATES } from '../helpers/run-states';
+import { TestSecureClient } from '../helpers/secure-client';
 
 /**
  * The developers' dashboard (GET /dashboard) in a real browser: Debian's chromium driven by
@@ -432,6 +434,138 @@ describe('the dashboard in chromium against serverless-offline', () => {
       await page.close();
     }
   }, 180_000);
+
+  it("shows a secure model's settings and newest round (complete with its aggregate, advertising, failed with its reason, none yet), never a key, and no panel for a plain model", async () => {
+    const api = httpApi(() => offline!.httpUrl);
+    const token = seeded.alice.token;
+    /** A model of Alice's with secure_aggregation, made through the API, and `members` clients registered in it. */
+    const secureModel = async (name: string, secure: Record<string, number>, members: number) => {
+      const created = await api('POST', '/api/v1/models/', { token, body: { name, aggregator: 'avg_values_if_data', secure_aggregation: { clip_range: 1, ...secure } } });
+      expect(created.status).toBe(201);
+      const id = created.body.id as number;
+      const clients: TestSecureClient[] = [];
+      for (let i = 0; i < members; i += 1) {
+        const registered = await api('POST', `/api/v1/models/${id}/register_client/`, { body: {} });
+        expect(registered.status).toBe(201);
+        clients.push(new TestSecureClient(api, id, registered.body.uuid));
+      }
+      return { id, clients };
+    };
+
+    // A round run to its end by three clients of Node's crypto (test/helpers/secure-client.ts): the state machine writes its aggregate.
+    const done = await secureModel('secure complete', { threshold: 2, bits: 12, stage_seconds: 600 }, 3);
+    for (const client of done.clients) expect((await client.advertise([[4]])).status).toBe(201);
+    for (const client of done.clients) await client.waitWhile('advertising');
+    for (const client of done.clients) expect((await client.share()).status).toBe(201);
+    for (const client of done.clients) await client.waitWhile('sharing');
+    for (const [i, client] of done.clients.entries()) expect((await client.maskedInput([0.1 * i, 0.5, -0.5, 0.25])).status).toBe(201);
+    for (const client of done.clients) await client.waitWhile('masking');
+    for (const client of done.clients) expect((await client.reveal()).status).toBe(201);
+    await done.clients[0]!.waitWhile('unmasking');
+    const finished = await done.clients[0]!.waitWhile('summing', 90_000);
+    expect(finished).toMatchObject({ status: 'complete', round: 1 });
+    expect(finished.aggregate).not.toBeNull();
+    // One still advertising: one of its three members has advertised; the stage waits for the others.
+    const advertising = await secureModel('secure advertising', { threshold: 2, stage_seconds: 600 }, 3);
+    expect((await advertising.clients[0]!.advertise([[4]])).status).toBe(201);
+    // One whose advertising stage closed after a second with one of three: the page's read closes it, failed.
+    const failing = await secureModel('secure failing', { threshold: 2, stage_seconds: 1 }, 3);
+    expect((await failing.clients[0]!.advertise([[4]])).status).toBe(201);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // And one that never had a round.
+    const idle = await secureModel('secure idle', { threshold: 3 }, 0);
+    const secrets = [done, advertising, failing].flatMap(({ clients }) =>
+      clients.flatMap((client) => [client.c.publicRaw.toString('base64'), client.s.publicRaw.toString('base64'), client.client, client.id].filter((text) => text !== '')),
+    );
+
+    const { page, problems } = await openTab();
+    const open = async (id: number) => {
+      await page.goto(`${offline!.httpUrl}/dashboard#/models/${id}`);
+      await page.waitForSelector(`#model-title[data-model-id="${id}"]`);
+      // Nothing of a client shows: no public key, no client id.
+      const html = await page.content();
+      for (const secret of secrets) expect(html).not.toContain(secret);
+    };
+    const stages = () =>
+      page.$$eval('#secure-stages tbody tr', (rows) =>
+        rows.map((row) => [row.getAttribute('data-stage'), row.getAttribute('data-state'), row.querySelector('[data-field="count"]')!.textContent]),
+      );
+    try {
+      await page.goto(`${offline!.httpUrl}/dashboard#/models/${done.id}`);
+      await signIn(page, token);
+      await open(done.id);
+      const settings = await page.$$eval('#secure-settings [data-field]', (cells) => cells.map((cell) => [cell.getAttribute('data-field'), cell.textContent]));
+      expect(settings).toEqual([
+        ['threshold', '2 clients'],
+        ['clip-range', '±1'],
+        ['bits', '12'],
+        ['max-weight', '1'],
+        ['stage-seconds', '600 s (10 min 00 s)'],
+      ]);
+      expect(await page.locator('#secure-round').getAttribute('data-round')).toBe('1');
+      expect(await page.locator('#secure-round [data-field="status"]').innerText()).toBe('complete');
+      expect(await page.locator('#secure-round [data-field="deadline"]').count()).toBe(0);
+      expect(await page.locator('#secure-stages thead').innerText()).toContain('Threshold 2');
+      expect(await stages()).toEqual([
+        ['participants', 'closed', '3'],
+        ['sharers', 'closed', '3'],
+        ['maskers', 'closed', '3'],
+        ['revealers', 'closed', '3'],
+      ]);
+      // The aggregate it wrote, named as the lineage names it; picking it shows that row.
+      const link = page.locator('#secure-aggregate button');
+      expect([await link.innerText(), await link.getAttribute('data-aggregate-id')]).toEqual([`#${finished.aggregate}`, String(finished.aggregate)]);
+      await link.click();
+      expect(await page.locator(`#aggregates tr[data-aggregate-id="${finished.aggregate}"]`).getAttribute('class')).toBe('picked');
+      expect(await page.locator('#secure-failure').count()).toBe(0);
+      await page.screenshot({ path: path.join(SCREENSHOTS, '8-secure-complete.png'), fullPage: true });
+
+      await open(advertising.id);
+      expect(await page.locator('#secure-round').getAttribute('data-status')).toBe('advertising');
+      expect(await page.locator('#secure-round [data-field="status"]').innerText()).toBe('advertising');
+      expect(await page.locator('#secure-round [data-field="deadline"]').innerText()).toMatch(/^closes in (9 min \d\d|10 min 00) s$/);
+      expect(await page.locator('#secure-stages thead').innerText()).toContain('Threshold 2');
+      expect(await page.locator('#secure-stages [data-stage="participants"] [data-field="threshold"]').getAttribute('data-threshold')).toBe('2');
+      expect(await stages()).toEqual([
+        ['participants', 'open', '—'],
+        ['sharers', 'later', '—'],
+        ['maskers', 'later', '—'],
+        ['revealers', 'later', '—'],
+      ]);
+      expect(await page.locator('#secure-stages [data-stage="participants"] [data-field="note"]').innerText()).toContain('all 3 members have advertised');
+      await page.screenshot({ path: path.join(SCREENSHOTS, '9-secure-advertising.png'), fullPage: true });
+
+      await open(failing.id);
+      expect(await page.locator('#secure-round [data-field="status"]').innerText()).toBe('failed');
+      const failure = page.locator('#secure-failure');
+      expect(await failure.getAttribute('class')).toBe('error');
+      expect(await failure.innerText()).toBe(
+        'Failed: only 1 of the 3 clients expected sent their keys before the advertising stage closed; 2 (the threshold) are needed',
+      );
+      expect((await stages())[0]).toEqual(['participants', 'failed', '—']);
+      expect(await page.locator('#secure-aggregate').count()).toBe(0);
+
+      await open(idle.id);
+      expect(await page.locator('#secure-settings [data-field="threshold"]').innerText()).toBe('3 clients');
+      expect(await page.locator('#no-secure-round').innerText()).toContain('No secure round yet');
+      expect(await page.locator('#secure-round').count()).toBe(0);
+
+      // A plain model: no panel, and no secure_round request.
+      const requested: string[] = [];
+      page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+      await open(seeded.spam.id);
+      await page.waitForSelector('#update-counts');
+      expect(await page.locator('#secure-aggregation').count()).toBe(0);
+      expect(requested.filter((p) => p.includes('secure_round'))).toEqual([]);
+      // Only the idle model's round answered an error: the 404 that says it has none.
+      expect(problems.sort()).toEqual([
+        `404 GET /api/v1/models/${idle.id}/secure_round/`,
+        'Failed to load resource: the server responded with a status of 404 (Not Found)',
+      ]);
+    } finally {
+      await page.close();
+    }
+  }, 240_000);
 
   it('says in plain words that a wrong token was refused, or that the service cannot be reached, and never puts a token in a URL', async () => {
     const { page, requests } = await openTab();

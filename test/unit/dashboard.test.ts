@@ -1,6 +1,8 @@
 import { metricsOf, niceStep, scaleFor, suggestNextVersion } from '../../dashboard/src/chart-geometry';
 import { ApiError, describeError, NetworkError } from '../../dashboard/src/errors';
 import { apiBaseFor, nextPageUrl, parseLinkHeader } from '../../dashboard/src/links';
+import { countBar, deadlineText, secureSettingsRows, secureStatusMeaning, stageRows } from '../../dashboard/src/secure-round-format';
+import type { SecureRoundJson } from '../../dashboard/src/types';
 import { STATIC_SECURITY_HEADERS, etagOf, staticFileResponse } from '../../lib/http/static-files';
 
 describe('the dashboard\'s pure parts', () => {
@@ -65,6 +67,108 @@ describe('the dashboard\'s pure parts', () => {
     );
     expect(describeError(new NetworkError('Failed to fetch'), 'http://h')).toContain('Could not reach the service at http://h');
     expect(describeError(new ApiError(503, ''), 'http://h')).toBe('The service failed (503); try again in a moment.');
+  });
+});
+
+describe("the dashboard's secure aggregation panel (pure parts)", () => {
+  const round = (overrides: Partial<SecureRoundJson>): SecureRoundJson => ({
+    round: 2,
+    id: '7:2',
+    federated_model: 7,
+    status: 'advertising',
+    stage_deadline: '2026-12-06T10:00:00.000Z',
+    threshold: 3,
+    participants: [],
+    sharers: [],
+    maskers: [],
+    revealers: [],
+    aggregate: null,
+    failure_reason: null,
+    ...overrides,
+  });
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `client-${i}`);
+  const participants = (n: number) => ids(n).map((client, i) => ({ client, index: i + 1, c_public_key: 'x', s_public_key: 'y' }));
+  const summary = (rows: ReturnType<typeof stageRows>) => rows.map((row) => [row.field, row.state, row.count, row.reached]);
+
+  it("lists the model's settings", () => {
+    expect(secureSettingsRows({ threshold: 6, clip_range: 1.5, bits: 16, max_weight: 1, stage_seconds: 300 })).toEqual([
+      { field: 'threshold', label: 'Threshold', value: '6 clients' },
+      { field: 'clip-range', label: 'Clip range', value: '±1.5' },
+      { field: 'bits', label: 'Bits', value: '16' },
+      { field: 'max-weight', label: 'Max weight', value: '1' },
+      { field: 'stage-seconds', label: 'Stage seconds', value: '300 s (5 min 00 s)' },
+    ]);
+    expect(secureSettingsRows({ threshold: 2, clip_range: 1, bits: 12, max_weight: 1_000, stage_seconds: 45 })[4]!.value).toBe('45 s');
+  });
+
+  it('says when the open stage closes, relative to now, and nothing once no client stage is open', () => {
+    const deadline = '2026-12-06T10:00:00.000Z';
+    const at = (ms: number) => Date.parse(deadline) - ms;
+    expect(deadlineText('advertising', deadline, at(42_000))).toBe('closes in 42 s');
+    expect(deadlineText('sharing', deadline, at(41_600))).toBe('closes in 42 s');
+    expect(deadlineText('masking', deadline, at(185_000))).toBe('closes in 3 min 05 s');
+    expect(deadlineText('unmasking', deadline, at(-12_000))).toMatch(/^deadline passed 12 s ago: it closes at the next client call/);
+    for (const status of ['summing', 'complete', 'failed']) expect(deadlineText(status, deadline, at(42_000))).toBeNull();
+    expect(deadlineText('sharing', 'not a date', 0)).toBeNull();
+    expect(secureStatusMeaning('sharing')).toBe('participants send their encrypted key shares');
+    expect(secureStatusMeaning('complete')).toBe('');
+  });
+
+  it('counts the clients at each stage: closed stages counted against the threshold, the open one and later ones not yet', () => {
+    const advertising = stageRows(round({}), 5);
+    expect(summary(advertising)).toEqual([
+      ['participants', 'open', null, null],
+      ['sharers', 'later', null, null],
+      ['maskers', 'later', null, null],
+      ['revealers', 'later', null, null],
+    ]);
+    expect(advertising[0]!.note).toContain('all 5 members have advertised');
+    const masking = stageRows(round({ status: 'masking', participants: participants(5), sharers: ids(4) }), 5);
+    expect(summary(masking)).toEqual([
+      ['participants', 'closed', 5, true],
+      ['sharers', 'closed', 4, true],
+      ['maskers', 'open', null, null],
+      ['revealers', 'later', null, null],
+    ]);
+    expect(masking[2]!.note).toContain('all 4 have answered');
+    const complete = round({ status: 'complete', participants: participants(5), sharers: ids(5), maskers: ids(4), revealers: ids(3), aggregate: 12 });
+    expect(summary(stageRows(complete, 5)).map(([, state, count, reached]) => [state, count, reached])).toEqual([
+      ['closed', 5, true],
+      ['closed', 5, true],
+      ['closed', 4, true],
+      ['closed', 3, true],
+    ]);
+    expect(summary(stageRows(round({ status: 'summing', participants: participants(3), sharers: ids(3), maskers: ids(3), revealers: ids(3) }), 3))[3]).toEqual([
+      'revealers',
+      'closed',
+      3,
+      true,
+    ]);
+  });
+
+  it('finds the stage a failed round failed in: the first list it never set', () => {
+    const inMasking = stageRows(round({ status: 'failed', participants: participants(4), sharers: ids(4), failure_reason: 'only 2 of the 4 ...' }), 4);
+    expect(summary(inMasking)).toEqual([
+      ['participants', 'closed', 4, true],
+      ['sharers', 'closed', 4, true],
+      ['maskers', 'failed', null, null],
+      ['revealers', 'later', null, null],
+    ]);
+    expect(inMasking[2]!.note).toBe('the round failed in masking');
+    expect(stageRows(round({ status: 'failed' }), 4)[0]!.state).toBe('failed');
+    // Failed in the sum: every list was set.
+    const inSum = round({ status: 'failed', participants: participants(3), sharers: ids(3), maskers: ids(3), revealers: ids(3) });
+    expect(stageRows(inSum, 3).map((row) => row.state)).toEqual(['closed', 'closed', 'closed', 'closed']);
+    // A count below the threshold is marked so (a stage that closes holds at least the threshold: this is defensive).
+    expect(stageRows(round({ status: 'sharing', participants: participants(2) }), 4)[0]!.reached).toBe(false);
+  });
+
+  it('draws a count as a bar with the threshold as a tick on one scale', () => {
+    expect(countBar(5, 3, 10, 100)).toEqual({ bar: 50, tick: 30 });
+    expect(countBar(0, 3, 10, 100)).toEqual({ bar: 0, tick: 30 });
+    expect(countBar(1, 2, 1000, 100)).toEqual({ bar: 1, tick: 0 });
+    // A scale smaller than the threshold or the count grows to fit them.
+    expect(countBar(4, 6, 2, 120)).toEqual({ bar: 80, tick: 120 });
   });
 });
 
