@@ -17,6 +17,13 @@ then starts a run (`POST /aggregation/run`), waits for it, and checks the aggreg
 weighted mean of what was sent; every client fetches the new aggregate and posts its accuracy on
 its own validation slice as its score.
 
+`--secure` runs the same rounds through secure aggregation (issue #28): the model is created with
+`secure_aggregation`, so the service never sees a client's weights, only masked inputs and their
+sum. Each round every client trains as above, then all of them call `secure_round(weights,
+num_examples=...)` at once (one thread each: every stage waits for every client); the round's
+last stage starts the aggregation run by itself, and the script checks the aggregate against the
+weighted mean of the fixed-point encodings the clients sent, then scores it as above.
+
 `--large` adds a padding layer of 10,000,000 zeros to the weights (the MLP never reads it, and
 the mean of zeros stays zero), so that every update is over 10 M values and goes by the binary
 route (presigned upload) for whole rounds.
@@ -30,7 +37,9 @@ import secrets
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -50,6 +59,19 @@ BINARY_THRESHOLD_BYTES = 1_048_576
 SHORT_FORM = {"clients": 8, "rounds": 6}
 SHORT_FORM_MIN_ACCURACY = 0.85
 SHORT_FORM_MAX_GAP = 0.12
+# --secure: the model's `secure_aggregation`. Every value a client sends is clipped to
+# [-SECURE_CLIP_RANGE, SECURE_CLIP_RANGE] and sent as a 16-bit fixed-point number, so the range must
+# hold every client's weights, not only the aggregates. Simulated offline (the plain aggregate is
+# NumPy's weighted mean), seeds 0-12: the largest |value| a client sent was 1.61 in the short form
+# (8 clients x 6 rounds) and 2.00 in the full run (10 x 25), the largest aggregate's 1.52 and 1.94.
+# 4.0 leaves twice that; its resolution is 4 / 32767 = 1.2e-4, so each value of the mean is within
+# 4 / (2 * 32767) = 6.1e-5 of the plain mean. (Offline, with that rounding the final accuracies of
+# those 26 runs were the plain ones, but for one image in one run.) run_federated counts the values
+# clipped each round (RoundFigures.clipped_values) so that a run outgrowing the range shows it.
+SECURE_CLIP_RANGE = 4.0
+SECURE_BITS = 16
+# How long each stage waits for a client that dropped; a round where nobody drops never waits.
+SECURE_STAGE_SECONDS = 60
 RESULTS_SCHEMA = {
     "type": "object",
     "properties": {"accuracy": {"type": "number", "minimum": 0, "maximum": 1}},
@@ -74,6 +96,9 @@ class Options:
     min_accuracy: float | None = None
     max_gap: float | None = None
     run_timeout: float = 600.0
+    secure: bool = False
+    # --secure: how often each client reads the round while it waits for a stage to close.
+    poll_interval: float = 0.25
 
 
 @dataclass
@@ -91,6 +116,14 @@ class RoundFigures:
     seconds_aggregating: float
     seconds_scoring: float
     run: str
+    # --secure: the round's id ("model:round"); aggregate_max_abs_error is then the fixed-point
+    # rounding (at most clip_range / (2 * 32767) unless a value was clipped), and
+    # aggregate_max_abs_error_fixed_point the distance to the weighted mean of the encodings the
+    # clients sent (float32 rounding only). seconds_sending is the whole secure round (its four
+    # stages and the sum), seconds_aggregating only the fetch of its aggregate.
+    secure_round: str | None = None
+    aggregate_max_abs_error_fixed_point: float | None = None
+    clipped_values: int | None = None
 
 
 @dataclass
@@ -110,6 +143,8 @@ class Result:
     central_accuracy: float
     initial_accuracy: float
     rounds: list[RoundFigures] = field(default_factory=list)
+    # --secure: the model's secure_aggregation parameters (None: plain updates).
+    secure_aggregation: dict[str, Any] | None = None
 
     @property
     def final_accuracy(self) -> float:
@@ -146,7 +181,9 @@ class Developer:
             raise ServiceError(f"{method} {path} answered {error.code}: {error.read().decode()[:500]}") from error
         return json.loads(text) if text else None
 
-    def create_model(self, name: str, join_secret: str, initial_model: list[np.ndarray] | None) -> dict:
+    def create_model(
+        self, name: str, join_secret: str, initial_model: list[np.ndarray] | None, secure_aggregation: dict[str, Any] | None = None
+    ) -> dict:
         body: dict[str, Any] = {
             "name": name,
             "aggregator": "weighted_fedavg",
@@ -160,7 +197,17 @@ class Developer:
         }
         if initial_model is not None:
             body["initial_model"] = [layer.tolist() for layer in initial_model]
+        if secure_aggregation is not None:
+            body["secure_aggregation"] = secure_aggregation
         return self._call("POST", "/api/v1/models/", body)
+
+    def secure_round(self, model: int, number: int) -> dict:
+        """The model's secure round `number`, as its developer reads it."""
+        return self._call("GET", f"/api/v1/models/{model}/secure_round/?round={number}")
+
+    def model_updates(self, model: int) -> list[dict]:
+        """The plain updates sent to the model (its developer sees every client's)."""
+        return self._call("GET", f"/api/v1/model_updates/?{urllib.parse.urlencode({'federated_model': model})}")
 
     def run_aggregation(self, model: int, timeout: float) -> dict:
         """Starts a run of the model (`POST /aggregation/run`) and waits until it has ended."""
@@ -205,6 +252,54 @@ def wait_for_new_aggregate(developer: Developer, client: FmaClient, model: int, 
     raise ServiceError(f"no new aggregate after {timeout:.0f} s (runs: {runs})")
 
 
+def secure_parameters(num_examples: list[int]) -> dict[str, Any]:
+    """The model's `secure_aggregation` for clients of these sizes (weighted FedAvg: each client's
+    weight is its num_examples, at most max_weight)."""
+    clients, max_weight = len(num_examples), max(num_examples)
+    scale = 2 ** (SECURE_BITS - 1) - 1
+    # The service adds n words of up to max_weight * scale each as signed 32-bit integers: n x
+    # max_weight x (2^15 - 1) < 2^31 keeps the sum from wrapping (the service refuses the round
+    # otherwise). 10 clients of at most 195 examples: 63,895,650, 3 % of 2^31.
+    if clients * max_weight * scale >= 2**31:
+        raise SystemExit(
+            f"--secure: {clients} clients x max_weight {max_weight} x {scale} >= 2^31, the sum could wrap: "
+            f"use fewer clients or fewer bits"
+        )
+    return {
+        # More than half the clients (the README's advice): a round survives n - t dropouts, and no
+        # two disjoint halves of the clients can both reach it.
+        "threshold": clients // 2 + 1,
+        "clip_range": SECURE_CLIP_RANGE,
+        "bits": SECURE_BITS,
+        "max_weight": max_weight,
+        "stage_seconds": SECURE_STAGE_SECONDS,
+    }
+
+
+def fixed_point(layers: list[np.ndarray], clip_range: float, bits: int) -> tuple[list[np.ndarray], int]:
+    """What the client encodes of each value (docs/secure-aggregation-protocol.md), as float64
+    integers, and how many values were clipped."""
+    scale = 2 ** (bits - 1) - 1
+    clipped = sum(int(np.count_nonzero(np.abs(layer) > clip_range)) for layer in layers)
+    return [np.floor((np.clip(layer.astype(np.float64), -clip_range, clip_range) / clip_range) * scale + 0.5) for layer in layers], clipped
+
+
+def run_secure_round(clients: list[FmaClient], updates: list[list[np.ndarray]], num_examples: list[int], options: Options) -> dict:
+    """Every client takes part in the model's next secure round, all at once (each stage waits for
+    every client), and the round is answered once its aggregate exists. Raises unless every client
+    saw the same round complete with one aggregate."""
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        futures = [
+            pool.submit(client.secure_round, update, num_examples=n, poll_interval=options.poll_interval, timeout=options.run_timeout)
+            for client, update, n in zip(clients, updates, num_examples)
+        ]
+        rounds = [future.result() for future in futures]
+    seen = {(r.get("id"), r.get("status"), r.get("aggregate")) for r in rounds}
+    if len(seen) != 1 or rounds[0].get("status") != "complete" or rounds[0].get("aggregate") is None:
+        raise ServiceError(f"the clients' secure rounds disagree or did not complete: {sorted(map(str, seen))}")
+    return rounds[0]
+
+
 def run_federated(options: Options, log=print) -> Result:
     if not options.token:
         raise SystemExit("a developer token is needed: --token or FMA_DEVELOPER_TOKEN (npm start prints one)")
@@ -226,15 +321,19 @@ def run_federated(options: Options, log=print) -> Result:
 
     padding = np.zeros(PADDING_VALUES) if options.large else None
     parameters = NUM_PARAMETERS + (PADDING_VALUES if options.large else 0)
-    update_bytes = encoded_nbytes(options.dtype, parameters)
+    # --secure: a masked input is one uint32 word per value, and the weight.
+    update_bytes = 4 * (parameters + 1) if options.secure else encoded_nbytes(options.dtype, parameters)
     developer = Developer(options.base_url, options.token)
     join_secret = secrets.token_urlsafe(16)
     # A JSON initial_model holds at most 1,000,000 values: with the padding layer the model has
     # none, and the clients start round 1 from the same seeded weights.
+    secure = secure_parameters([c.num_examples for c in split.clients]) if options.secure else None
     model = developer.create_model(
-        f"federated-digits-{options.clients}x{options.rounds}-seed{options.seed}{'-large' if options.large else ''}",
+        f"federated-digits-{options.clients}x{options.rounds}-seed{options.seed}{'-large' if options.large else ''}"
+        f"{'-secure' if options.secure else ''}",
         join_secret,
         None if options.large else initial,
+        secure,
     )
     model_id = int(model["id"])
     clients = [
@@ -247,15 +346,20 @@ def run_federated(options: Options, log=print) -> Result:
     result = Result(
         model=model_id, clients=options.clients, num_examples=[c.num_examples for c in split.clients],
         parameters_per_update=parameters, bytes_per_update=update_bytes,
-        route="binary" if encoded or update_bytes >= BINARY_THRESHOLD_BYTES else "json", dtype=options.dtype,
+        route="secure" if options.secure else "binary" if encoded or update_bytes >= BINARY_THRESHOLD_BYTES else "json",
+        dtype=options.dtype,
         local_epochs=options.local_epochs, learning_rate=options.learning_rate, batch_size=options.batch_size,
         seed=options.seed, central_epochs=central_epochs, central_accuracy=central_accuracy,
-        initial_accuracy=accuracy(initial, split.x_test, split.y_test),
+        initial_accuracy=accuracy(initial, split.x_test, split.y_test), secure_aggregation=secure,
     )
     log(
         f"model {model_id}: {options.clients} clients ({sum(result.num_examples)} training examples: "
         f"{result.num_examples}), {parameters:,} {options.dtype} values per update "
         f"({update_bytes / 2**20:.1f} MiB, {result.route} route), weighted_fedavg"
+        if not secure else
+        f"model {model_id}: {options.clients} clients ({sum(result.num_examples)} training examples: "
+        f"{result.num_examples}), {parameters:,} values per update ({update_bytes / 2**10:.1f} KiB masked input each), "
+        f"weighted_fedavg, secure aggregation {json.dumps(secure)}"
     )
     log(f"central training ({central_epochs} epochs on all clients' data): test accuracy {central_accuracy:.4f}")
     log(f"{'round':>5} {'aggregate':>9} {'federated':>9} {'central':>7} {'clients val':>11} {'seconds':>7}")
@@ -266,6 +370,9 @@ def run_federated(options: Options, log=print) -> Result:
         total = sum(result.num_examples)
         expected = [np.zeros(layer.shape) for layer in padded(initial, padding)]
         training = sending = 0.0
+        updates: list[list[np.ndarray]] = []  # --secure: what each client sends, once all have trained
+        expected_fixed = [np.zeros(e.shape) for e in expected] if secure else []
+        clipped = 0
         for index, (client, data) in enumerate(zip(clients, split.clients)):
             tick = time.monotonic()
             latest = client.get_latest_model()
@@ -282,7 +389,14 @@ def run_federated(options: Options, log=print) -> Result:
             )
             sent = [layer.astype(dtype) for layer in padded(trained, padding)]
             tock = time.monotonic()
-            client.send_update(sent, base_aggregate=base, num_examples=data.num_examples, dtype=options.dtype)
+            if secure:
+                updates.append(sent)
+                quantised, count = fixed_point(sent, secure["clip_range"], secure["bits"])
+                clipped += count
+                for acc, layer in zip(expected_fixed, quantised):
+                    acc += data.num_examples * layer  # integers below 2^31: exact in float64
+            else:
+                client.send_update(sent, base_aggregate=base, num_examples=data.num_examples, dtype=options.dtype)
             sending += time.monotonic() - tock
             training += tock - tick
             if encoded:  # the service aggregates what the bytes decode to
@@ -293,15 +407,36 @@ def run_federated(options: Options, log=print) -> Result:
                 acc += data.num_examples * layer.astype(np.float64)
             del sent, trained, latest
 
-        tick = time.monotonic()
-        aggregate, runs = wait_for_new_aggregate(developer, clients[0], model_id, previous, options.run_timeout)
-        aggregating = time.monotonic() - tick
+        secure_round: dict | None = None
+        if secure:
+            tick = time.monotonic()
+            secure_round = run_secure_round(clients, updates, result.num_examples, options)
+            sending += time.monotonic() - tick
+            del updates
+            # The round's last stage started the run itself; its aggregate exists once it is complete.
+            tick = time.monotonic()
+            aggregate = clients[0].check_for_new_aggregate(since=previous)
+            if aggregate is None or int(aggregate.id) != int(secure_round["aggregate"]):
+                raise ServiceError(f"secure round {secure_round['id']} made aggregate {secure_round['aggregate']}, the client found {aggregate and aggregate.id}")
+            runs = [f"secure round {secure_round['id']}"]
+            aggregating = time.monotonic() - tick
+        else:
+            tick = time.monotonic()
+            aggregate, runs = wait_for_new_aggregate(developer, clients[0], model_id, previous, options.run_timeout)
+            aggregating = time.monotonic() - tick
         values = as_layers(aggregate.values)
         weights = values[: len(LAYER_SHAPES)]
         if [v.shape for v in values] != [e.shape for e in expected]:
             raise ServiceError(f"aggregate {aggregate.id} has layers {[v.shape for v in values]}, expected {[e.shape for e in expected]}")
         error = max(float(np.abs(v - e / total).max()) for v, e in zip(values, expected))
-        if error > 1e-6:
+        error_fixed = None
+        if secure:
+            # The service's mean: T / W * c / S of the summed encodings, stored as float32.
+            scale = 2 ** (secure["bits"] - 1) - 1
+            error_fixed = max(float(np.abs(v - e / total * secure["clip_range"] / scale).max()) for v, e in zip(values, expected_fixed))
+            if error_fixed > 1e-6:
+                raise ServiceError(f"aggregate {aggregate.id} is not the weighted mean of the encoded updates (max error {error_fixed})")
+        elif error > 1e-6:
             raise ServiceError(f"aggregate {aggregate.id} is not the weighted mean of the updates (max error {error})")
         test_accuracy = accuracy(weights, split.x_test, split.y_test)
         aggregate_id = int(aggregate.id)
@@ -324,6 +459,8 @@ def run_federated(options: Options, log=print) -> Result:
             mean_client_val_accuracy=float(np.mean(val_scores)), aggregate_max_abs_error=error,
             seconds=time.monotonic() - started, seconds_training=training, seconds_sending=sending,
             seconds_aggregating=aggregating, seconds_scoring=scoring, run=" ".join(runs),
+            secure_round=None if secure_round is None else str(secure_round["id"]),
+            aggregate_max_abs_error_fixed_point=error_fixed, clipped_values=clipped if secure else None,
         )
         result.rounds.append(figures)
         previous = aggregate_id
@@ -381,9 +518,15 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--min-accuracy", type=float, help="fail unless the final federated test accuracy is at least this")
     parser.add_argument("--max-gap", type=float, help="fail unless the final federated accuracy is within this of central training")
     parser.add_argument("--run-timeout", type=float, default=Options.run_timeout, help="seconds to wait for one round's aggregation")
+    parser.add_argument("--secure", action="store_true",
+                        help="secure aggregation (issue #28): the clients send masked inputs through secure rounds")
+    parser.add_argument("--poll-interval", type=float, default=Options.poll_interval,
+                        help="--secure: seconds between a client's reads of the round while a stage is open")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.rounds < 1 or args.local_epochs < 1:
         parser.error("--clients, --rounds and --local-epochs must be at least 1")
+    if args.secure and (args.large or args.dtype not in ("float32", "float64")):
+        parser.error("--secure sends fixed-point values: it takes --dtype float32 or float64, and not --large")
     return Options(**{k: v for k, v in vars(args).items()})
 
 
