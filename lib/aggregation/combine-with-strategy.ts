@@ -47,6 +47,22 @@ export interface StrategyResult {
   readonly record: AggregateStrategy;
 }
 
+/** The aggregate's record of a strategy's run over `numUpdates` updates, before what the strategy adds. */
+export function strategyRecordOf(strategy: Strategy, numUpdates: number): AggregateStrategy {
+  return {
+    aggregator: strategy.name,
+    params: { ...strategy.params } as Record<string, unknown>,
+    numUpdates,
+    selectedUpdates: null,
+    clipNorm: null,
+    clippedUpdates: null,
+    noiseMultiplier: null,
+    noiseStd: null,
+    stalenessExponent: null,
+    optimizerState: null,
+  };
+}
+
 /** Whether a strategy is the plain mean the streamed path of `aggregateModelUpdates` computes. */
 export function isPlainMean(strategy: Strategy): boolean {
   return strategy.family === 'mean' && Object.keys(strategy.params).length === 0;
@@ -69,18 +85,7 @@ export async function combineWithStrategy(connector: MetadataConnector, run: Str
   const { strategy, updates } = run;
   const metadata: UpdateMetadata[] = updates.map((update) => ({ shape: update.weights, numExamples: update.numExamples }));
   assertStrategyCanCombine(strategy, updates.length);
-  const base = {
-    aggregator: strategy.name,
-    params: { ...strategy.params } as Record<string, unknown>,
-    numUpdates: updates.length,
-    selectedUpdates: null,
-    clipNorm: null,
-    clippedUpdates: null,
-    noiseMultiplier: null,
-    noiseStd: null,
-    stalenessExponent: null,
-    optimizerState: null,
-  } satisfies AggregateStrategy;
+  const base = strategyRecordOf(strategy, updates.length);
   switch (strategy.family) {
     case 'coordinate': {
       const { shape } = getMeanAggregator('avg_values_if_data').plan(metadata);

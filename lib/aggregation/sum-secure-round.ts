@@ -8,7 +8,7 @@ import { addWordStream, reconstructSecrets, removeMasks, UnmaskingError } from '
 import { getObjectStore } from '../store';
 import type { AggregationStep } from './aggregate-model-updates';
 import { withLeaseRenewal } from './aggregate-model-updates';
-import { baseWeights, stepServerOptimizer } from './combine-with-strategy';
+import { baseWeights, stepServerOptimizer, strategyRecordOf } from './combine-with-strategy';
 
 /** How many masked inputs are read at once (their words are added as they arrive). */
 const PARALLEL_READS = 4;
@@ -81,7 +81,7 @@ export async function sumSecureRound(connector: MetadataConnector, { model, run,
         const delta = values.map((mean, j) => mean - parentValues[j]!);
         const { next, optimizerState } = await stepServerOptimizer(found, strategy, parent, parentValues, delta);
         values = next;
-        record = { aggregator: strategy.name, params: { ...strategy.params }, numUpdates: inputs.length, selectedUpdates: null, clipNorm: null, clippedUpdates: null, noiseMultiplier: null, noiseStd: null, stalenessExponent: null, optimizerState };
+        record = { ...strategyRecordOf(strategy, inputs.length), optimizerState };
       }
     }
     await connector.renewAggregationLease(model, run, leaseSeconds);

@@ -124,8 +124,7 @@ export async function advertiseSecureRoundKeys(
   const { secureRounds } = await context.collections();
   for (let attempt = 0; attempt < 5; attempt++) {
     const newest = await findRound(context, model.id, null);
-    if (newest !== null && isClientStage(newest.status)) await advance(context, newest, now);
-    const round = await findRound(context, model.id, null);
+    const round = newest === null ? null : (await advanceDocument(context, newest, now)).document;
     if (round === null || round.status === 'complete' || round.status === 'failed') {
       if (given !== null && model.weightsShape !== null && given.length !== model.weightsShape.length) {
         throw refuse('shapes', `hold ${given.length} values, but federated model ${model.id}'s updates hold ${model.weightsShape.length}`);
@@ -390,10 +389,9 @@ async function requireRound(context: ConnectorContext, model: number, number: nu
   await requireSecureModel(context, model);
   const found = await findRound(context, model, number);
   if (found === null) throw new NotFoundError(`Round ${number} of federated model ${model} does not exist`);
-  const { round } = await advance(context, found, new Date());
-  const current = await findRound(context, model, number);
-  if (current === null || current.status !== stage) {
-    throw new ConflictError(`Round ${number} is ${round.status}, not ${stage}: this message is too late for it, or a replay`);
+  const { document: current } = await advanceDocument(context, found, new Date());
+  if (current.status !== stage) {
+    throw new ConflictError(`Round ${number} is ${current.status}, not ${stage}: this message is too late for it, or a replay`);
   }
   return current;
 }
@@ -470,21 +468,27 @@ function previousStage(stage: Exclude<ClientStage, 'advertising'>): ClientStage 
  * the round as it is after, and whether it became ready to sum.
  */
 async function advance(context: ConnectorContext, start: SecureRoundDocument, now: Date): Promise<SecureRoundStep> {
+  const { document, readyToSum } = await advanceDocument(context, start, now);
+  return { round: toSecureRound(document), readyToSum };
+}
+
+/** {@link advance}, answering the round's document as it is after. */
+async function advanceDocument(context: ConnectorContext, start: SecureRoundDocument, now: Date): Promise<{ document: SecureRoundDocument; readyToSum: boolean }> {
   const { secureRounds, secureRoundMessages } = await context.collections();
   let round = start;
   for (let attempt = 0; attempt < 5; attempt++) {
     const stage = round.status;
-    if (!isClientStage(stage)) return { round: toSecureRound(round), readyToSum: false };
+    if (!isClientStage(stage)) return { document: round, readyToSum: false };
     const expected = await expectedCount(context, round, stage);
     // Only a stage that closes reads its messages: every accepted message counted itself on the round.
-    if (now < round.stageDeadline && (round.answered ?? 0) < expected) return { round: toSecureRound(round), readyToSum: false };
+    if (now < round.stageDeadline && (round.answered ?? 0) < expected) return { document: round, readyToSum: false };
     const filter = { round: round._id, stage: MESSAGE_OF_STAGE[stage] };
     const eligible = stage === 'advertising' ? null : new Set(survivorsOf(round, previousStage(stage)));
     const messages = await secureRoundMessages
       .find(filter, { projection: stage === 'advertising' || stage === 'sharing' ? {} : { client: 1 } })
       .toArray();
     const answered = messages.filter((message) => eligible === null || eligible.has(message.client));
-    if (answered.length < expected && now < round.stageDeadline) return { round: toSecureRound(round), readyToSum: false };
+    if (answered.length < expected && now < round.stageDeadline) return { document: round, readyToSum: false };
     const threshold = round.options.threshold;
     let set: Partial<SecureRoundDocument>;
     if (answered.length < threshold) {
@@ -522,9 +526,9 @@ async function advance(context: ConnectorContext, start: SecureRoundDocument, no
       recordMetricBy(MetricName.SecureRoundsEnded, 'outcome', `failed-${stage}`);
       await deleteRoutedShares(context, round._id);
     }
-    return { round: toSecureRound(updated), readyToSum: updated.status === 'summing' };
+    return { document: updated, readyToSum: updated.status === 'summing' };
   }
-  return { round: toSecureRound(round), readyToSum: false };
+  return { document: round, readyToSum: false };
 }
 
 /** The round's participants: the advertisers, indexed 1..n in the order of their client ids. */
