@@ -16,6 +16,7 @@
  * run's wall time. The secure aggregate is checked against the exact mean of the encodings.
  * Figures go to bench/results/secure-aggregation.json.
  */
+import './quiet-observability';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
