@@ -27,7 +27,7 @@ import { NotFoundError, ValidationError } from '../errors';
 import { shapeSize } from '../weights';
 import { unusableUpdates, withLeaseRenewal, type AggregationStep } from './aggregate-model-updates';
 import { defaultBlockValues } from './block-size';
-import { baseWeightsRef, isPlainMean, krumBlockValues, planMeanFactors, resumable } from './combine-with-strategy';
+import { baseWeightsRef, isPlainMean, krumBlockValues, planMeanFactors, resumable, strategyRecordOf } from './combine-with-strategy';
 import { planShards, type ShardLimits, type ShardPlanInput, type StrategyNeeds } from './shard-plan';
 import { getObjectStore } from '../store';
 import { findUnreadableWeights, pullShardManifest, pullShardMeasure, pullShardReduction, putFloat64Object, putShardManifest, putShardMeasure, putShardReduction, readOptimizerStateRange, readWeightsRange, type ShardManifest, type ShardRange, type ShardReduction, startShardedUploads, streamWeightBlocks, streamWeightRanges, uploadShardPart } from '../store/weights';
@@ -167,18 +167,8 @@ export async function planRunAggregation(connector: MetadataConnector, step: Agg
 /** The aggregate's record before what the shards find (as combineWithStrategy starts it). */
 function strategyRecord(strategy: Strategy, numUpdates: number): AggregateStrategy {
   const options = strategy.params as MeanOptions;
-  return {
-    aggregator: strategy.name,
-    params: { ...strategy.params } as Record<string, unknown>,
-    numUpdates,
-    selectedUpdates: null,
-    clipNorm: null,
-    clippedUpdates: null,
-    noiseMultiplier: null,
-    noiseStd: null,
-    stalenessExponent: (strategy.family === 'mean' || strategy.family === 'optimizer') && options.staleness_exponent !== undefined ? options.staleness_exponent : null,
-    optimizerState: null,
-  };
+  const staleness = (strategy.family === 'mean' || strategy.family === 'optimizer') && options.staleness_exponent !== undefined ? options.staleness_exponent : null;
+  return { ...strategyRecordOf(strategy, numUpdates), stalenessExponent: staleness };
 }
 
 async function requireManifest(model: number, run: string): Promise<ShardManifest> {
