@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { SecureRoundDocument, SecureRoundMessageDocument } from '../../db/collections';
 import { isDuplicateKeyError } from '../../db/driver-errors';
 import {
@@ -14,7 +14,7 @@ import { logger, MetricName, recordMetricBy } from '../../observability';
 import { overflowProblem } from '../../secure-aggregation/fixed-point';
 import { parsePublicKey } from '../../secure-aggregation/keys';
 import { parseShareHex } from '../../secure-aggregation/shamir';
-import { PRESIGNED_URL_SECONDS } from '../../store/weights';
+import { hashObject, PRESIGNED_URL_SECONDS } from '../../store/weights';
 import { assertConsistentShape, fromStoredShape, toStoredShape } from '../../weights';
 import type { MaskedInputUpload, NewSecureRoundKeys, SecureRoundInboxShare, SecureRoundReveal, SecureRoundShare, SecureRoundStep } from '../metadata-connector';
 import type { ConnectorContext } from './context';
@@ -268,13 +268,7 @@ export async function completeMaskedInput(
   const key = `secure-inputs/${round.federatedModel}/${round.number}/${client}-${upload.slice(0, 36)}`;
   await store.copy(source, key);
   await store.delete([source]);
-  const hash = createHash('sha256');
-  let read = 0;
-  for await (const chunk of await store.getStream(key)) {
-    hash.update(chunk as Buffer);
-    read += (chunk as Buffer).length;
-  }
-  const sha256 = hash.digest('hex');
+  const { sha256, byteSize: read } = await hashObject(store, key);
   if (read !== byteSize || sha256 !== match[1]) {
     await store.delete([key]);
     throw refuse('upload', read !== byteSize ? `${read} bytes were read, not ${byteSize}` : `the bytes' SHA-256 is ${sha256}, not the declared ${match[1]}`);
@@ -329,7 +323,7 @@ export async function pullSecureRoundReveals(context: ConnectorContext, roundId:
   return found.map((message) => ({ client: message.client, reveals: JSON.parse(message.revealsJson ?? '[]') as SecureRoundReveal[] }));
 }
 
-/** The stored masked inputs of a round's maskers, in the order of `maskers`. */
+/** The stored masked inputs of a round, each with its client (the sum keeps the maskers'). */
 export async function pullMaskedInputs(context: ConnectorContext, roundId: string): Promise<{ client: string; key: string; byteSize: number; sha256: string }[]> {
   const { secureRoundMessages } = await context.collections();
   const found = await secureRoundMessages.find({ round: roundId, stage: 'masked_input' }).toArray();
